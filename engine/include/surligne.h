@@ -1,0 +1,114 @@
+/* surligne.h — French named-entity recognition with a CamemBERT encoder, in C.
+
+   One C library, two builds: native (training, conversion, command line) and WebAssembly (the browser).
+   A model is one GGUF file holding the config, the labels, the SentencePiece vocabulary and the tensors.
+
+   Example:
+
+       sl_error err;
+       sl_model *m = NULL;
+       if (sl_model_load_file("weights/model.gguf", &m, &err) != SL_OK) {
+           fprintf(stderr, "%s\n", err.message);
+           return 1;
+       }
+       sl_options opt = sl_default_options();
+       opt.aggregation = SL_AGG_FIRST;
+       sl_entities ents = {0};
+       const char *text = "Gérald Darmanin a rendu visite à Nicolas Sarkozy.";
+       if (sl_recognize(m, text, strlen(text), &opt, &ents, &err) == SL_OK)
+           for (size_t i = 0; i < ents.n; i++)
+               printf("%s %.3f %.*s\n", ents.items[i].label, ents.items[i].score,
+                      (int)(ents.items[i].end - ents.items[i].start), text + ents.items[i].start);
+       sl_entities_free(&ents);
+       sl_model_free(m);
+
+   Offsets are byte offsets into the caller's original UTF-8 text, never into normalised text.
+   Errors travel as values: every fallible call returns an sl_status and fills an sl_error whose message
+   names the file, the field, the line or the byte position that was wrong. No call exits or aborts.
+*/
+#ifndef SURLIGNE_H
+#define SURLIGNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes. Values are only ever appended. */
+typedef enum {
+    SL_OK = 0,
+    SL_ERR_IO = 1,          /* a file could not be opened, read or written */
+    SL_ERR_FORMAT = 2,      /* malformed bytes: GGUF, safetensors, SentencePiece, JSON, CoNLL */
+    SL_ERR_UNSUPPORTED = 3, /* well formed but not supported: architecture, dtype, option */
+    SL_ERR_SHAPE = 4,       /* a tensor's shape or type does not match the config */
+    SL_ERR_ARGUMENT = 5,    /* a caller passed an invalid argument */
+    SL_ERR_UTF8 = 6,        /* the text is not valid UTF-8 */
+    SL_ERR_MEMORY = 7,      /* an allocation failed */
+} sl_status;
+
+typedef struct {
+    sl_status status;
+    char message[512];
+} sl_error;
+
+const char *sl_status_name(sl_status s);
+
+/* ---- model ---------------------------------------------------------------------------------- */
+
+typedef struct sl_model sl_model;
+
+/* Reads a GGUF model file. */
+sl_status sl_model_load_file(const char *path, sl_model **out, sl_error *err);
+/* Uses `size` bytes of GGUF in memory; tensors are used in place, so `data` must outlive the model.
+   `name` is used in error messages (a file name or URL). */
+sl_status sl_model_load_memory(const void *data, size_t size, const char *name, sl_model **out,
+                               sl_error *err);
+void sl_model_free(sl_model *m);
+
+int sl_model_n_labels(const sl_model *m);
+const char *sl_model_label(const sl_model *m, int i); /* id2label[i], e.g. "B-PER" */
+int sl_model_max_tokens(const sl_model *m);           /* longest window, specials included */
+
+/* ---- recognition ---------------------------------------------------------------------------- */
+
+/* The Hugging Face token-classification pipeline's aggregation strategies. */
+typedef enum {
+    SL_AGG_NONE = 0,    /* one entity per token, label as in the model ("B-PER") */
+    SL_AGG_SIMPLE = 1,  /* adjacent tokens grouped by B-/I- tags */
+    SL_AGG_FIRST = 2,   /* a word takes the label of its first token */
+    SL_AGG_AVERAGE = 3, /* a word takes the label of its averaged scores */
+    SL_AGG_MAX = 4,     /* a word takes the label of its highest-scoring token */
+} sl_aggregation;
+
+typedef struct {
+    sl_aggregation aggregation;
+    float threshold; /* entities scoring below are dropped (0 keeps all) */
+    int max_tokens;  /* window length including <s> and </s>; 0 = the model's maximum */
+    int stride;      /* tokens shared by consecutive windows of a long text */
+    int n_threads;   /* 0 = 1 */
+} sl_options;
+
+sl_options sl_default_options(void);
+
+typedef struct {
+    const char *label; /* entity group ("PER") or, with SL_AGG_NONE, the token label ("B-PER") */
+    float score;
+    size_t start, end; /* byte offsets into the original text: text[start, end) */
+} sl_entity;
+
+typedef struct {
+    sl_entity *items;
+    size_t n, cap;
+} sl_entities;
+
+/* Appends the entities of `text` (UTF-8, `len` bytes) to `out`, in text order. */
+sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt,
+                       sl_entities *out, sl_error *err);
+void sl_entities_free(sl_entities *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

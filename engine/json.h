@@ -1,0 +1,33 @@
+/* A small JSON reader for config.json and safetensors headers: parses into a tree of nodes held in one
+   allocation; strings are unescaped copies; errors give line and column. */
+#ifndef SL_JSON_H
+#define SL_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+typedef enum { SL_JSON_NULL, SL_JSON_BOOL, SL_JSON_NUMBER, SL_JSON_STRING, SL_JSON_ARRAY, SL_JSON_OBJECT } sl_json_type;
+
+typedef struct sl_json sl_json;
+struct sl_json {
+    sl_json_type type;
+    double number;        /* NUMBER; BOOL as 0/1 */
+    const char *string;   /* STRING (0-terminated, unescaped UTF-8); for object members also `key` */
+    size_t string_len;
+    const char *key;      /* set on members of an OBJECT */
+    sl_json *child;       /* ARRAY/OBJECT: first element */
+    sl_json *next;        /* next sibling */
+    size_t n_children;
+    int line, column;     /* where the value starts in the source, 1-based */
+};
+
+/* Parses `len` bytes; `name` prefixes error messages ("config.json:3:14: expected ':'").
+   Free the result with sl_json_free. Depth is limited (64) and the input need not be 0-terminated. */
+sl_status sl_json_parse(const char *text, size_t len, const char *name, sl_json **out, sl_error *err);
+void sl_json_free(sl_json *root);
+
+const sl_json *sl_json_get(const sl_json *object, const char *key); /* NULL if absent or not an object */
+const sl_json *sl_json_at(const sl_json *array, size_t i);
+
+#endif

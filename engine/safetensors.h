@@ -1,0 +1,36 @@
+/* safetensors reader: 8-byte little-endian header length, a JSON header, then the tensor bytes.
+   Every offset and shape is checked against the file; data is used in place. */
+#ifndef SL_SAFETENSORS_H
+#define SL_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+typedef enum { SL_DT_F32, SL_DT_F16, SL_DT_BF16, SL_DT_OTHER } sl_st_dtype;
+
+typedef struct {
+    const char *name;
+    sl_st_dtype dtype;
+    const char *dtype_name; /* as in the file, e.g. "F32", "I64" */
+    int n_dims;
+    int64_t shape[8];
+    int64_t n_elements;
+    const uint8_t *data;    /* into the caller's buffer */
+    size_t nbytes;
+} sl_st_tensor;
+
+typedef struct sl_safetensors sl_safetensors;
+
+/* Parses a safetensors file held in memory (the buffer must outlive the result). `name` is used in errors. */
+sl_status sl_safetensors_parse(const uint8_t *data, size_t size, const char *name, sl_safetensors **out,
+                               sl_error *err);
+void sl_safetensors_free(sl_safetensors *st);
+size_t sl_safetensors_count(const sl_safetensors *st);
+const sl_st_tensor *sl_safetensors_tensor(const sl_safetensors *st, size_t i);
+const sl_st_tensor *sl_safetensors_find(const sl_safetensors *st, const char *name); /* NULL if absent */
+
+/* Converts n elements of F32/F16/BF16 little-endian data to float. */
+void sl_to_f32(sl_st_dtype dtype, const uint8_t *src, float *dst, size_t n);
+
+#endif

@@ -1,0 +1,392 @@
+#include "convert.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "json.h"
+#include "model.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+
+static const char *const SUPPORTED_ARCHS[] = {
+    "CamembertForTokenClassification", "CamembertModel", "CamembertForMaskedLM",
+    "RobertaForTokenClassification",   "RobertaModel",   "RobertaForMaskedLM",
+    "XLMRobertaForTokenClassification", "XLMRobertaModel", "XLMRobertaForMaskedLM",
+};
+
+/* Everything the conversion allocates, freed in one place. */
+typedef struct {
+    char path[4096];
+    uint8_t *config_bytes, *st_bytes, *spm_bytes;
+    size_t config_size, st_size, spm_size;
+    sl_json *config;
+    sl_safetensors *st;
+    sl_spm_vocab *vocab;
+    sl_gguf_writer *w;
+    float **buffers;
+    int n_buffers;
+    char **labels;
+    int n_labels;
+} convert_state;
+
+static const char *join(convert_state *cs, const char *dir, const char *file) {
+    snprintf(cs->path, sizeof cs->path, "%s/%s", dir, file);
+    return cs->path;
+}
+
+static float *new_buffer(convert_state *cs, size_t n) {
+    float **b = realloc(cs->buffers, (size_t)(cs->n_buffers + 1) * sizeof *b);
+    if (!b) return NULL;
+    cs->buffers = b;
+    return cs->buffers[cs->n_buffers++] = malloc(n * sizeof(float));
+}
+
+/* A positive integer from config.json; absent keys take `fallback` (or fail when fallback < 0). */
+static sl_status config_int(const sl_json *cfg, const char *key, long fallback, int *out, sl_error *err) {
+    const sl_json *v = sl_json_get(cfg, key);
+    if (!v || v->type == SL_JSON_NULL) {
+        if (fallback < 0) return sl_fail(err, SL_ERR_FORMAT, "config.json: missing key '%s'", key);
+        *out = (int)fallback;
+        return SL_OK;
+    }
+    if (v->type != SL_JSON_NUMBER || v->number != floor(v->number) || v->number < 0 || v->number > (1 << 24))
+        return sl_fail(err, SL_ERR_FORMAT, "config.json:%d:%d: key '%s' must be a non-negative integer", v->line,
+                       v->column, key);
+    *out = (int)v->number;
+    return SL_OK;
+}
+
+static const char *config_str(const sl_json *cfg, const char *key) {
+    const sl_json *v = sl_json_get(cfg, key);
+    return v && v->type == SL_JSON_STRING ? v->string : NULL;
+}
+
+static sl_status read_config(convert_state *cs, sl_config *c, const char **arch, sl_error *err) {
+    const sl_json *j = cs->config;
+    if (j->type != SL_JSON_OBJECT) return sl_fail(err, SL_ERR_FORMAT, "config.json: not a JSON object");
+    const sl_json *archs = sl_json_get(j, "architectures");
+    const sl_json *a0 = archs ? sl_json_at(archs, 0) : NULL;
+    *arch = a0 && a0->type == SL_JSON_STRING ? a0->string : NULL;
+    if (!*arch) return sl_fail(err, SL_ERR_FORMAT, "config.json: missing key 'architectures' (a list of names)");
+    int known = 0;
+    for (size_t i = 0; i < sizeof SUPPORTED_ARCHS / sizeof *SUPPORTED_ARCHS; i++)
+        known |= strcmp(*arch, SUPPORTED_ARCHS[i]) == 0;
+    if (!known)
+        return sl_fail(err, SL_ERR_UNSUPPORTED,
+                       "config.json: architecture '%s' is not supported (Camembert/Roberta/XLMRoberta ForTokenClassification, "
+                       "Model or ForMaskedLM)",
+                       *arch);
+    const char *act = config_str(j, "hidden_act");
+    if (act && strcmp(act, "gelu") != 0)
+        return sl_fail(err, SL_ERR_UNSUPPORTED, "config.json: hidden_act '%s' is not supported (only 'gelu')", act);
+    const char *pet = config_str(j, "position_embedding_type");
+    if (pet && strcmp(pet, "absolute") != 0)
+        return sl_fail(err, SL_ERR_UNSUPPORTED,
+                       "config.json: position_embedding_type '%s' is not supported (only 'absolute')", pet);
+    sl_status s;
+    if ((s = config_int(j, "vocab_size", -1, &c->n_vocab, err)) ||
+        (s = config_int(j, "hidden_size", -1, &c->n_embd, err)) ||
+        (s = config_int(j, "num_hidden_layers", -1, &c->n_layer, err)) ||
+        (s = config_int(j, "num_attention_heads", -1, &c->n_head, err)) ||
+        (s = config_int(j, "intermediate_size", -1, &c->n_ff, err)) ||
+        (s = config_int(j, "max_position_embeddings", -1, &c->n_pos, err)) ||
+        (s = config_int(j, "type_vocab_size", 2, &c->n_type, err)) ||
+        (s = config_int(j, "pad_token_id", 1, &c->pad_id, err)))
+        return s;
+    const char *zero = !c->n_vocab ? "vocab_size" : !c->n_embd ? "hidden_size" : !c->n_layer ? "num_hidden_layers"
+                       : !c->n_head ? "num_attention_heads" : !c->n_ff ? "intermediate_size"
+                       : !c->n_type ? "type_vocab_size" : NULL;
+    if (zero) return sl_fail(err, SL_ERR_FORMAT, "config.json: key '%s' must be positive", zero);
+    if (c->n_embd % c->n_head)
+        return sl_fail(err, SL_ERR_FORMAT, "config.json: hidden_size %d is not a multiple of num_attention_heads %d",
+                       c->n_embd, c->n_head);
+    if (c->n_pos < c->pad_id + 3)
+        return sl_fail(err, SL_ERR_FORMAT, "config.json: max_position_embeddings %d is too small", c->n_pos);
+    const sl_json *eps = sl_json_get(j, "layer_norm_eps");
+    c->ln_eps = 1e-12f; /* the config class's default when the key is absent */
+    if (eps) {
+        if (eps->type != SL_JSON_NUMBER || !(eps->number > 0 && eps->number < 1))
+            return sl_fail(err, SL_ERR_FORMAT, "config.json:%d:%d: layer_norm_eps must be a number in (0, 1)",
+                           eps->line, eps->column);
+        c->ln_eps = (float)eps->number;
+    }
+    return SL_OK;
+}
+
+/* id2label of a token-classification config: {"0": "O", "1": "B-PER", ...}, every id present once. */
+static sl_status read_id2label(convert_state *cs, sl_error *err) {
+    const sl_json *m = sl_json_get(cs->config, "id2label");
+    if (!m || m->type != SL_JSON_OBJECT || m->n_children == 0)
+        return sl_fail(err, SL_ERR_FORMAT, "config.json: missing key 'id2label' (a map from ids to label names)");
+    int n = (int)m->n_children;
+    cs->labels = calloc((size_t)n, sizeof *cs->labels);
+    if (!cs->labels) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    cs->n_labels = n;
+    for (const sl_json *e = m->child; e; e = e->next) {
+        char *end;
+        long id = strtol(e->key, &end, 10);
+        if (*e->key == 0 || *end || id < 0 || id >= n || e->type != SL_JSON_STRING)
+            return sl_fail(err, SL_ERR_FORMAT, "config.json:%d:%d: id2label entry '%s' must map an id in [0, %d) to a name",
+                           e->line, e->column, e->key, n);
+        if (cs->labels[id])
+            return sl_fail(err, SL_ERR_FORMAT, "config.json:%d:%d: id2label has id %ld twice", e->line, e->column, id);
+        if (!(cs->labels[id] = strdup(e->string))) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    }
+    return SL_OK;
+}
+
+/* Finds a checkpoint tensor, checks its dtype and PyTorch shape, and converts it to f32. */
+static sl_status take_tensor(convert_state *cs, const sl_config *c, const sl_tensor_spec *spec, int layer,
+                             const char *prefix, sl_error *err) {
+    char hf[256], full[300], gguf[128];
+    snprintf(hf, sizeof hf, spec->hf, layer);
+    snprintf(full, sizeof full, "%s%s", prefix, hf);
+    snprintf(gguf, sizeof gguf, spec->gguf, layer);
+    const sl_st_tensor *t = sl_safetensors_find(cs->st, full);
+    if (!t) return sl_fail(err, SL_ERR_FORMAT, "model.safetensors: tensor '%s' is missing", full);
+    if (t->dtype == SL_DT_OTHER)
+        return sl_fail(err, SL_ERR_UNSUPPORTED, "model.safetensors: tensor '%s' has dtype %s, expected F32, F16 or BF16",
+                       full, t->dtype_name);
+    int64_t rows = sl_dim_size(c, spec->rows), cols = sl_dim_size(c, spec->cols);
+    int dims = spec->cols == DIM_NONE ? 1 : 2;
+    if (t->n_dims != dims || t->shape[0] != rows || (dims == 2 && t->shape[1] != cols)) {
+        char got[96] = "", *p = got;
+        for (int i = 0; i < t->n_dims && i < 8; i++)
+            p += snprintf(p, (size_t)(got + sizeof got - p), "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (dims == 2)
+            return sl_fail(err, SL_ERR_SHAPE, "model.safetensors: tensor '%s' has shape [%s], expected [%lld, %lld] from config.json",
+                           full, got, (long long)rows, (long long)cols);
+        return sl_fail(err, SL_ERR_SHAPE, "model.safetensors: tensor '%s' has shape [%s], expected [%lld] from config.json",
+                       full, got, (long long)rows);
+    }
+    float *f = new_buffer(cs, (size_t)t->n_elements);
+    if (!f) return sl_fail(err, SL_ERR_MEMORY, "no memory for tensor '%s'", full);
+    sl_to_f32(t->dtype, t->data, f, (size_t)t->n_elements);
+    int64_t ne[2] = {dims == 2 ? cols : rows, rows};
+    sl_gguf_add_tensor(cs->w, gguf, SL_GGML_F32, dims, ne, f);
+    return SL_OK;
+}
+
+/* splitmix64 + Box-Muller: a fresh head, N(0, 0.02) as Hugging Face initialises Linear layers. */
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static sl_status fresh_head(convert_state *cs, const sl_config *c, uint64_t seed, sl_error *err) {
+    float *w = new_buffer(cs, (size_t)c->n_labels * c->n_embd), *b = new_buffer(cs, (size_t)c->n_labels);
+    if (!w || !b) return sl_fail(err, SL_ERR_MEMORY, "no memory for the head");
+    uint64_t s = seed;
+    for (int i = 0; i < c->n_labels * c->n_embd; i++) {
+        double u1 = ((splitmix64(&s) >> 11) + 1.0) / 9007199254740993.0, u2 = (splitmix64(&s) >> 11) / 9007199254740992.0;
+        w[i] = (float)(0.02 * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+    }
+    memset(b, 0, (size_t)c->n_labels * sizeof *b);
+    int64_t ne_w[2] = {c->n_embd, c->n_labels}, ne_b[1] = {c->n_labels};
+    sl_gguf_add_tensor(cs->w, sl_head_specs[H_CLS_W].gguf, SL_GGML_F32, 2, ne_w, w);
+    sl_gguf_add_tensor(cs->w, sl_head_specs[H_CLS_B].gguf, SL_GGML_F32, 1, ne_b, b);
+    return SL_OK;
+}
+
+static sl_status convert(convert_state *cs, const char *dir, const sl_convert_options *opt, const char *out_path,
+                         uint8_t **out_data, size_t *out_size, sl_error *err) {
+    sl_status s;
+    if ((s = sl_read_file(join(cs, dir, "config.json"), &cs->config_bytes, &cs->config_size, err))) return s;
+    if ((s = sl_json_parse((const char *)cs->config_bytes, cs->config_size, "config.json", &cs->config, err))) return s;
+    sl_config c = {0};
+    const char *arch = NULL;
+    if ((s = read_config(cs, &c, &arch, err))) return s;
+
+    FILE *probe = fopen(join(cs, dir, "model.safetensors"), "rb");
+    if (!probe) {
+        FILE *idx = fopen(join(cs, dir, "model.safetensors.index.json"), "rb"),
+             *bin = idx ? NULL : fopen(join(cs, dir, "pytorch_model.bin"), "rb");
+        if (idx) fclose(idx);
+        if (bin) fclose(bin);
+        if (idx) return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: sharded checkpoints are not supported; save with one model.safetensors", dir);
+        if (bin) return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: pytorch_model.bin (pickle) is not read; save the model as model.safetensors", dir);
+    } else {
+        fclose(probe);
+    }
+    if ((s = sl_read_file(join(cs, dir, "model.safetensors"), &cs->st_bytes, &cs->st_size, err))) return s;
+    if ((s = sl_safetensors_parse(cs->st_bytes, cs->st_size, "model.safetensors", &cs->st, err))) return s;
+    if ((s = sl_read_file(join(cs, dir, "sentencepiece.bpe.model"), &cs->spm_bytes, &cs->spm_size, err))) return s;
+    if ((s = sl_spm_parse(cs->spm_bytes, cs->spm_size, "sentencepiece.bpe.model", &cs->vocab, err))) return s;
+    const sl_vocab *v = sl_spm_vocab_get(cs->vocab);
+    if (v->n_tokens != c.n_vocab)
+        return sl_fail(err, SL_ERR_SHAPE, "config.json: vocab_size %d differs from sentencepiece.bpe.model's %d ids",
+                       c.n_vocab, v->n_tokens);
+    if (v->pad_id != c.pad_id)
+        return sl_fail(err, SL_ERR_FORMAT, "config.json: pad_token_id %d differs from the tokenizer's %d", c.pad_id,
+                       v->pad_id);
+
+    /* The encoder's prefix: "roberta." in task models, none in a bare CamembertModel. */
+    const char *prefixes[] = {"roberta.", "camembert.", ""}, *prefix = NULL;
+    for (int i = 0; i < 3 && !prefix; i++) {
+        char name[128];
+        snprintf(name, sizeof name, "%s%s", prefixes[i], sl_global_specs[T_TOK_EMBD].hf);
+        if (sl_safetensors_find(cs->st, name)) prefix = prefixes[i];
+    }
+    if (!prefix)
+        return sl_fail(err, SL_ERR_FORMAT, "model.safetensors: no tensor '[roberta.]%s': not a RoBERTa/CamemBERT checkpoint",
+                       sl_global_specs[T_TOK_EMBD].hf);
+
+    int fresh = opt && opt->labels && opt->n_labels > 0;
+    if (fresh) {
+        cs->labels = calloc((size_t)opt->n_labels, sizeof *cs->labels);
+        if (!cs->labels) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+        cs->n_labels = opt->n_labels;
+        for (int i = 0; i < opt->n_labels; i++)
+            if (!(cs->labels[i] = strdup(opt->labels[i]))) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    } else {
+        if (!strstr(arch, "ForTokenClassification") || !sl_safetensors_find(cs->st, "classifier.weight"))
+            return sl_fail(err, SL_ERR_ARGUMENT,
+                           "%s: a %s has no token-classification head: give the labels for a fresh one "
+                           "(--labels PER,ORG,LOC or --labels FILE.conll)",
+                           dir, arch);
+        if ((s = read_id2label(cs, err))) return s;
+    }
+    c.n_labels = cs->n_labels;
+    {
+        sl_labelset check;
+        if ((s = sl_labelset_init(&check, (const char *const *)cs->labels, cs->n_labels, err))) return s;
+        sl_labelset_free(&check);
+    }
+
+    cs->w = sl_gguf_writer_new();
+    if (!cs->w) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    sl_gguf_add_config(cs->w, &c, (const char *const *)cs->labels, v, arch);
+    for (int i = 0; i < N_GLOBAL_TENSORS; i++)
+        if ((s = take_tensor(cs, &c, &sl_global_specs[i], 0, prefix, err))) return s;
+    for (int l = 0; l < c.n_layer; l++)
+        for (int i = 0; i < N_LAYER_TENSORS; i++)
+            if ((s = take_tensor(cs, &c, &sl_layer_specs[i], l, prefix, err))) return s;
+    if (fresh) {
+        if ((s = fresh_head(cs, &c, opt->seed, err))) return s;
+    } else {
+        for (int i = 0; i < N_HEAD_TENSORS; i++)
+            if ((s = take_tensor(cs, &c, &sl_head_specs[i], 0, "", err))) return s;
+    }
+    if (out_path) return sl_gguf_writer_write(cs->w, out_path, err);
+    return sl_gguf_writer_to_memory(cs->w, out_data, out_size, err);
+}
+
+sl_status sl_convert_hf(const char *dir, const sl_convert_options *opt, const char *out_path, uint8_t **out_data,
+                        size_t *out_size, sl_error *err) {
+    convert_state cs = {0};
+    sl_status s = convert(&cs, dir, opt, out_path, out_data, out_size, err);
+    free(cs.config_bytes);
+    free(cs.st_bytes);
+    free(cs.spm_bytes);
+    sl_json_free(cs.config);
+    sl_safetensors_free(cs.st);
+    sl_spm_vocab_free(cs.vocab);
+    sl_gguf_writer_free(cs.w);
+    for (int i = 0; i < cs.n_buffers; i++) free(cs.buffers[i]);
+    free(cs.buffers);
+    sl_labels_free(cs.labels, cs.n_labels);
+    return s;
+}
+
+/* ---- label lists -------------------------------------------------------------------------------- */
+
+void sl_labels_free(char **labels, int n) {
+    for (int i = 0; labels && i < n; i++) free(labels[i]);
+    free(labels);
+}
+
+static int has_prefix(const char *t) {
+    return strlen(t) > 2 && strchr("BIESLU", t[0]) && (t[1] == '-' || t[1] == '_');
+}
+
+/* Expands entity types to O + B-/I- each, unless the names are already full labels. */
+static sl_status expand_types(char **types, int n_types, char ***labels, int *n, sl_error *err) {
+    int full = 0;
+    for (int i = 0; i < n_types; i++) full |= strcmp(types[i], "O") == 0 || has_prefix(types[i]);
+    int count = full ? n_types : 1 + 2 * n_types;
+    char **out = calloc((size_t)count, sizeof *out);
+    if (!out) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    for (int i = 0; i < count; i++) {
+        char buf[256];
+        if (full) snprintf(buf, sizeof buf, "%s", types[i]);
+        else if (i == 0) snprintf(buf, sizeof buf, "O");
+        else snprintf(buf, sizeof buf, "%c-%s", (i - 1) % 2 ? 'I' : 'B', types[(i - 1) / 2]);
+        if (!(out[i] = strdup(buf))) {
+            sl_labels_free(out, count);
+            return sl_fail(err, SL_ERR_MEMORY, "no memory");
+        }
+    }
+    *labels = out;
+    *n = count;
+    return SL_OK;
+}
+
+static sl_status add_type(char ***types, int *n, const char *t, size_t len, sl_error *err) {
+    for (int i = 0; i < *n; i++)
+        if (strlen((*types)[i]) == len && memcmp((*types)[i], t, len) == 0) return SL_OK;
+    char **grown = realloc(*types, (size_t)(*n + 1) * sizeof *grown);
+    if (!grown) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    *types = grown;
+    if (!((*types)[*n] = strndup(t, len))) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    (*n)++;
+    return SL_OK;
+}
+
+sl_status sl_labels_from_list(const char *list, char ***labels, int *n, sl_error *err) {
+    char **types = NULL;
+    int n_types = 0;
+    sl_status s = SL_OK;
+    for (const char *p = list; s == SL_OK && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0 || len > 200) {
+            s = sl_fail(err, SL_ERR_ARGUMENT, "labels '%s': empty or overlong name at position %d", list, (int)(p - list));
+            break;
+        }
+        s = add_type(&types, &n_types, p, len, err);
+        p += len + (e != NULL);
+    }
+    if (s == SL_OK && n_types == 0) s = sl_fail(err, SL_ERR_ARGUMENT, "labels: the list is empty");
+    if (s == SL_OK) s = expand_types(types, n_types, labels, n, err);
+    sl_labels_free(types, n_types);
+    return s;
+}
+
+sl_status sl_labels_from_conll(const char *path, char ***labels, int *n, sl_error *err) {
+    uint8_t *data;
+    size_t size;
+    sl_status s = sl_read_file(path, &data, &size, err);
+    if (s != SL_OK) return s;
+    char **types = NULL;
+    int n_types = 0, line = 0;
+    for (char *p = (char *)data; s == SL_OK && p < (char *)data + size; line++) {
+        char *eol = memchr(p, '\n', (size_t)((char *)data + size - p));
+        char *end = eol ? eol : (char *)data + size;
+        char *q = end;
+        while (q > p && (q[-1] == '\r' || q[-1] == ' ' || q[-1] == '\t')) q--;
+        char *tag = q;
+        while (tag > p && tag[-1] != ' ' && tag[-1] != '\t') tag--;
+        if (q > p && strncmp(p, "-DOCSTART-", 10) != 0) {
+            if (tag == p) {
+                s = sl_fail(err, SL_ERR_FORMAT, "%s:%d: expected 'token<TAB>tag', found one field", path, line + 1);
+                break;
+            }
+            size_t len = (size_t)(q - tag);
+            if (!(len == 1 && *tag == 'O')) {
+                if (len > 2 && has_prefix(tag)) tag += 2, len -= 2;
+                s = add_type(&types, &n_types, tag, len, err);
+            }
+        }
+        p = end + 1;
+    }
+    if (s == SL_OK && n_types == 0) s = sl_fail(err, SL_ERR_FORMAT, "%s: no entity tags found", path);
+    if (s == SL_OK) s = expand_types(types, n_types, labels, n, err);
+    sl_labels_free(types, n_types);
+    free(data);
+    return s;
+}

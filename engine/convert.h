@@ -1,0 +1,31 @@
+/* Hugging Face checkpoint folder -> one GGUF file.
+   Reads config.json, model.safetensors (F32, F16 or BF16) and sentencepiece.bpe.model of a
+   CamembertForTokenClassification (or a CamembertModel / CamembertForMaskedLM body, given labels for a
+   fresh head; the Roberta* equivalents have the same layout) and writes f32 tensors under llama.cpp's BERT
+   names, the labels and the tokenizer. */
+#ifndef SL_CONVERT_H
+#define SL_CONVERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+typedef struct {
+    const char *const *labels; /* full label names ("O", "B-PER", ...) for a fresh head, or NULL */
+    int n_labels;
+    uint64_t seed; /* for the fresh head's random weights */
+} sl_convert_options;
+
+/* Writes the GGUF to out_path (atomically), or, when out_path is NULL, to *out_data / *out_size (malloc'ed). */
+sl_status sl_convert_hf(const char *dir, const sl_convert_options *opt, const char *out_path, uint8_t **out_data,
+                        size_t *out_size, sl_error *err);
+
+/* "PER,ORG,LOC" -> O, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC; a list that already has O or prefixes is
+   kept as given. The result is malloc'ed strings in a malloc'ed array (free with sl_labels_free). */
+sl_status sl_labels_from_list(const char *list, char ***labels, int *n, sl_error *err);
+/* Entity types of a CoNLL file's tags (last field of each line), in order of first appearance, expanded
+   to IOB2 labels as above. */
+sl_status sl_labels_from_conll(const char *path, char ***labels, int *n, sl_error *err);
+void sl_labels_free(char **labels, int n);
+
+#endif

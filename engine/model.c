@@ -1,0 +1,562 @@
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "kernels.h"
+#include "safetensors.h"
+#include "threads.h"
+
+/* ---- the tensor table --------------------------------------------------------------------------- */
+
+const sl_tensor_spec sl_global_specs[N_GLOBAL_TENSORS] = {
+    [T_TOK_EMBD] = {"token_embd.weight", "embeddings.word_embeddings.weight", DIM_VOCAB, DIM_EMBD},
+    [T_POS_EMBD] = {"position_embd.weight", "embeddings.position_embeddings.weight", DIM_POS, DIM_EMBD},
+    [T_TYPE_EMBD] = {"token_types.weight", "embeddings.token_type_embeddings.weight", DIM_TYPE, DIM_EMBD},
+    [T_EMBD_NORM_W] = {"token_embd_norm.weight", "embeddings.LayerNorm.weight", DIM_EMBD, DIM_NONE},
+    [T_EMBD_NORM_B] = {"token_embd_norm.bias", "embeddings.LayerNorm.bias", DIM_EMBD, DIM_NONE},
+};
+
+const sl_tensor_spec sl_layer_specs[N_LAYER_TENSORS] = {
+    [L_Q_W] = {"blk.%d.attn_q.weight", "encoder.layer.%d.attention.self.query.weight", DIM_EMBD, DIM_EMBD},
+    [L_Q_B] = {"blk.%d.attn_q.bias", "encoder.layer.%d.attention.self.query.bias", DIM_EMBD, DIM_NONE},
+    [L_K_W] = {"blk.%d.attn_k.weight", "encoder.layer.%d.attention.self.key.weight", DIM_EMBD, DIM_EMBD},
+    [L_K_B] = {"blk.%d.attn_k.bias", "encoder.layer.%d.attention.self.key.bias", DIM_EMBD, DIM_NONE},
+    [L_V_W] = {"blk.%d.attn_v.weight", "encoder.layer.%d.attention.self.value.weight", DIM_EMBD, DIM_EMBD},
+    [L_V_B] = {"blk.%d.attn_v.bias", "encoder.layer.%d.attention.self.value.bias", DIM_EMBD, DIM_NONE},
+    [L_O_W] = {"blk.%d.attn_output.weight", "encoder.layer.%d.attention.output.dense.weight", DIM_EMBD, DIM_EMBD},
+    [L_O_B] = {"blk.%d.attn_output.bias", "encoder.layer.%d.attention.output.dense.bias", DIM_EMBD, DIM_NONE},
+    [L_LN1_W] = {"blk.%d.attn_output_norm.weight", "encoder.layer.%d.attention.output.LayerNorm.weight", DIM_EMBD,
+                 DIM_NONE},
+    [L_LN1_B] = {"blk.%d.attn_output_norm.bias", "encoder.layer.%d.attention.output.LayerNorm.bias", DIM_EMBD,
+                 DIM_NONE},
+    [L_UP_W] = {"blk.%d.ffn_up.weight", "encoder.layer.%d.intermediate.dense.weight", DIM_FF, DIM_EMBD},
+    [L_UP_B] = {"blk.%d.ffn_up.bias", "encoder.layer.%d.intermediate.dense.bias", DIM_FF, DIM_NONE},
+    [L_DOWN_W] = {"blk.%d.ffn_down.weight", "encoder.layer.%d.output.dense.weight", DIM_EMBD, DIM_FF},
+    [L_DOWN_B] = {"blk.%d.ffn_down.bias", "encoder.layer.%d.output.dense.bias", DIM_EMBD, DIM_NONE},
+    [L_LN2_W] = {"blk.%d.layer_output_norm.weight", "encoder.layer.%d.output.LayerNorm.weight", DIM_EMBD, DIM_NONE},
+    [L_LN2_B] = {"blk.%d.layer_output_norm.bias", "encoder.layer.%d.output.LayerNorm.bias", DIM_EMBD, DIM_NONE},
+};
+
+/* The token-classification head is ours (llama.cpp has none): named as in Hugging Face. */
+const sl_tensor_spec sl_head_specs[N_HEAD_TENSORS] = {
+    [H_CLS_W] = {"classifier.weight", "classifier.weight", DIM_LABELS, DIM_EMBD},
+    [H_CLS_B] = {"classifier.bias", "classifier.bias", DIM_LABELS, DIM_NONE},
+};
+
+int64_t sl_dim_size(const sl_config *c, sl_dim d) {
+    switch (d) {
+    case DIM_NONE: return 1;
+    case DIM_VOCAB: return c->n_vocab;
+    case DIM_EMBD: return c->n_embd;
+    case DIM_POS: return c->n_pos;
+    case DIM_TYPE: return c->n_type;
+    case DIM_FF: return c->n_ff;
+    case DIM_LABELS: return c->n_labels;
+    }
+    return 0;
+}
+
+int sl_config_max_tokens(const sl_config *c) { return c->n_pos - c->pad_id - 1; }
+
+/* ---- GGUF keys ---------------------------------------------------------------------------------- */
+
+#define KEY_ARCH "general.architecture"
+#define KEY_CTX "bert.context_length"
+#define KEY_EMBD "bert.embedding_length"
+#define KEY_FF "bert.feed_forward_length"
+#define KEY_LAYERS "bert.block_count"
+#define KEY_HEADS "bert.attention.head_count"
+#define KEY_EPS "bert.attention.layer_norm_epsilon"
+#define KEY_LABELS "surligne.labels"
+#define KEY_TYPES "surligne.token_type_count"
+#define KEY_SOURCE "surligne.source_architecture"
+#define KEY_TOK_MODEL "tokenizer.ggml.model"
+#define KEY_TOKENS "tokenizer.ggml.tokens"
+#define KEY_SCORES "tokenizer.ggml.scores"
+#define KEY_TOKTYPES "tokenizer.ggml.token_type"
+#define KEY_CHARSMAP "tokenizer.ggml.precompiled_charsmap"
+
+void sl_gguf_add_config(sl_gguf_writer *w, const sl_config *c, const char *const *labels, const sl_vocab *v,
+                        const char *source_architecture) {
+    sl_gguf_add_str(w, KEY_ARCH, "bert");
+    sl_gguf_add_str(w, "general.name", "surligne");
+    sl_gguf_add_u32(w, KEY_CTX, (uint32_t)c->n_pos);
+    sl_gguf_add_u32(w, KEY_EMBD, (uint32_t)c->n_embd);
+    sl_gguf_add_u32(w, KEY_FF, (uint32_t)c->n_ff);
+    sl_gguf_add_u32(w, KEY_LAYERS, (uint32_t)c->n_layer);
+    sl_gguf_add_u32(w, KEY_HEADS, (uint32_t)c->n_head);
+    sl_gguf_add_f32(w, KEY_EPS, c->ln_eps);
+    sl_gguf_add_bool(w, "bert.attention.causal", false);
+    sl_gguf_add_u32(w, KEY_TYPES, (uint32_t)c->n_type);
+    sl_gguf_add_str(w, KEY_SOURCE, source_architecture);
+    sl_gguf_add_arr_str(w, KEY_LABELS, labels, NULL, (uint64_t)c->n_labels);
+    /* SentencePiece unigram with a precompiled charsmap is what llama.cpp calls "t5" (its UGM tokenizer);
+       ids are CamemBERT's fairseq layout, so the vocabulary is stored in id order. */
+    sl_gguf_add_str(w, KEY_TOK_MODEL, "t5");
+    sl_gguf_add_arr_str(w, KEY_TOKENS, v->pieces, v->piece_lens, (uint64_t)v->n_tokens);
+    sl_gguf_add_arr(w, KEY_SCORES, SL_GGUF_FLOAT32, v->scores, (uint64_t)v->n_tokens);
+    sl_gguf_add_arr(w, KEY_TOKTYPES, SL_GGUF_INT32, v->types, (uint64_t)v->n_tokens);
+    sl_gguf_add_arr(w, KEY_CHARSMAP, SL_GGUF_UINT8, v->charsmap, (uint64_t)v->charsmap_len);
+    sl_gguf_add_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)v->unk_id);
+    sl_gguf_add_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)v->bos_id);
+    sl_gguf_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)v->eos_id);
+    sl_gguf_add_u32(w, "tokenizer.ggml.padding_token_id", (uint32_t)v->pad_id);
+    sl_gguf_add_u32(w, "tokenizer.ggml.mask_token_id", (uint32_t)v->mask_id);
+    sl_gguf_add_bool(w, "tokenizer.ggml.add_space_prefix", v->add_dummy_prefix);
+    sl_gguf_add_bool(w, "tokenizer.ggml.remove_extra_whitespaces", v->remove_extra_whitespaces);
+    sl_gguf_add_bool(w, "tokenizer.ggml.escape_whitespaces", v->escape_whitespaces);
+}
+
+/* ---- the model ---------------------------------------------------------------------------------- */
+
+struct sl_model {
+    sl_config cfg;
+    char *name;
+    uint8_t *file_data; /* owned when loaded from a file */
+    sl_gguf *gguf;
+    const float *global[N_GLOBAL_TENSORS];
+    const float **layers; /* (n_layer, N_LAYER_TENSORS) */
+    const float *head[N_HEAD_TENSORS];
+    float **owned; /* f32 copies of f16 tensors */
+    int n_owned;
+    sl_tokenizer *tok;
+    int32_t bos_id, eos_id;
+    sl_labelset labels;
+    sl_pool *pool;
+    /* activations, sized for arena_tokens = B*T tokens and arena_T keys */
+    float *arena;
+    int arena_tokens, arena_T, arena_threads;
+    float *x, *q, *k, *v, *ctx, *tmp, *ff, *scratch;
+    uint8_t *mask;
+    int32_t *pos;
+    /* recognize() scratch */
+    sl_tokens tokens;
+    int32_t *win_ids;
+    float *win_logits, *scores;
+    int scores_cap;
+};
+
+const sl_tokenizer *sl_model_tokenizer(const sl_model *m) { return m->tok; }
+const sl_labelset *sl_model_labelset(const sl_model *m) { return &m->labels; }
+const sl_config *sl_model_config(const sl_model *m) { return &m->cfg; }
+const sl_gguf *sl_model_gguf(const sl_model *m) { return m->gguf; }
+int sl_model_n_labels(const sl_model *m) { return m->cfg.n_labels; }
+const char *sl_model_label(const sl_model *m, int i) {
+    return i >= 0 && i < m->labels.n_labels ? m->labels.labels[i] : NULL;
+}
+int sl_model_max_tokens(const sl_model *m) { return sl_config_max_tokens(&m->cfg); }
+
+void sl_model_free(sl_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    sl_tokenizer_free(m->tok);
+    sl_labelset_free(&m->labels);
+    sl_pool_free(m->pool);
+    sl_gguf_free(m->gguf);
+    free(m->file_data);
+    free(m->arena);
+    free(m->mask);
+    free(m->pos);
+    sl_tokens_free(&m->tokens);
+    free(m->win_ids);
+    free(m->win_logits);
+    free(m->scores);
+    free(m->name);
+    free(m);
+}
+
+static sl_status get_dim(const sl_gguf *g, const char *key, int *out, sl_error *err) {
+    uint32_t v;
+    sl_status s = sl_gguf_get_u32(g, key, &v, err);
+    if (s != SL_OK) return s;
+    if (v == 0 || v > (1u << 24)) return sl_fail(err, SL_ERR_FORMAT, "key '%s' = %u is out of range", key, v);
+    *out = (int)v;
+    return SL_OK;
+}
+
+/* Finds a tensor, checks its shape against the config, and gives an f32 pointer to its data (in place
+   for F32, a converted copy for F16). */
+static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer, const float **out,
+                             sl_error *err) {
+    char name[128];
+    snprintf(name, sizeof name, spec->gguf, layer);
+    const sl_gguf_tensor *t = sl_gguf_find_tensor(m->gguf, name);
+    if (!t) return sl_fail(err, SL_ERR_FORMAT, "tensor '%s' is missing", name);
+    int64_t rows = sl_dim_size(&m->cfg, spec->rows), cols = sl_dim_size(&m->cfg, spec->cols);
+    /* ggml order: ne[0] is the fastest dimension, PyTorch's last */
+    int want_dims = spec->cols == DIM_NONE ? 1 : 2;
+    int64_t ne0 = spec->cols == DIM_NONE ? rows : cols, ne1 = spec->cols == DIM_NONE ? 1 : rows;
+    if (t->n_dims != want_dims || t->ne[0] != ne0 || (want_dims == 2 && t->ne[1] != ne1))
+        return sl_fail(err, SL_ERR_SHAPE, "tensor '%s' has %d dims [%lld, %lld], expected [%lld, %lld] from the config",
+                       name, t->n_dims, (long long)t->ne[0], (long long)(t->n_dims > 1 ? t->ne[1] : 1),
+                       (long long)ne0, (long long)ne1);
+    size_t n = (size_t)(ne0 * ne1);
+    if (t->type == SL_GGML_F32) {
+        *out = (const float *)t->data;
+        return SL_OK;
+    }
+    if (t->type != SL_GGML_F16)
+        return sl_fail(err, SL_ERR_UNSUPPORTED, "tensor '%s' has type %s; this build reads f32 and f16", name,
+                       sl_ggml_type_name(t->type));
+    float *f = malloc(n * sizeof *f);
+    float **owned = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *owned);
+    if (!f || !owned) {
+        free(f);
+        if (owned) m->owned = owned;
+        return sl_fail(err, SL_ERR_MEMORY, "no memory for tensor '%s'", name);
+    }
+    m->owned = owned;
+    m->owned[m->n_owned++] = f;
+    sl_to_f32(SL_DT_F16, t->data, f, n);
+    *out = f;
+    return SL_OK;
+}
+
+static sl_status load_tokenizer(sl_model *m, sl_error *err) {
+    const sl_gguf *g = m->gguf;
+    sl_vocab v = {0};
+    const void *scores, *types, *charsmap = NULL;
+    uint64_t n, n_scores, n_types, n_charsmap = 0;
+    sl_status s;
+    const sl_gguf_kv *kv = sl_gguf_find_kv(g, KEY_TOKENS);
+    if (!kv) return sl_fail(err, SL_ERR_FORMAT, "key '%s' is missing", KEY_TOKENS);
+    if (kv->type != SL_GGUF_ARRAY || kv->arr_type != SL_GGUF_STRING)
+        return sl_fail(err, SL_ERR_FORMAT, "key '%s' is not an array of strings", KEY_TOKENS);
+    n = kv->arr_n;
+    if (n != (uint64_t)m->cfg.n_vocab)
+        return sl_fail(err, SL_ERR_SHAPE, "key '%s' has %llu tokens, but token_embd.weight has %d rows", KEY_TOKENS,
+                       (unsigned long long)n, m->cfg.n_vocab);
+    if ((s = sl_gguf_get_arr(g, KEY_SCORES, SL_GGUF_FLOAT32, &scores, &n_scores, err))) return s;
+    if ((s = sl_gguf_get_arr(g, KEY_TOKTYPES, SL_GGUF_INT32, &types, &n_types, err))) return s;
+    if (n_scores != n || n_types != n)
+        return sl_fail(err, SL_ERR_FORMAT, "keys '%s' and '%s' must have %llu entries like '%s'", KEY_SCORES,
+                       KEY_TOKTYPES, (unsigned long long)n, KEY_TOKENS);
+    if (sl_gguf_find_kv(g, KEY_CHARSMAP) &&
+        (s = sl_gguf_get_arr(g, KEY_CHARSMAP, SL_GGUF_UINT8, &charsmap, &n_charsmap, err)))
+        return s;
+    const char **pieces = malloc(n * sizeof *pieces);
+    size_t *lens = malloc(n * sizeof *lens);
+    float *sc = malloc(n * sizeof *sc);
+    int32_t *ty = malloc(n * sizeof *ty);
+    if (!pieces || !lens || !sc || !ty) {
+        s = sl_fail(err, SL_ERR_MEMORY, "no memory for the vocabulary");
+        goto done;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        if ((s = sl_gguf_arr_str(g, KEY_TOKENS, i, &pieces[i], &lens[i], err))) goto done;
+    memcpy(sc, scores, n * sizeof *sc); /* the array may be unaligned in the file */
+    memcpy(ty, types, n * sizeof *ty);
+    v.n_tokens = (int)n;
+    v.pieces = pieces;
+    v.piece_lens = lens;
+    v.scores = sc;
+    v.types = ty;
+    v.charsmap = charsmap;
+    v.charsmap_len = (size_t)n_charsmap;
+    struct {
+        const char *key;
+        int32_t *dst;
+    } ids[] = {{"tokenizer.ggml.unknown_token_id", &v.unk_id}, {"tokenizer.ggml.bos_token_id", &v.bos_id},
+               {"tokenizer.ggml.eos_token_id", &v.eos_id},     {"tokenizer.ggml.padding_token_id", &v.pad_id},
+               {"tokenizer.ggml.mask_token_id", &v.mask_id}};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        uint32_t id;
+        if ((s = sl_gguf_get_u32(g, ids[i].key, &id, err))) goto done;
+        if (id >= n) {
+            s = sl_fail(err, SL_ERR_FORMAT, "key '%s' = %u is not a token id (< %llu)", ids[i].key, id,
+                        (unsigned long long)n);
+            goto done;
+        }
+        *ids[i].dst = (int32_t)id;
+    }
+    struct {
+        const char *key;
+        bool *dst;
+    } flags[] = {{"tokenizer.ggml.add_space_prefix", &v.add_dummy_prefix},
+                 {"tokenizer.ggml.remove_extra_whitespaces", &v.remove_extra_whitespaces},
+                 {"tokenizer.ggml.escape_whitespaces", &v.escape_whitespaces}};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if ((s = sl_gguf_get_bool(g, flags[i].key, flags[i].dst, err))) goto done;
+    if (v.pad_id != m->cfg.pad_id) {
+        s = sl_fail(err, SL_ERR_FORMAT, "padding token id %d differs from the model's %d", v.pad_id, m->cfg.pad_id);
+        goto done;
+    }
+    m->bos_id = v.bos_id;
+    m->eos_id = v.eos_id;
+    s = sl_tokenizer_create(&v, &m->tok, err);
+done:
+    free(pieces);
+    free(lens);
+    free(sc);
+    free(ty);
+    return s;
+}
+
+static sl_status load_labels(sl_model *m, sl_error *err) {
+    const sl_gguf_kv *kv = sl_gguf_find_kv(m->gguf, KEY_LABELS);
+    if (!kv) return sl_fail(err, SL_ERR_FORMAT, "key '%s' is missing", KEY_LABELS);
+    if (kv->type != SL_GGUF_ARRAY || kv->arr_type != SL_GGUF_STRING || kv->arr_n == 0 || kv->arr_n > 4096)
+        return sl_fail(err, SL_ERR_FORMAT, "key '%s' must be a non-empty array of strings", KEY_LABELS);
+    int n = (int)kv->arr_n;
+    char **names = calloc((size_t)n, sizeof *names);
+    sl_status s = names ? SL_OK : sl_fail(err, SL_ERR_MEMORY, "no memory for labels");
+    for (int i = 0; s == SL_OK && i < n; i++) {
+        const char *p;
+        size_t len;
+        s = sl_gguf_arr_str(m->gguf, KEY_LABELS, (uint64_t)i, &p, &len, err);
+        if (s == SL_OK && !(names[i] = strndup(p, len))) s = sl_fail(err, SL_ERR_MEMORY, "no memory for labels");
+    }
+    if (s == SL_OK) s = sl_labelset_init(&m->labels, (const char *const *)names, n, err);
+    for (int i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+    m->cfg.n_labels = n;
+    return s;
+}
+
+static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_error *err) {
+    sl_status s = sl_gguf_parse(data, size, m->name, &m->gguf, err);
+    if (s != SL_OK) return s; /* the parser names the file */
+    const sl_gguf *g = m->gguf;
+    const char *arch;
+    size_t arch_len;
+    if ((s = sl_gguf_get_str(g, KEY_ARCH, &arch, &arch_len, err))) return s;
+    if (arch_len != 4 || memcmp(arch, "bert", 4) != 0)
+        return sl_fail(err, SL_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (expected 'bert')",
+                       (int)(arch_len > 64 ? 64 : arch_len), arch);
+    sl_config *c = &m->cfg;
+    if ((s = get_dim(g, KEY_CTX, &c->n_pos, err)) || (s = get_dim(g, KEY_EMBD, &c->n_embd, err)) ||
+        (s = get_dim(g, KEY_FF, &c->n_ff, err)) || (s = get_dim(g, KEY_LAYERS, &c->n_layer, err)) ||
+        (s = get_dim(g, KEY_HEADS, &c->n_head, err)) || (s = get_dim(g, KEY_TYPES, &c->n_type, err)) ||
+        (s = sl_gguf_get_f32(g, KEY_EPS, &c->ln_eps, err)))
+        return s;
+    if (c->n_embd % c->n_head != 0)
+        return sl_fail(err, SL_ERR_FORMAT, "embedding length %d is not a multiple of the head count %d", c->n_embd,
+                       c->n_head);
+    if (!(c->ln_eps > 0 && c->ln_eps < 1))
+        return sl_fail(err, SL_ERR_FORMAT, "key '%s' = %g is out of range", KEY_EPS, c->ln_eps);
+    uint32_t pad;
+    if ((s = sl_gguf_get_u32(g, "tokenizer.ggml.padding_token_id", &pad, err))) return s;
+    c->pad_id = (int)pad;
+    if (c->n_pos < c->pad_id + 3)
+        return sl_fail(err, SL_ERR_FORMAT, "position table (%d rows) too small for padding id %d", c->n_pos,
+                       c->pad_id);
+    const sl_gguf_tensor *te = sl_gguf_find_tensor(g, "token_embd.weight");
+    if (!te || te->n_dims != 2) return sl_fail(err, SL_ERR_FORMAT, "tensor 'token_embd.weight' is missing or not 2-D");
+    if (te->ne[1] <= 0 || te->ne[1] > (1 << 24)) return sl_fail(err, SL_ERR_FORMAT, "bad vocabulary size");
+    c->n_vocab = (int)te->ne[1];
+    if ((s = load_labels(m, err))) return s;
+    for (int i = 0; i < N_GLOBAL_TENSORS; i++)
+        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->global[i], err))) return s;
+    m->layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->layers);
+    if (!m->layers) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    for (int l = 0; l < c->n_layer; l++)
+        for (int i = 0; i < N_LAYER_TENSORS; i++)
+            if ((s = bind_tensor(m, &sl_layer_specs[i], l, &m->layers[l * N_LAYER_TENSORS + i], err))) return s;
+    for (int i = 0; i < N_HEAD_TENSORS; i++)
+        if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->head[i], err))) return s;
+    return load_tokenizer(m, err);
+}
+
+sl_status sl_model_load_memory(const void *data, size_t size, const char *name, sl_model **out, sl_error *err) {
+    *out = NULL;
+    sl_model *m = calloc(1, sizeof *m);
+    if (!m || !(m->name = strdup(name ? name : "model"))) {
+        free(m);
+        return sl_fail(err, SL_ERR_MEMORY, "no memory for the model");
+    }
+    sl_status s = load_gguf(m, data, size, err);
+    if (s != SL_OK) {
+        if (!strstr(err->message, m->name)) sl_fail_context(err, "%s", m->name);
+        sl_model_free(m);
+        return s;
+    }
+    *out = m;
+    return SL_OK;
+}
+
+sl_status sl_model_load_file(const char *path, sl_model **out, sl_error *err) {
+    uint8_t *data;
+    size_t size;
+    *out = NULL;
+    sl_status s = sl_read_file(path, &data, &size, err);
+    if (s != SL_OK) return s;
+    s = sl_model_load_memory(data, size, path, out, err);
+    if (s != SL_OK) {
+        free(data);
+        return s;
+    }
+    (*out)->file_data = data;
+    return SL_OK;
+}
+
+sl_status sl_model_set_threads(sl_model *m, int n_threads, sl_error *err) {
+    if (n_threads < 1) n_threads = 1;
+    if (sl_pool_n_threads(m->pool) == n_threads) return SL_OK;
+    sl_pool_free(m->pool);
+    m->pool = NULL;
+    if (n_threads > 1 && !(m->pool = sl_pool_create(n_threads)))
+        return sl_fail(err, SL_ERR_MEMORY, "cannot start %d threads", n_threads);
+    return SL_OK;
+}
+
+/* ---- forward ------------------------------------------------------------------------------------ */
+
+/* Sizes the activation arena for n_tokens = B*T rows and T keys; one allocation, carved in place. */
+static sl_status ensure_arena(sl_model *m, int n_tokens, int T, sl_error *err) {
+    int threads = sl_pool_n_threads(m->pool);
+    if (n_tokens <= m->arena_tokens && T <= m->arena_T && threads <= m->arena_threads) return SL_OK;
+    if (n_tokens < m->arena_tokens) n_tokens = m->arena_tokens;
+    if (T < m->arena_T) T = m->arena_T;
+    const size_t C = (size_t)m->cfg.n_embd, F = (size_t)m->cfg.n_ff, N = (size_t)n_tokens;
+    size_t total = 6 * N * C + N * F + (size_t)threads * T;
+    float *a = malloc(total * sizeof *a);
+    uint8_t *mask = malloc(N);
+    int32_t *pos = malloc(N * sizeof *pos);
+    if (!a || !mask || !pos) {
+        free(a);
+        free(mask);
+        free(pos);
+        return sl_fail(err, SL_ERR_MEMORY, "no memory for activations of %d tokens", n_tokens);
+    }
+    free(m->arena);
+    free(m->mask);
+    free(m->pos);
+    m->arena = a;
+    m->mask = mask;
+    m->pos = pos;
+    m->x = a;            /* (N,C) */
+    m->q = m->x + N * C; /* (N,C) */
+    m->k = m->q + N * C;
+    m->v = m->k + N * C;
+    m->ctx = m->v + N * C;
+    m->tmp = m->ctx + N * C;
+    m->ff = m->tmp + N * C;     /* (N,F) */
+    m->scratch = m->ff + N * F; /* (threads,T) */
+    m->arena_tokens = n_tokens;
+    m->arena_T = T;
+    m->arena_threads = threads;
+    return SL_OK;
+}
+
+sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    const sl_config *c = &m->cfg;
+    const int C = c->n_embd, NH = c->n_head, F = c->n_ff, L = c->n_labels;
+    if (B < 1 || T < 1) return sl_fail(err, SL_ERR_ARGUMENT, "empty batch (%d x %d)", B, T);
+    if (T > sl_config_max_tokens(c))
+        return sl_fail(err, SL_ERR_ARGUMENT, "sequence of %d tokens is longer than the model's %d", T,
+                       sl_config_max_tokens(c));
+    const int N = B * T;
+    for (int i = 0; i < N; i++)
+        if (ids[i] < 0 || ids[i] >= c->n_vocab)
+            return sl_fail(err, SL_ERR_ARGUMENT, "token id %d at row %d, position %d is not in [0, %d)", ids[i],
+                           i / T, i % T, c->n_vocab);
+    sl_status s = ensure_arena(m, N, T, err);
+    if (s != SL_OK) return s;
+
+    /* RoBERTa position ids: the running count of real tokens, offset by the padding id; pads sit at it. */
+    for (int b = 0; b < B; b++) {
+        int count = 0;
+        for (int t = 0; t < T; t++) {
+            int real = ids[b * T + t] != c->pad_id;
+            count += real;
+            m->mask[b * T + t] = (uint8_t)real;
+            m->pos[b * T + t] = real ? count + c->pad_id : c->pad_id;
+        }
+    }
+    /* embeddings: x (N,C) = word + position + type 0, then LayerNorm */
+    for (int i = 0; i < N; i++) {
+        const float *we = m->global[T_TOK_EMBD] + (size_t)ids[i] * C;
+        const float *pe = m->global[T_POS_EMBD] + (size_t)m->pos[i] * C;
+        const float *te = m->global[T_TYPE_EMBD];
+        float *x = m->x + (size_t)i * C;
+        for (int j = 0; j < C; j++) x[j] = we[j] + pe[j] + te[j];
+    }
+    layernorm_forward(m->x, m->x, m->global[T_EMBD_NORM_W], m->global[T_EMBD_NORM_B], N, C, c->ln_eps);
+
+    for (int l = 0; l < c->n_layer; l++) {
+        const float *const *w = &m->layers[l * N_LAYER_TENSORS];
+        matmul_forward(m->q, m->x, w[L_Q_W], w[L_Q_B], N, C, C, m->pool);
+        matmul_forward(m->k, m->x, w[L_K_W], w[L_K_B], N, C, C, m->pool);
+        matmul_forward(m->v, m->x, w[L_V_W], w[L_V_B], N, C, C, m->pool);
+        attention_forward(m->ctx, m->q, m->k, m->v, m->mask, B, T, C, NH, m->scratch, m->pool);
+        matmul_forward(m->tmp, m->ctx, w[L_O_W], w[L_O_B], N, C, C, m->pool);
+        residual_forward(m->x, m->tmp, (int64_t)N * C);
+        layernorm_forward(m->x, m->x, w[L_LN1_W], w[L_LN1_B], N, C, c->ln_eps);
+        matmul_forward(m->ff, m->x, w[L_UP_W], w[L_UP_B], N, F, C, m->pool);
+        gelu_forward(m->ff, (int64_t)N * F);
+        matmul_forward(m->tmp, m->ff, w[L_DOWN_W], w[L_DOWN_B], N, C, F, m->pool);
+        residual_forward(m->x, m->tmp, (int64_t)N * C);
+        layernorm_forward(m->x, m->x, w[L_LN2_W], w[L_LN2_B], N, C, c->ln_eps);
+    }
+    matmul_forward(logits, m->x, m->head[H_CLS_W], m->head[H_CLS_B], N, L, C, m->pool);
+    return SL_OK;
+}
+
+/* ---- recognition -------------------------------------------------------------------------------- */
+
+sl_options sl_default_options(void) {
+    sl_options o = {.aggregation = SL_AGG_FIRST, .threshold = 0, .max_tokens = 0, .stride = 128, .n_threads = 1};
+    return o;
+}
+
+static sl_status grow(void **p, size_t n, size_t elem, sl_error *err) {
+    void *q = realloc(*p, n * elem);
+    if (!q) return sl_fail(err, SL_ERR_MEMORY, "no memory for %zu items", n);
+    *p = q;
+    return SL_OK;
+}
+
+sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt, sl_entities *out,
+                       sl_error *err) {
+    sl_options o = opt ? *opt : sl_default_options();
+    const sl_config *c = &m->cfg;
+    const int L = c->n_labels;
+    int max_tokens = sl_config_max_tokens(c);
+    if (o.max_tokens > 0 && o.max_tokens < max_tokens) max_tokens = o.max_tokens;
+    if (max_tokens < 3) return sl_fail(err, SL_ERR_ARGUMENT, "max_tokens %d is too small (at least 3)", o.max_tokens);
+    const int window = max_tokens - 2; /* room for <s> and </s> */
+    if (o.stride < 0 || o.stride >= window)
+        return sl_fail(err, SL_ERR_ARGUMENT, "stride %d must be in [0, %d)", o.stride, window);
+    if (o.aggregation < SL_AGG_NONE || o.aggregation > SL_AGG_MAX)
+        return sl_fail(err, SL_ERR_ARGUMENT, "unknown aggregation %d", (int)o.aggregation);
+    sl_status s = sl_model_set_threads(m, o.n_threads, err);
+    if (s != SL_OK) return s;
+    if ((s = sl_tokenize(m->tok, text, len, &m->tokens, err))) return s;
+    const sl_tokens *tk = &m->tokens;
+    const int n = tk->n;
+    if (n == 0) return SL_OK;
+
+    int n_windows = sl_ner_windows(n, window, o.stride, NULL, 0);
+    int *starts = malloc((size_t)n_windows * sizeof *starts);
+    if (!starts) return sl_fail(err, SL_ERR_MEMORY, "no memory for windows");
+    sl_ner_windows(n, window, o.stride, starts, n_windows);
+    if (n > m->scores_cap) {
+        if ((s = grow((void **)&m->scores, (size_t)n * L, sizeof *m->scores, err))) goto done;
+        m->scores_cap = n;
+    }
+    if ((s = grow((void **)&m->win_ids, (size_t)max_tokens, sizeof *m->win_ids, err)) ||
+        (s = grow((void **)&m->win_logits, (size_t)max_tokens * L, sizeof *m->win_logits, err)))
+        goto done;
+    for (int w = 0; w < n_windows; w++) {
+        const int t0 = starts[w], t1 = t0 + window < n ? t0 + window : n, T = t1 - t0 + 2;
+        m->win_ids[0] = m->bos_id;
+        memcpy(m->win_ids + 1, tk->ids + t0, (size_t)(t1 - t0) * sizeof *m->win_ids);
+        m->win_ids[T - 1] = m->eos_id;
+        if ((s = sl_model_forward(m, m->win_ids, 1, T, m->win_logits, err))) goto done;
+        softmax_forward(m->win_logits, T, L);
+        for (int i = t0; i < t1; i++)
+            if (sl_ner_window_for_token(i, n, window, starts, n_windows) == w)
+                memcpy(m->scores + (size_t)i * L, m->win_logits + (size_t)(i - t0 + 1) * L, (size_t)L * sizeof(float));
+    }
+    sl_token_scores ts = {n, m->scores, tk->start, tk->end, tk->word_start};
+    s = sl_ner_decode(&m->labels, &ts, o.aggregation, o.threshold, text, out, err);
+done:
+    free(starts);
+    return s;
+}

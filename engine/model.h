@@ -1,0 +1,67 @@
+/* The CamemBERT encoder with a token-classification head: config, weights, forward pass.
+   Internal interface (the public one is surligne.h).
+
+   Tensor names follow llama.cpp's BERT convention; the one table in model.c maps each to its Hugging Face
+   name and its shape from the config, and serves both the converter and the loader. */
+#ifndef SL_MODEL_H
+#define SL_MODEL_H
+
+#include "surligne.h"
+#include "gguf.h"
+#include "tokenizer.h"
+#include "ner.h"
+
+typedef struct {
+    int n_vocab;  /* 32005 for CamemBERT */
+    int n_embd;   /* hidden size C */
+    int n_layer;
+    int n_head;
+    int n_ff;     /* intermediate size */
+    int n_pos;    /* position table rows (514: positions start after the pad id) */
+    int n_type;   /* token-type table rows (1) */
+    int n_labels;
+    int pad_id;   /* 1: also the position offset */
+    float ln_eps;
+} sl_config;
+
+/* Largest number of tokens (specials included) one window can hold: n_pos - pad_id - 1. */
+int sl_config_max_tokens(const sl_config *c);
+
+/* Tensors, in this order, for the globals, each layer and the head. */
+enum { T_TOK_EMBD, T_POS_EMBD, T_TYPE_EMBD, T_EMBD_NORM_W, T_EMBD_NORM_B, N_GLOBAL_TENSORS };
+enum {
+    L_Q_W, L_Q_B, L_K_W, L_K_B, L_V_W, L_V_B, L_O_W, L_O_B, L_LN1_W, L_LN1_B,
+    L_UP_W, L_UP_B, L_DOWN_W, L_DOWN_B, L_LN2_W, L_LN2_B, N_LAYER_TENSORS
+};
+enum { H_CLS_W, H_CLS_B, N_HEAD_TENSORS };
+
+typedef enum { DIM_NONE, DIM_VOCAB, DIM_EMBD, DIM_POS, DIM_TYPE, DIM_FF, DIM_LABELS } sl_dim;
+typedef struct {
+    const char *gguf; /* printf pattern with the layer number */
+    const char *hf;   /* name under the encoder prefix ("roberta."), or for the head at top level */
+    sl_dim rows, cols;/* PyTorch shape (rows, cols), or (rows) when cols is DIM_NONE */
+} sl_tensor_spec;
+
+extern const sl_tensor_spec sl_global_specs[N_GLOBAL_TENSORS];
+extern const sl_tensor_spec sl_layer_specs[N_LAYER_TENSORS];
+extern const sl_tensor_spec sl_head_specs[N_HEAD_TENSORS];
+int64_t sl_dim_size(const sl_config *c, sl_dim d);
+
+/* Writes the model's hyper-parameters, labels and tokenizer keys (not the tensors) into a GGUF writer. */
+void sl_gguf_add_config(sl_gguf_writer *w, const sl_config *c, const char *const *labels, const sl_vocab *v,
+                        const char *source_architecture);
+
+/* The tokenizer held by a loaded model. */
+const sl_tokenizer *sl_model_tokenizer(const sl_model *m);
+const sl_labelset *sl_model_labelset(const sl_model *m);
+const sl_config *sl_model_config(const sl_model *m);
+const sl_gguf *sl_model_gguf(const sl_model *m);
+
+/* Sets the number of threads of the model's pool (1 = no thread). */
+sl_status sl_model_set_threads(sl_model *m, int n_threads, sl_error *err);
+
+/* logits (B,T,n_labels) for ids (B,T); padding positions hold pad_id. Allocates nothing once the arena
+   has grown to B*T tokens. */
+sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err);
+
+#endif

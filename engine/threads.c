@@ -1,0 +1,119 @@
+#include "threads.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+struct sl_pool {
+    int n_threads; /* including the caller */
+    pthread_t *workers;
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    unsigned generation; /* bumped for every run; workers wait for a new one */
+    int running;         /* workers still inside the current run */
+    int quit;
+    /* the current run */
+    sl_task_fn task;
+    void *ctx;
+    int n_tasks;
+    atomic_int next;
+};
+
+typedef struct {
+    sl_pool *pool;
+    int thread;
+} worker_arg;
+
+static void run_tasks(sl_pool *p, int thread) {
+    for (;;) {
+        int i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n_tasks) break;
+        p->task(p->ctx, i, thread);
+    }
+}
+
+static void *worker_main(void *arg) {
+    worker_arg *wa = arg;
+    sl_pool *p = wa->pool;
+    int thread = wa->thread;
+    free(wa);
+    unsigned seen = 0;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
+        if (p->quit) break;
+        seen = p->generation;
+        pthread_mutex_unlock(&p->lock);
+        run_tasks(p, thread);
+        pthread_mutex_lock(&p->lock);
+        if (--p->running == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+sl_pool *sl_pool_create(int n_threads) {
+    sl_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n_threads = n_threads < 1 ? 1 : n_threads;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (p->n_threads > 1) {
+        p->workers = calloc((size_t)p->n_threads - 1, sizeof *p->workers);
+        if (!p->workers) {
+            sl_pool_free(p);
+            return NULL;
+        }
+        for (int t = 1; t < p->n_threads; t++) {
+            worker_arg *wa = malloc(sizeof *wa);
+            if (wa) *wa = (worker_arg){p, t};
+            if (!wa || pthread_create(&p->workers[t - 1], NULL, worker_main, wa) != 0) {
+                free(wa);
+                p->n_threads = t; /* free() joins the ones started */
+                sl_pool_free(p);
+                return NULL;
+            }
+        }
+    }
+    return p;
+}
+
+void sl_pool_free(sl_pool *p) {
+    if (!p) return;
+    if (p->workers) {
+        pthread_mutex_lock(&p->lock);
+        p->quit = 1;
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+        for (int t = 1; t < p->n_threads; t++) pthread_join(p->workers[t - 1], NULL);
+        free(p->workers);
+    }
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    free(p);
+}
+
+int sl_pool_n_threads(const sl_pool *p) { return p ? p->n_threads : 1; }
+
+void sl_pool_run(sl_pool *p, int n_tasks, sl_task_fn task, void *ctx) {
+    if (n_tasks <= 0) return;
+    if (!p || p->n_threads == 1 || n_tasks == 1) {
+        for (int i = 0; i < n_tasks; i++) task(ctx, i, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->task = task;
+    p->ctx = ctx;
+    p->n_tasks = n_tasks;
+    atomic_store(&p->next, 0);
+    p->running = p->n_threads - 1;
+    p->generation++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    run_tasks(p, 0);
+    pthread_mutex_lock(&p->lock);
+    while (p->running > 0) pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}

@@ -1,0 +1,18 @@
+/* A small thread pool shared by every parallel loop of the engine. With one thread the same code runs
+   inline on the caller's thread, so results do not depend on whether threads are available. */
+#ifndef SL_THREADS_H
+#define SL_THREADS_H
+
+typedef struct sl_pool sl_pool;
+
+/* task(ctx, i, thread) is called once for every i in [0, n_tasks); `thread` in [0, n_threads) names the
+   worker so it can use its own scratch memory. */
+typedef void (*sl_task_fn)(void *ctx, int i, int thread);
+
+sl_pool *sl_pool_create(int n_threads); /* NULL on failure; n_threads <= 1 starts no thread */
+void sl_pool_free(sl_pool *p);
+int sl_pool_n_threads(const sl_pool *p); /* p may be NULL: 1 */
+/* Runs all tasks and returns when they are done. p may be NULL (inline). Not reentrant. */
+void sl_pool_run(sl_pool *p, int n_tasks, sl_task_fn task, void *ctx);
+
+#endif

@@ -1,0 +1,105 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_int(const char *cmd, const char *flag, const char *value, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end || v < lo || v > hi) {
+        fprintf(stderr, "surligne %s: %s '%s': expected an integer in [%ld, %ld]\n", cmd, flag, value, lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_float(const char *cmd, const char *flag, const char *value, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "surligne %s: %s '%s': expected a number in [%g, %g]\n", cmd, flag, value, lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "surligne %s: %s needs a value\n", cmd, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+char *cli_read_all(const char *cmd, const char *path, size_t *size) {
+    int from_stdin = !path || strcmp(path, "-") == 0;
+    FILE *f = from_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "surligne %s: cannot open %s: %s\n", cmd, path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) break;
+        if (n + 1 >= cap) {
+            char *grown = realloc(buf, cap *= 2);
+            if (!grown) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int failed = !buf || ferror(f);
+    if (!from_stdin) fclose(f);
+    if (failed) {
+        fprintf(stderr, "surligne %s: cannot read %s\n", cmd, from_stdin ? "standard input" : path);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    *size = n;
+    return buf;
+}
+
+void cli_json_string(FILE *f, const char *s, size_t len) {
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c == '\n') fputs("\\n", f);
+        else if (c == '\t') fputs("\\t", f);
+        else if (c == '\r') fputs("\\r", f);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int cli_int_list(const char *cmd, const char *flag, const char *value, long *out, int max) {
+    int n = 0;
+    const char *p = value;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v <= 0 || n == max || (*end && *end != ',')) {
+            fprintf(stderr, "surligne %s: %s '%s': expected up to %d positive integers separated by commas\n", cmd,
+                    flag, value, max);
+            return 0;
+        }
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (!n) fprintf(stderr, "surligne %s: %s is empty\n", cmd, flag);
+    return n;
+}

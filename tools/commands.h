@@ -1,0 +1,12 @@
+/* The subcommands of the surligne program; each takes argv after the subcommand name (argv[0] is it). */
+#ifndef SL_COMMANDS_H
+#define SL_COMMANDS_H
+
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_ner(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

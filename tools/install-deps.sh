@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages surligne builds and tests with (only those missing).
+#   build:  gcc, cmake, pkg-config, libutf8proc-dev (Unicode properties), libstb-dev (stb_ds)
+# Extra groups: `tools/install-deps.sh reference` adds python3-torch, python3-numpy, python3-sentencepiece
+# (the PyTorch reference scripts in tools/reference/; the tests do not need them).
+set -euo pipefail
+packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev)
+for group in "$@"; do
+  case "$group" in
+    reference) packages+=(python3-torch python3-numpy python3-sentencepiece) ;;
+    *) echo "install-deps: unknown group '$group' (known: reference)" >&2; exit 2 ;;
+  esac
+done
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,35 @@
+/* surligne: the command-line program. Each subcommand lives in its own file (cmd_*.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} COMMANDS[] = {
+    {"ner", cmd_ner, "ner -m MODEL.gguf [--aggregation none|simple|first|average|max] [--format jsonl|ansi|html] [FILE|-]"},
+    {"tokenize", cmd_tokenize, "tokenize -m MODEL.gguf|sentencepiece.model [--offsets]   (text lines on stdin)"},
+    {"logits", cmd_logits, "logits -m MODEL.gguf [--batch N] [--threads N]   (lines of token ids on stdin)"},
+    {"convert", cmd_convert, "convert HF_DIR -o MODEL.gguf [--labels PER,ORG,LOC|FILE.conll] [--seed N]"},
+    {"inspect", cmd_inspect, "inspect MODEL.gguf"},
+    {"bench", cmd_bench, "bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N]"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "surligne — French named-entity recognition (CamemBERT) in C\n\nusage:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++) fprintf(f, "  surligne %s\n", COMMANDS[i].usage);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "surligne: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

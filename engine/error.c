@@ -37,7 +37,9 @@ sl_status sl_fail_context(sl_error *err, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->message, sizeof old);
-    snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+    /* a message that no longer fits is cut: the context comes first, it says where */
+    if (snprintf(err->message, sizeof err->message, "%s: %s", prefix, old) >= (int)sizeof err->message)
+        err->message[sizeof err->message - 1] = 0;
     return err->status;
 }
 

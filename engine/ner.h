@@ -9,7 +9,8 @@
 #include "error.h"
 
 /* Label set parsed from id2label. Each label is "O", or a prefix B-/I-/E-/S-/L-/U- (also B_, I_...) and a
-   type, or a bare type (treated as I-type, as IOB1 does). */
+   type, or a bare type (treated as I-type, as IOB1 and HF's get_tag do). IOB1, IOB2 and BIOES/BILOU sets all
+   decode: S- (U-) is an entity on its own, E- (L-) continues one and closes it. */
 typedef struct {
     int n_labels;
     char **labels;      /* id2label copies */
@@ -19,6 +20,8 @@ typedef struct {
     char **types;       /* entity type names ("PER"), in order of first appearance */
 } sl_labelset;
 
+/* SL_ERR_FORMAT naming the label index for an empty list, an empty or NULL label, an empty type ("B-") or
+   the type "O" ("B-O"); on failure ls is left empty. */
 sl_status sl_labelset_init(sl_labelset *ls, const char *const *id2label, int n, sl_error *err);
 void sl_labelset_free(sl_labelset *ls);
 
@@ -27,20 +30,26 @@ typedef struct {
     int n_tokens;
     const float *scores;        /* (n_tokens, n_labels) probabilities */
     const int32_t *start, *end; /* byte spans in the text */
-    const uint8_t *word_start;  /* 1 where a token begins a word; others are sub-words (HF is_subword) */
+    const uint8_t *word_start;  /* 1 where a token begins a word; others are sub-words (HF is_subword);
+                                   NULL: every token is a word. The first token always begins one. */
 } sl_token_scores;
 
 /* Appends entities to out. With SL_AGG_NONE, label = the token's label name; otherwise the type name.
    Entities below threshold are dropped; entities labelled O are never returned. Label strings point
-   into ls. `text` is used only to skip whitespace at span edges. */
+   into ls. `text` (may be NULL) is used only to skip whitespace (ASCII, U+00A0, U+2009, U+202F) at span
+   edges, never down to an empty span. On error out keeps only what it held before the call. */
 sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, float threshold,
                         const char *text, sl_entities *out, sl_error *err);
 
 /* Windows over n_tokens tokens for a model taking `window` tokens (specials excluded) with `stride` tokens
-   shared between consecutive windows. Writes up to max_windows window starts; returns the number needed.
-   Each window covers [starts[k], min(starts[k] + window, n_tokens)). */
+   shared between consecutive windows. Writes up to max_windows window starts; returns the number needed
+   (0 for no tokens), or -1 for invalid arguments (window < 1, stride < 0 or >= window, n_tokens < 0,
+   starts NULL with max_windows > 0).
+   Each window covers [starts[k], min(starts[k] + window, n_tokens)); the last ends at n_tokens and is shifted
+   back to be full when n_tokens >= window, so it may share more than `stride` tokens with the one before. */
 int sl_ner_windows(int n_tokens, int window, int stride, int *starts, int max_windows);
-/* For token i, the window whose centre it is closest to (its scores are taken from that window). */
+/* For token i, the window whose centre it is closest to (its scores are taken from that window); the
+   earlier of two equally central windows. -1 when no window holds i. */
 int sl_ner_window_for_token(int i, int n_tokens, int window, const int *starts, int n_windows);
 
 /* Appends one entity (grows out); returns SL_ERR_MEMORY on failure. */

@@ -169,9 +169,11 @@ static size_t space_before(const unsigned char *s, size_t begin, size_t i) {
     return 0;
 }
 
-/* Appends one entity, trimming whitespace at its edges (never down to nothing). */
+/* Appends one entity, trimming whitespace at its edges (never down to nothing). An entity that covers no
+   byte of the text is not one: it comes from tokens such as a lone U+2581 whose span is empty. */
 static sl_status emit(const char *text, const char *label, float score, size_t start, size_t end,
                       sl_entities *out, sl_error *err) {
+    if (start >= end) return SL_OK;
     if (text) {
         const unsigned char *s = (const unsigned char *)text;
         size_t a = start, b = end, k;

@@ -16,8 +16,8 @@
 typedef struct {
     char name[64];
     int B, T, L;
-    int32_t *ids;   /* (B,T) */
-    float *logits;  /* (B,T,L) */
+    int32_t *ids;  /* (B,T) */
+    float *logits; /* (B,T,L) */
 } logits_case;
 
 /* Reads the next case from f; returns 0 at the end of the file, -1 on a malformed file. */
@@ -88,9 +88,10 @@ static void check_fixture(const char *dir) {
             s = sl_model_forward(m, c.ids, c.B, c.T, got, &err);
             CHECK(s == SL_OK, "%s %s: %s", dir, c.name, err.message);
             double d = max_diff_real(&c, got, 1);
-            CHECK(d <= TOLERANCE, "%s %s (B=%d T=%d, %d threads): max abs diff %.3g > %g", dir, c.name, c.B, c.T,
-                  threads, d, TOLERANCE);
-            if (threads == 1) printf("  %-28s %-18s B=%d T=%-4d max abs diff %.2e\n", dir, c.name, c.B, c.T, d);
+            CHECK(d <= TOLERANCE, "%s %s (B=%d T=%d, %d threads): max abs diff %.3g > %g", dir, c.name, c.B,
+                  c.T, threads, d, TOLERANCE);
+            if (threads == 1)
+                printf("  %-28s %-18s B=%d T=%-4d max abs diff %.2e\n", dir, c.name, c.B, c.T, d);
         }
         /* each row of a batch alone gives the same logits as in the padded batch */
         if (c.B > 1) {
@@ -125,7 +126,8 @@ static void check_fixture(const char *dir) {
         FILE *g = fopen(path, "rb");
         uint8_t *disk = malloc(size + 1);
         size_t got = g ? fread(disk, 1, size + 1, g) : 0;
-        CHECK(got == size && memcmp(disk, gguf, size) == 0, "file and memory GGUF differ (%zu vs %zu bytes)", got, size);
+        CHECK(got == size && memcmp(disk, gguf, size) == 0, "file and memory GGUF differ (%zu vs %zu bytes)",
+              got, size);
         if (g) fclose(g);
         free(disk);
         unlink(path);

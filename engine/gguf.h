@@ -20,14 +20,16 @@ typedef enum {
 /* ggml tensor types used here (values from ggml.h). */
 typedef enum { SL_GGML_F32 = 0, SL_GGML_F16 = 1, SL_GGML_Q8_0 = 8 } sl_ggml_type;
 
-/* Bytes for n elements of a tensor type (n must be a multiple of the block size); 0 if unknown type. */
+/* Bytes for n elements of a tensor type (n must be a multiple of the block size); 0 if unknown type;
+   SIZE_MAX if n is negative, not a whole number of blocks, or the size does not fit in size_t. */
 size_t sl_ggml_nbytes(uint32_t type, int64_t n);
 const char *sl_ggml_type_name(uint32_t type);
 
 typedef struct {
     const char *name; size_t name_len; /* not 0-terminated in the file: use name_len */
     uint32_t type;                     /* sl_gguf_type */
-    /* scalar values */
+    /* scalar values: u for UINT8..UINT64 (and BOOL as 0/1), i for INT8..INT64, f for FLOAT32/FLOAT64, b for
+       BOOL; the other fields stay 0 */
     uint64_t u; int64_t i; double f; bool b;
     const char *str; size_t str_len;   /* STRING: into the buffer, not 0-terminated */
     /* ARRAY */
@@ -46,6 +48,8 @@ typedef struct {
 
 typedef struct sl_gguf sl_gguf;
 
+/* Versions 2 and 3. Keys and tensor names must be unique; general.alignment (uint32, default 32) must be a
+   power of two; tensors are f32, f16 or q8_0 with at most 4 dimensions. Errors start with `name`. */
 sl_status sl_gguf_parse(const uint8_t *data, size_t size, const char *name, sl_gguf **out, sl_error *err);
 void sl_gguf_free(sl_gguf *g);
 
@@ -71,7 +75,10 @@ sl_status sl_gguf_arr_str(const sl_gguf *g, const char *key, uint64_t i, const c
 uint32_t sl_gguf_alignment(const sl_gguf *g);
 
 /* Writer. Strings and arrays are copied when added; tensor data is referenced and must stay valid until
-   sl_gguf_writer_write returns. Tensors are written in the order added, each aligned (32 by default). */
+   sl_gguf_writer_write returns. Tensors are written in the order added, each aligned (32 by default, or the
+   uint32 general.alignment if added; otherwise general.alignment = 32 is written as the last key). The
+   adders return nothing: the first problem (duplicate key or tensor, bad type or shape, no memory) is kept
+   and returned by sl_gguf_writer_write / sl_gguf_writer_to_memory, which then write nothing. */
 typedef struct sl_gguf_writer sl_gguf_writer;
 sl_gguf_writer *sl_gguf_writer_new(void);
 void sl_gguf_writer_free(sl_gguf_writer *w);

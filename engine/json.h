@@ -15,19 +15,21 @@ struct sl_json {
     double number;        /* NUMBER; BOOL as 0/1 */
     const char *string;   /* STRING (0-terminated, unescaped UTF-8); for object members also `key` */
     size_t string_len;
-    const char *key;      /* set on members of an OBJECT */
+    const char *key;      /* members of an OBJECT: 0-terminated, unescaped; a \u0000 in a key is refused */
     sl_json *child;       /* ARRAY/OBJECT: first element */
     sl_json *next;        /* next sibling */
     size_t n_children;
-    int line, column;     /* where the value starts in the source, 1-based */
+    int line, column;     /* where the value starts in the source, 1-based; column counts bytes */
 };
 
 /* Parses `len` bytes; `name` prefixes error messages ("config.json:3:14: expected ':'").
-   Free the result with sl_json_free. Depth is limited (64) and the input need not be 0-terminated. */
+   Free the result with sl_json_free. Depth is limited (64) and the input need not be 0-terminated.
+   Strings must be valid UTF-8; numbers beyond the range of a double are errors. Duplicate keys are kept
+   (sl_json_get finds the first). */
 sl_status sl_json_parse(const char *text, size_t len, const char *name, sl_json **out, sl_error *err);
 void sl_json_free(sl_json *root);
 
 const sl_json *sl_json_get(const sl_json *object, const char *key); /* NULL if absent or not an object */
-const sl_json *sl_json_at(const sl_json *array, size_t i);
+const sl_json *sl_json_at(const sl_json *array, size_t i); /* O(i): to walk all, follow child/next */
 
 #endif

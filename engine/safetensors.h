@@ -12,7 +12,7 @@ typedef enum { SL_DT_F32, SL_DT_F16, SL_DT_BF16, SL_DT_OTHER } sl_st_dtype;
 typedef struct {
     const char *name;
     sl_st_dtype dtype;
-    const char *dtype_name; /* as in the file, e.g. "F32", "I64" */
+    const char *dtype_name; /* as in the file, e.g. "F32", "I64"; unknown names fail the parse */
     int n_dims;
     int64_t shape[8];
     int64_t n_elements;
@@ -22,7 +22,10 @@ typedef struct {
 
 typedef struct sl_safetensors sl_safetensors;
 
-/* Parses a safetensors file held in memory (the buffer must outlive the result). `name` is used in errors. */
+/* Parses a safetensors file held in memory (the buffer must outlive the result). `name` is used in errors.
+   Checks: header length within the file and at most 100 MB, a JSON object header, known dtypes, shapes of
+   at most 8 non-negative integers whose size equals end - begin, offsets inside the data section, unique
+   names. Holes and overlaps between tensors are not checked. Tensors keep the header's order. */
 sl_status sl_safetensors_parse(const uint8_t *data, size_t size, const char *name, sl_safetensors **out,
                                sl_error *err);
 void sl_safetensors_free(sl_safetensors *st);
@@ -30,7 +33,8 @@ size_t sl_safetensors_count(const sl_safetensors *st);
 const sl_st_tensor *sl_safetensors_tensor(const sl_safetensors *st, size_t i);
 const sl_st_tensor *sl_safetensors_find(const sl_safetensors *st, const char *name); /* NULL if absent */
 
-/* Converts n elements of F32/F16/BF16 little-endian data to float. */
+/* Converts n elements of F32/F16/BF16 little-endian data (any alignment) to float, exactly (IEEE half
+   subnormals, infinities and NaNs included). SL_DT_OTHER writes zeros: check the dtype first. */
 void sl_to_f32(sl_st_dtype dtype, const uint8_t *src, float *dst, size_t n);
 
 #endif

@@ -48,11 +48,19 @@ typedef struct {
     int32_t *ids;
     int32_t *start, *end;  /* byte span [start, end) in the original text; leading whitespace excluded */
     uint8_t *word_start;   /* 1 if the token begins a word (see sl_tokenize) */
+    void *scratch;         /* private: normalised text and Viterbi buffers, reused across calls */
 } sl_tokens;
 
-/* Tokenises `len` bytes of UTF-8. Invalid UTF-8 fails with SL_ERR_UTF8 naming the byte offset.
+/* Tokenises `len` bytes of UTF-8. Invalid UTF-8 fails with SL_ERR_UTF8 naming the byte offset; a text
+   that is empty or only whitespace gives 0 tokens. Ids and spans equal SentencePiece's (0.1.97) Encode.
+   Spans: [start, end) covers the original bytes the token was normalised from, minus the whitespace that
+   became its leading U+2581; a token that is only U+2581 has the empty span at the start of the next
+   character. Consecutive unknown characters are one token (id unk_id). Starts and ends never decrease; when
+   one original character normalises into several tokens, all but the last of them have empty spans.
    word_start is 1 for the first token, a token preceded by whitespace, and at a boundary between
-   punctuation and non-punctuation (so "Darmanin," is two words, as CoNLL tokenises it). */
+   punctuation and non-punctuation (Unicode P* and S* against the rest; so "Darmanin," is two words, as
+   CoNLL tokenises it); a token that follows a lone U+2581 token continues the word that token began.
+   The tokenizer is only read: several threads may tokenise with one tokenizer and their own sl_tokens. */
 sl_status sl_tokenize(const sl_tokenizer *t, const char *text, size_t len, sl_tokens *out, sl_error *err);
 void sl_tokens_free(sl_tokens *tk);
 

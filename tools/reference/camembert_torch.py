@@ -274,8 +274,16 @@ def _body_prefix(w):
     raise KeyError("no embeddings.word_embeddings.weight in checkpoint")
 
 
-def encoder_forward(w, cfg, ids, attention_mask=None):
-    """ids: int64 [B, T]. Returns last_hidden_state float32 [B, T, H] (eval mode, no dropout)."""
+def _dropout(x, p):
+    return F.dropout(x, p, training=True) if p > 0 else x
+
+
+def encoder_forward(w, cfg, ids, attention_mask=None, hidden_dropout=0.0, attention_dropout=0.0):
+    """ids: int64 [B, T]. Returns last_hidden_state float32 [B, T, H].
+
+    By default eval mode (no dropout). hidden_dropout / attention_dropout > 0 give HF's train-mode dropout
+    (inverted dropout, torch RNG): on the embeddings' output (after their LayerNorm), on the attention
+    probabilities, and on the attention-output and FFN-output dense results before each residual add."""
     p = _body_prefix(w)
     pad = cfg.get("pad_token_id", PAD_ID)
     eps = cfg.get("layer_norm_eps", 1e-5)
@@ -297,6 +305,7 @@ def encoder_forward(w, cfg, ids, attention_mask=None):
     x = x + F.embedding(tt, w[p + "embeddings.token_type_embeddings.weight"])
     x = x + F.embedding(pos, w[p + "embeddings.position_embeddings.weight"])
     x = F.layer_norm(x, (H,), w[p + "embeddings.LayerNorm.weight"], w[p + "embeddings.LayerNorm.bias"], eps)
+    x = _dropout(x, hidden_dropout)
 
     # additive mask [B, 1, 1, T]: 0 on real keys, finfo(float32).min on masked keys
     ext = (1.0 - attention_mask.to(torch.float32))[:, None, None, :] * torch.finfo(torch.float32).min
@@ -311,13 +320,14 @@ def encoder_forward(w, cfg, ids, attention_mask=None):
         v = heads(F.linear(x, w[l + "attention.self.value.weight"], w[l + "attention.self.value.bias"]))
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(D)
         scores = scores + ext
-        probs = torch.softmax(scores, dim=-1)
+        probs = _dropout(torch.softmax(scores, dim=-1), attention_dropout)
         ctx = torch.matmul(probs, v).permute(0, 2, 1, 3).contiguous().view(B, T, H)
-        a = F.linear(ctx, w[l + "attention.output.dense.weight"], w[l + "attention.output.dense.bias"])
+        a = _dropout(F.linear(ctx, w[l + "attention.output.dense.weight"], w[l + "attention.output.dense.bias"]),
+                     hidden_dropout)
         a = F.layer_norm(a + x, (H,), w[l + "attention.output.LayerNorm.weight"],
                          w[l + "attention.output.LayerNorm.bias"], eps)
         h = F.gelu(F.linear(a, w[l + "intermediate.dense.weight"], w[l + "intermediate.dense.bias"]))
-        h = F.linear(h, w[l + "output.dense.weight"], w[l + "output.dense.bias"])
+        h = _dropout(F.linear(h, w[l + "output.dense.weight"], w[l + "output.dense.bias"]), hidden_dropout)
         x = F.layer_norm(h + a, (H,), w[l + "output.LayerNorm.weight"], w[l + "output.LayerNorm.bias"], eps)
     return x
 
@@ -339,6 +349,14 @@ def forward(w, cfg, ids):
         dec_b = w.get("lm_head.bias", w.get("lm_head.decoder.bias"))
         return F.linear(h, dec_w, dec_b)
     return x
+
+
+def trainer_decays(name):
+    """The Hugging Face Trainer's weight-decay rule (Trainer.get_decay_parameter_names) on a CamemBERT parameter
+    name: decay unless the parameter belongs to an nn.LayerNorm module (in HF's CamemBERT modules these are the
+    attributes named 'LayerNorm'; 'lm_head.layer_norm' is one too) or its name contains 'bias'."""
+    module = name.rsplit(".", 1)[0].split(".")[-1]
+    return module not in ("LayerNorm", "layer_norm") and "bias" not in name
 
 
 def pooler(w, last_hidden_state):

@@ -1,0 +1,116 @@
+#!/usr/bin/env -S /usr/bin/python3
+"""Training-step throughput of the PyTorch reference (the figure `surligne bench` training is compared with).
+
+  bench_train_torch.py --config small|base [--batch 8] [--seq 128] [--threads 2] [--steps N] [--warmup 2]
+
+Configs (CamembertForTokenClassification, vocab 32005, 7 labels, random weights):
+  base  = camembert-base: 12 layers, hidden 768, 12 heads, intermediate 3072
+  small = 4 layers, hidden 256, 4 heads, intermediate 1024
+One step = forward in train mode (HF dropout: 0.1 on hidden states and attention probabilities, and on the
+sequence output before the classifier), cross-entropy (mean over labelled tokens), backward,
+clip_grad_norm_(1.0), AdamW step (Trainer's two decay groups, wd 0.01) and the linear schedule's step.
+Inputs: batch rows of <s> + random ids + </s>, no padding; random labels 0..6 with -100 on <s> and </s>.
+The embedding gradient is dense, as with nn.Embedding in HF (AdamW updates all 32005 rows every step).
+After --warmup untimed steps, times --steps steps and prints e.g.
+  torch  config=small threads=2 batch=8 seq=128  median 0.123 s/step  8300 tok/s
+(tok/s = batch * seq / median), plus a '#' line with the threads torch reports and the process CPU time /
+wall time over the timed steps, which shows how many cores were really busy.
+Run with Debian's interpreter: /usr/bin/python3 (python3-torch 1.13).
+"""
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import camembert_torch as ct  # noqa: E402
+
+CONFIGS = {
+    "base": dict(layers=12, hidden=768, heads=12, intermediate=3072),
+    "small": dict(layers=4, hidden=256, heads=4, intermediate=1024),
+}
+LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+ARCH = "CamembertForTokenClassification"
+DROPOUT = 0.1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", choices=sorted(CONFIGS), required=True)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 10 small, 5 base)")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    steps = a.steps if a.steps is not None else (10 if a.config == "small" else 5)
+    if not 2 <= a.seq <= ct.MAX_POSITIONS - 2:
+        ap.error("--seq must be 2..%d" % (ct.MAX_POSITIONS - 2))
+
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    c = CONFIGS[a.config]
+    cfg = ct.make_config(ARCH, c["layers"], c["hidden"], c["heads"], c["intermediate"], LABELS, "F32")
+    w = ct.random_weights(ARCH, c["layers"], c["hidden"], c["intermediate"], len(LABELS), a.seed)
+    order = [n for n, _, _ in ct.tensor_shapes(ARCH, c["layers"], c["hidden"], c["intermediate"], len(LABELS))]
+    params = {n: w[n].requires_grad_(True) for n in order}
+    n_params = sum(p.numel() for p in params.values())
+    opt = torch.optim.AdamW(
+        [{"params": [params[n] for n in order if ct.trainer_decays(n)], "weight_decay": 0.01},
+         {"params": [params[n] for n in order if not ct.trainer_decays(n)], "weight_decay": 0.0}],
+        lr=5e-5, betas=(0.9, 0.999), eps=1e-8)
+    total = a.warmup + steps
+    warm = math.ceil(0.1 * total)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+
+    rng = np.random.RandomState(a.seed)
+    ids = rng.randint(7, ct.MASK_ID, size=(a.batch, a.seq))
+    ids[:, 0], ids[:, -1] = ct.BOS_ID, ct.EOS_ID
+    labels = rng.randint(0, len(LABELS), size=(a.batch, a.seq))
+    labels[:, 0] = labels[:, -1] = -100
+    ids = torch.from_numpy(ids.astype(np.int64))
+    labels = torch.from_numpy(labels.astype(np.int64))
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        x = ct.encoder_forward(params, cfg, ids, hidden_dropout=DROPOUT, attention_dropout=DROPOUT)
+        x = F.dropout(x, DROPOUT, training=True)  # classifier_dropout None -> hidden_dropout_prob
+        logits = F.linear(x, params["classifier.weight"], params["classifier.bias"])
+        loss = F.cross_entropy(logits.reshape(-1, len(LABELS)), labels.reshape(-1), ignore_index=-100)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([params[n] for n in order], 1.0)
+        opt.step()
+        sched.step()
+        return loss.item()
+
+    print("# torch %s, config=%s: layers=%d hidden=%d heads=%d intermediate=%d, %.1fM parameters; "
+          "get_num_threads() %d by default, %d after set_num_threads(%d)" % (
+              torch.__version__, a.config, c["layers"], c["hidden"], c["heads"], c["intermediate"], n_params / 1e6,
+              default_threads, torch.get_num_threads(), a.threads), flush=True)
+    for _ in range(a.warmup):
+        step()
+    times, losses = [], []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        losses.append(step())
+        times.append(time.perf_counter() - t0)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    med = statistics.median(times)
+    print("# %d timed steps: min %.3f max %.3f s; process CPU / wall = %.2f (cores busy); loss %.3f -> %.3f"
+          % (steps, min(times), max(times), cpu / wall, losses[0], losses[-1]))
+    print("torch  config=%s threads=%d batch=%d seq=%d  median %.3f s/step  %.0f tok/s"
+          % (a.config, a.threads, a.batch, a.seq, med, a.batch * a.seq / med), flush=True)
+
+
+if __name__ == "__main__":
+    main()

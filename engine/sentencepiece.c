@@ -12,8 +12,10 @@
                       5 escape_whitespaces (the three flags default to true)
 
    Every read is bounds-checked; a malformed file gives SL_ERR_FORMAT naming the file, the field and the
-   byte offset. A parsed vocabulary is also handed once to sl_tokenizer_create, so a file that parses is
-   a file that tokenises (the charsmap trie and the pieces are checked there). */
+   byte offset. Both specs are required (SentencePiece's trainer always writes them, after the pieces):
+   a file cut at a field boundary is otherwise well-formed protobuf. A parsed vocabulary is also handed once
+   to sl_tokenizer_create, so a file that parses is a file that tokenises (the charsmap trie and the pieces
+   are checked there). */
 #include "tokenizer.h"
 
 #include <stdio.h>
@@ -39,7 +41,7 @@ struct sl_spm_vocab {
     uint8_t *charsmap;
 };
 
-/* ---- protobuf wire format ------------------------------------------------------------------------ */
+/* ---- protobuf wire format ------------------------------------------------------------------------------ */
 
 /* A message being read: bytes [pos, end) of the file. */
 typedef struct {
@@ -51,8 +53,8 @@ typedef struct {
 enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_LEN = 2, WIRE_FIXED32 = 5 };
 
 static sl_status pb_error(const pb_reader *r, size_t at, sl_error *err, const char *field, const char *what) {
-    return sl_fail(err, SL_ERR_FORMAT, "%s: %s %s at byte %zu (not a valid SentencePiece model)", r->name,
-                   field, what, at);
+    return sl_fail(err, SL_ERR_FORMAT, "%s: %s: %s at byte %zu (truncated, or not a SentencePiece model)",
+                   r->name, field, what, at);
 }
 
 /* At most 10 bytes, 7 bits each, least significant group first. */
@@ -135,7 +137,7 @@ static sl_status pb_expect(const pb_reader *r, size_t at, int wire, int want, sl
     return pb_error(r, at, err, field, "has the wrong wire type");
 }
 
-/* ---- the messages we read ------------------------------------------------------------------------ */
+/* ---- the messages we read ------------------------------------------------------------------------------ */
 
 typedef struct {
     pb_reader piece; /* the piece's bytes */
@@ -290,7 +292,7 @@ static sl_status read_normalizer(pb_reader *r, sl_vocab *v, pb_reader *charsmap,
     }
 }
 
-/* ---- ModelProto ------------------------------------------------------------------------------------ */
+/* ---- ModelProto ---------------------------------------------------------------------------------------- */
 
 void sl_spm_vocab_free(sl_spm_vocab *sv) {
     if (!sv) return;
@@ -326,8 +328,9 @@ static sl_status parse(const uint8_t *data, size_t size, const char *name, sl_sp
         if (done) break;
         pb_reader sub;
         if (f == 1) {
-            if ((s = pb_expect(&top, at, wire, WIRE_LEN, err, "pieces")) ||
-                (s = pb_len(&top, &sub, err, "pieces")))
+            char field[32];
+            snprintf(field, sizeof field, "pieces[%zu]", n_pieces);
+            if ((s = pb_expect(&top, at, wire, WIRE_LEN, err, field)) || (s = pb_len(&top, &sub, err, field)))
                 return s;
             spm_piece p;
             if (n_pieces >= (size_t)INT32_MAX - 16)

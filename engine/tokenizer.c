@@ -26,7 +26,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-/* ---- piece trie ------------------------------------------------------------------------------------ */
+/* ---- piece trie ---------------------------------------------------------------------------------------- */
 
 /* A byte trie whose transitions live in one open-addressing hash table keyed by (node, byte); the root's
    256 transitions are a plain array since every lookup starts there. Node 0 is the root. */
@@ -119,8 +119,7 @@ static size_t trie_longest(const piece_trie *tr, const uint8_t *s, size_t n) {
    A unit packs: bits 0-7 label (bit 31 set marks a value unit, whose bits 0-30 are the value), bit 8
    "a value unit hangs off this node", bits 10-31 an offset shifted left by 8 when bit 9 is set.
    From node position p, the child for byte c is at p ^ offset(unit[p]) ^ c and matches when its label is c;
-   the value of a node n with the leaf bit is unit[n ^ offset(unit[n])]. The value is an offset in the pool.
- */
+   the value of a node n with the leaf bit is unit[n ^ offset(unit[n])], an offset into the pool. */
 static inline uint32_t unit_offset(uint32_t u) {
     return (u >> 10) << ((u & (1u << 9)) >> 6);
 }
@@ -233,7 +232,7 @@ static void charsmap_free(charsmap *cm) {
     free(cm->pool);
 }
 
-/* ---- the tokenizer ------------------------------------------------------------------------------------ */
+/* ---- the tokenizer ------------------------------------------------------------------------------------- */
 
 struct sl_tokenizer {
     int n_tokens;
@@ -381,7 +380,7 @@ sl_status sl_tokenizer_create(const sl_vocab *v, sl_tokenizer **out, sl_error *e
     return SL_OK;
 }
 
-/* ---- per-call buffers --------------------------------------------------------------------------------- */
+/* ---- per-call buffers ---------------------------------------------------------------------------------- */
 
 /* Kept in sl_tokens between calls, grown, never shrunk. */
 typedef struct {
@@ -457,8 +456,7 @@ void sl_tokens_free(sl_tokens *tk) {
     memset(tk, 0, sizeof *tk);
 }
 
-/* ---- UTF-8 ----------------------------------------------------------------------------------------------
- */
+/* ---- UTF-8 --------------------------------------------------------------------------------------------- */
 
 /* Bytes of the character a lead byte starts (1 for a stray continuation byte, as SentencePiece counts). */
 static inline size_t utf8_len(uint8_t b) {
@@ -593,8 +591,7 @@ static sl_status normalize(const sl_tokenizer *t, const uint8_t *text, size_t le
     return SL_OK;
 }
 
-/* ---- Viterbi ----------------------------------------------------------------------------------------------
- */
+/* ---- Viterbi ------------------------------------------------------------------------------------------- */
 
 /* Best segmentation of norm[0, n) into pieces; fills sc->from / sc->best_id. */
 static void viterbi(const sl_tokenizer *t, const uint8_t *norm, size_t n, scratch *sc) {
@@ -636,8 +633,7 @@ static void viterbi(const sl_tokenizer *t, const uint8_t *norm, size_t n, scratc
     }
 }
 
-/* ---- tokenize
- * ---------------------------------------------------------------------------------------------- */
+/* ---- tokenize ------------------------------------------------------------------------------------------ */
 
 sl_status sl_tokenize(const sl_tokenizer *t, const char *text, size_t len, sl_tokens *out, sl_error *err) {
     out->n = 0;

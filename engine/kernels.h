@@ -1,21 +1,59 @@
-/* The compute kernels of the encoder, f32, in the llm.c manner: free functions on raw float buffers, the
-   shape of each buffer written beside it. Row-major; a Linear weight is (N, K) as PyTorch stores it. */
+/* The compute kernels of the encoder and their backward passes, f32, in the llm.c manner: free functions
+   on raw float buffers, the shape of each buffer written beside it. Row-major; a Linear weight is (N, K)
+   as PyTorch stores it. Backward functions accumulate (+=) into parameter gradients and into the gradient
+   of their input unless said otherwise, so residual branches simply add. */
 #ifndef SL_KERNELS_H
 #define SL_KERNELS_H
 
 #include <stdint.h>
 #include "threads.h"
 
+/* Dropout whose mask is a hash of (seed, element index): the same mask in forward and backward, whatever
+   the thread count, with nothing stored. p = 0 disables it. */
+typedef struct {
+    float p;
+    uint64_t seed;
+} sl_dropout;
+
+static inline uint64_t sl_hash64(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The multiplier of element i: 0 (dropped) or 1 / (1 - p) (kept). */
+static inline float sl_dropout_scale(const sl_dropout *d, uint64_t i) {
+    if (!d || d->p <= 0) return 1.0f;
+    uint64_t h = sl_hash64(d->seed ^ sl_hash64(i + 0x9e3779b97f4a7c15ull));
+    return (float)(h >> 40) < d->p * 16777216.0f ? 0.0f : 1.0f / (1.0f - d->p);
+}
+
+/* x (n) *= the dropout mask. Backward is the same operation on the gradient. */
+void dropout_forward(float *x, int64_t n, const sl_dropout *d);
+
 /* out (M,N) = inp (M,K) . weight (N,K)^T + bias (N) (bias may be NULL). Threads split the output. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int M, int N, int K,
                     sl_pool *pool);
+/* dinp (M,K) += dout (M,N) . weight (N,K);  dweight (N,K) += dout^T . inp (M,K);  dbias (N) += sum of dout
+   rows. dinp and dbias may be NULL. */
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int M, int N, int K, sl_pool *pool);
 
-/* out (M,C) = (inp - mean) / sqrt(var + eps) * weight + bias, per row. out may equal inp. */
-void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias, int M, int C,
-                       float eps);
+/* out (M,C) = (inp - mean) * rstd * weight + bias, per row; mean, rstd (M) are saved when not NULL.
+   out may equal inp. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int M, int C, float eps);
+/* dinp (M,C) +=, dweight (C) +=, dbias (C) += from dout (M,C), the forward input and saved mean/rstd. */
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int M, int C);
 
-/* x (n) = x * Phi(x), the exact (erf) GELU, in place. */
-void gelu_forward(float *x, int64_t n);
+/* out (n) = inp * Phi(inp), the exact (erf) GELU; out may equal inp. */
+void gelu_forward(float *out, const float *inp, int64_t n);
+/* dinp (n) = dout * GELU'(inp) (overwrites dinp; dinp may equal dout). */
+void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 
 /* x (n) += y (n) */
 void residual_forward(float *x, const float *y, int64_t n);
@@ -24,10 +62,17 @@ void residual_forward(float *x, const float *y, int64_t n);
 void softmax_forward(float *x, int M, int N);
 
 /* Multi-head self-attention for a batch.
-   out (B,T,C) = softmax(q k^T / sqrt(D) + mask) v per head, C = NH * D; q, k, v (B,T,C);
+   out (B,T,C) = dropout(softmax(q k^T / sqrt(D) + mask)) v per head, C = NH * D; q, k, v (B,T,C);
    key_mask (B,T): 1 for a real token, 0 for padding (padded keys get no weight).
+   probs (B,NH,T,T): when not NULL, the softmax (before dropout) is saved there for the backward pass.
+   scratch: n_threads * T floats. dropout may be NULL; element index of the mask: ((b*NH + h)*T + t)*T + u. */
+void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+                       const uint8_t *key_mask, int B, int T, int C, int NH, const sl_dropout *dropout,
+                       float *scratch, sl_pool *pool);
+/* dq, dk, dv (B,T,C) = (overwritten) gradients from dout (B,T,C) and the saved probs.
    scratch: n_threads * T floats. */
-void attention_forward(float *out, const float *q, const float *k, const float *v, const uint8_t *key_mask,
-                       int B, int T, int C, int NH, float *scratch, sl_pool *pool);
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs, const float *q,
+                        const float *k, const float *v, const uint8_t *key_mask, int B, int T, int C, int NH,
+                        const sl_dropout *dropout, float *scratch, sl_pool *pool);
 
 #endif

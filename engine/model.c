@@ -118,9 +118,7 @@ struct sl_model {
     char *name;
     uint8_t *file_data; /* owned when loaded from a file */
     sl_gguf *gguf;
-    const float *global[N_GLOBAL_TENSORS];
-    const float **layers; /* (n_layer, N_LAYER_TENSORS) */
-    const float *head[N_HEAD_TENSORS];
+    sl_weights w;
     float **owned; /* f32 copies of f16 tensors */
     int n_owned;
     sl_tokenizer *tok;
@@ -130,9 +128,8 @@ struct sl_model {
     /* activations, sized for arena_tokens = B*T tokens and arena_T keys */
     float *arena;
     int arena_tokens, arena_T, arena_threads;
-    float *x, *q, *k, *v, *ctx, *tmp, *ff, *scratch;
-    uint8_t *mask;
-    int32_t *pos;
+    sl_acts acts;
+    sl_layer_acts *layer_acts; /* n_layer entries, all with the same buffers */
     /* recognize() scratch */
     sl_tokens tokens;
     int32_t *win_ids;
@@ -144,6 +141,8 @@ const sl_tokenizer *sl_model_tokenizer(const sl_model *m) { return m->tok; }
 const sl_labelset *sl_model_labelset(const sl_model *m) { return &m->labels; }
 const sl_config *sl_model_config(const sl_model *m) { return &m->cfg; }
 const sl_gguf *sl_model_gguf(const sl_model *m) { return m->gguf; }
+const sl_weights *sl_model_weights(const sl_model *m) { return &m->w; }
+sl_pool *sl_model_pool(sl_model *m) { return m->pool; }
 int sl_model_n_labels(const sl_model *m) { return m->cfg.n_labels; }
 const char *sl_model_label(const sl_model *m, int i) {
     return i >= 0 && i < m->labels.n_labels ? m->labels.labels[i] : NULL;
@@ -154,15 +153,16 @@ void sl_model_free(sl_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
-    free(m->layers);
+    free(m->w.layers);
+    free(m->layer_acts);
     sl_tokenizer_free(m->tok);
     sl_labelset_free(&m->labels);
     sl_pool_free(m->pool);
     sl_gguf_free(m->gguf);
     free(m->file_data);
     free(m->arena);
-    free(m->mask);
-    free(m->pos);
+    free(m->acts.mask);
+    free(m->acts.pos);
     sl_tokens_free(&m->tokens);
     free(m->win_ids);
     free(m->win_logits);
@@ -352,14 +352,15 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     c->n_vocab = (int)te->ne[1];
     if ((s = load_labels(m, err))) return s;
     for (int i = 0; i < N_GLOBAL_TENSORS; i++)
-        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->global[i], err))) return s;
-    m->layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->layers);
-    if (!m->layers) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i], err))) return s;
+    m->w.layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.layers);
+    m->layer_acts = calloc((size_t)c->n_layer, sizeof *m->layer_acts);
+    if (!m->w.layers || !m->layer_acts) return sl_fail(err, SL_ERR_MEMORY, "no memory");
     for (int l = 0; l < c->n_layer; l++)
         for (int i = 0; i < N_LAYER_TENSORS; i++)
-            if ((s = bind_tensor(m, &sl_layer_specs[i], l, &m->layers[l * N_LAYER_TENSORS + i], err))) return s;
+            if ((s = bind_tensor(m, &sl_layer_specs[i], l, &m->w.layers[l * N_LAYER_TENSORS + i], err))) return s;
     for (int i = 0; i < N_HEAD_TENSORS; i++)
-        if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->head[i], err))) return s;
+        if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->w.head[i], err))) return s;
     return load_tokenizer(m, err);
 }
 
@@ -407,14 +408,15 @@ sl_status sl_model_set_threads(sl_model *m, int n_threads, sl_error *err) {
 
 /* ---- forward ------------------------------------------------------------------------------------ */
 
-/* Sizes the activation arena for n_tokens = B*T rows and T keys; one allocation, carved in place. */
+/* Sizes the inference arena for n_tokens = B*T rows and T keys: one allocation, carved into the buffers
+   that every layer shares (the forward pass never needs a layer's activations after the next layer). */
 static sl_status ensure_arena(sl_model *m, int n_tokens, int T, sl_error *err) {
     int threads = sl_pool_n_threads(m->pool);
     if (n_tokens <= m->arena_tokens && T <= m->arena_T && threads <= m->arena_threads) return SL_OK;
     if (n_tokens < m->arena_tokens) n_tokens = m->arena_tokens;
     if (T < m->arena_T) T = m->arena_T;
     const size_t C = (size_t)m->cfg.n_embd, F = (size_t)m->cfg.n_ff, N = (size_t)n_tokens;
-    size_t total = 6 * N * C + N * F + (size_t)threads * T;
+    size_t total = 7 * N * C + N * F + (size_t)threads * T;
     float *a = malloc(total * sizeof *a);
     uint8_t *mask = malloc(N);
     int32_t *pos = malloc(N * sizeof *pos);
@@ -425,76 +427,101 @@ static sl_status ensure_arena(sl_model *m, int n_tokens, int T, sl_error *err) {
         return sl_fail(err, SL_ERR_MEMORY, "no memory for activations of %d tokens", n_tokens);
     }
     free(m->arena);
-    free(m->mask);
-    free(m->pos);
+    free(m->acts.mask);
+    free(m->acts.pos);
     m->arena = a;
-    m->mask = mask;
-    m->pos = pos;
-    m->x = a;            /* (N,C) */
-    m->q = m->x + N * C; /* (N,C) */
-    m->k = m->q + N * C;
-    m->v = m->k + N * C;
-    m->ctx = m->v + N * C;
-    m->tmp = m->ctx + N * C;
-    m->ff = m->tmp + N * C;     /* (N,F) */
-    m->scratch = m->ff + N * F; /* (threads,T) */
+    float *x = a, *q = x + N * C, *k = q + N * C, *v = k + N * C, *ctx = v + N * C, *res = ctx + N * C,
+          *ln = res + N * C, *ff = ln + N * C, *scratch = ff + N * F;
+    /* x: each layer's input and output; res: both residual sums; ff: GELU in place */
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        m->layer_acts[l] = (sl_layer_acts){.q = q, .k = k, .v = v, .ctx = ctx, .res1 = res, .ln1 = ln,
+                                           .ff_pre = ff, .ff_act = ff, .res2 = res, .out = x};
+    m->acts = (sl_acts){.mask = mask, .pos = pos, .emb = x, .x0 = x, .layers = m->layer_acts, .scratch = scratch};
     m->arena_tokens = n_tokens;
     m->arena_T = T;
     m->arena_threads = threads;
     return SL_OK;
 }
 
-sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
-    const sl_config *c = &m->cfg;
-    const int C = c->n_embd, NH = c->n_head, F = c->n_ff, L = c->n_labels;
-    if (B < 1 || T < 1) return sl_fail(err, SL_ERR_ARGUMENT, "empty batch (%d x %d)", B, T);
-    if (T > sl_config_max_tokens(c))
-        return sl_fail(err, SL_ERR_ARGUMENT, "sequence of %d tokens is longer than the model's %d", T,
-                       sl_config_max_tokens(c));
-    const int N = B * T;
-    for (int i = 0; i < N; i++)
-        if (ids[i] < 0 || ids[i] >= c->n_vocab)
-            return sl_fail(err, SL_ERR_ARGUMENT, "token id %d at row %d, position %d is not in [0, %d)", ids[i],
-                           i / T, i % T, c->n_vocab);
-    sl_status s = ensure_arena(m, N, T, err);
-    if (s != SL_OK) return s;
+sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p) {
+    sl_dropout d = {0, 0};
+    if (r && p > 0) d = (sl_dropout){p, sl_hash64(r->seed * 0x100000001b3ull + (uint64_t)site)};
+    return d;
+}
 
+void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *ids, int B, int T, sl_acts *a,
+                        float *logits, const sl_dropout_rates *drop, sl_pool *pool) {
+    const int C = c->n_embd, NH = c->n_head, F = c->n_ff, L = c->n_labels, N = B * T;
+    const float hidden = drop ? drop->hidden : 0;
     /* RoBERTa position ids: the running count of real tokens, offset by the padding id; pads sit at it. */
     for (int b = 0; b < B; b++) {
         int count = 0;
         for (int t = 0; t < T; t++) {
             int real = ids[b * T + t] != c->pad_id;
             count += real;
-            m->mask[b * T + t] = (uint8_t)real;
-            m->pos[b * T + t] = real ? count + c->pad_id : c->pad_id;
+            a->mask[b * T + t] = (uint8_t)real;
+            a->pos[b * T + t] = real ? count + c->pad_id : c->pad_id;
         }
     }
-    /* embeddings: x (N,C) = word + position + type 0, then LayerNorm */
+    /* embeddings: emb (N,C) = word + type 0 + position, LayerNorm, dropout */
     for (int i = 0; i < N; i++) {
-        const float *we = m->global[T_TOK_EMBD] + (size_t)ids[i] * C;
-        const float *pe = m->global[T_POS_EMBD] + (size_t)m->pos[i] * C;
-        const float *te = m->global[T_TYPE_EMBD];
-        float *x = m->x + (size_t)i * C;
-        for (int j = 0; j < C; j++) x[j] = we[j] + pe[j] + te[j];
+        const float *we = w->global[T_TOK_EMBD] + (size_t)ids[i] * C;
+        const float *pe = w->global[T_POS_EMBD] + (size_t)a->pos[i] * C;
+        const float *te = w->global[T_TYPE_EMBD];
+        float *x = a->emb + (size_t)i * C;
+        for (int j = 0; j < C; j++) x[j] = (we[j] + te[j]) + pe[j];
     }
-    layernorm_forward(m->x, m->x, m->global[T_EMBD_NORM_W], m->global[T_EMBD_NORM_B], N, C, c->ln_eps);
+    layernorm_forward(a->x0, a->emb_mean, a->emb_rstd, a->emb, w->global[T_EMBD_NORM_W], w->global[T_EMBD_NORM_B],
+                      N, C, c->ln_eps);
+    sl_dropout d = sl_dropout_site(drop, SITE_EMBD, hidden);
+    dropout_forward(a->x0, (int64_t)N * C, &d);
 
     for (int l = 0; l < c->n_layer; l++) {
-        const float *const *w = &m->layers[l * N_LAYER_TENSORS];
-        matmul_forward(m->q, m->x, w[L_Q_W], w[L_Q_B], N, C, C, m->pool);
-        matmul_forward(m->k, m->x, w[L_K_W], w[L_K_B], N, C, C, m->pool);
-        matmul_forward(m->v, m->x, w[L_V_W], w[L_V_B], N, C, C, m->pool);
-        attention_forward(m->ctx, m->q, m->k, m->v, m->mask, B, T, C, NH, m->scratch, m->pool);
-        matmul_forward(m->tmp, m->ctx, w[L_O_W], w[L_O_B], N, C, C, m->pool);
-        residual_forward(m->x, m->tmp, (int64_t)N * C);
-        layernorm_forward(m->x, m->x, w[L_LN1_W], w[L_LN1_B], N, C, c->ln_eps);
-        matmul_forward(m->ff, m->x, w[L_UP_W], w[L_UP_B], N, F, C, m->pool);
-        gelu_forward(m->ff, (int64_t)N * F);
-        matmul_forward(m->tmp, m->ff, w[L_DOWN_W], w[L_DOWN_B], N, C, F, m->pool);
-        residual_forward(m->x, m->tmp, (int64_t)N * C);
-        layernorm_forward(m->x, m->x, w[L_LN2_W], w[L_LN2_B], N, C, c->ln_eps);
+        const float *const *lw = &w->layers[l * N_LAYER_TENSORS];
+        sl_layer_acts *la = &a->layers[l];
+        const float *in = l == 0 ? a->x0 : a->layers[l - 1].out;
+        const int site = SITE_LAYER + 3 * l;
+        matmul_forward(la->q, in, lw[L_Q_W], lw[L_Q_B], N, C, C, pool);
+        matmul_forward(la->k, in, lw[L_K_W], lw[L_K_B], N, C, C, pool);
+        matmul_forward(la->v, in, lw[L_V_W], lw[L_V_B], N, C, C, pool);
+        d = sl_dropout_site(drop, site, drop ? drop->attention : 0);
+        attention_forward(la->ctx, la->probs, la->q, la->k, la->v, a->mask, B, T, C, NH, &d, a->scratch, pool);
+        matmul_forward(la->res1, la->ctx, lw[L_O_W], lw[L_O_B], N, C, C, pool);
+        d = sl_dropout_site(drop, site + 1, hidden);
+        dropout_forward(la->res1, (int64_t)N * C, &d);
+        residual_forward(la->res1, in, (int64_t)N * C);
+        layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, la->res1, lw[L_LN1_W], lw[L_LN1_B], N, C, c->ln_eps);
+        matmul_forward(la->ff_pre, la->ln1, lw[L_UP_W], lw[L_UP_B], N, F, C, pool);
+        gelu_forward(la->ff_act, la->ff_pre, (int64_t)N * F);
+        matmul_forward(la->res2, la->ff_act, lw[L_DOWN_W], lw[L_DOWN_B], N, C, F, pool);
+        d = sl_dropout_site(drop, site + 2, hidden);
+        dropout_forward(la->res2, (int64_t)N * C, &d);
+        residual_forward(la->res2, la->ln1, (int64_t)N * C);
+        layernorm_forward(la->out, la->out_mean, la->out_rstd, la->res2, lw[L_LN2_W], lw[L_LN2_B], N, C, c->ln_eps);
     }
-    matmul_forward(logits, m->x, m->head[H_CLS_W], m->head[H_CLS_B], N, L, C, m->pool);
+    const float *top = a->layers[c->n_layer - 1].out;
+    if (a->cls_in) {
+        memcpy(a->cls_in, top, (size_t)N * C * sizeof(float));
+        d = sl_dropout_site(drop, SITE_CLS, drop ? drop->classifier : 0);
+        dropout_forward(a->cls_in, (int64_t)N * C, &d);
+        top = a->cls_in;
+    }
+    matmul_forward(logits, top, w->head[H_CLS_W], w->head[H_CLS_B], N, L, C, pool);
+}
+
+sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    const sl_config *c = &m->cfg;
+    if (B < 1 || T < 1) return sl_fail(err, SL_ERR_ARGUMENT, "empty batch (%d x %d)", B, T);
+    if (T > sl_config_max_tokens(c))
+        return sl_fail(err, SL_ERR_ARGUMENT, "sequence of %d tokens is longer than the model's %d", T,
+                       sl_config_max_tokens(c));
+    for (int i = 0; i < B * T; i++)
+        if (ids[i] < 0 || ids[i] >= c->n_vocab)
+            return sl_fail(err, SL_ERR_ARGUMENT, "token id %d at row %d, position %d is not in [0, %d)", ids[i],
+                           i / T, i % T, c->n_vocab);
+    sl_status s = ensure_arena(m, B * T, T, err);
+    if (s != SL_OK) return s;
+    sl_encoder_forward(c, &m->w, ids, B, T, &m->acts, logits, NULL, m->pool);
     return SL_OK;
 }
 

@@ -10,6 +10,7 @@
 #include "gguf.h"
 #include "tokenizer.h"
 #include "ner.h"
+#include "kernels.h"
 
 typedef struct {
     int n_vocab;  /* 32005 for CamemBERT */
@@ -47,6 +48,50 @@ extern const sl_tensor_spec sl_layer_specs[N_LAYER_TENSORS];
 extern const sl_tensor_spec sl_head_specs[N_HEAD_TENSORS];
 int64_t sl_dim_size(const sl_config *c, sl_dim d);
 
+/* Pointers to every tensor as f32: into the GGUF file (inference) or into the trainer's parameters. */
+typedef struct {
+    const float *global[N_GLOBAL_TENSORS];
+    const float **layers; /* (n_layer, N_LAYER_TENSORS) */
+    const float *head[N_HEAD_TENSORS];
+} sl_weights;
+
+/* Activations of one layer. In inference the layers share one set of buffers (only the forward pass needs
+   them, see model.c); in training each layer has its own so that the backward pass can read them. */
+typedef struct {
+    float *q, *k, *v;                 /* (N,C) */
+    float *probs;                     /* (B,NH,T,T) attention softmax, or NULL (inference) */
+    float *ctx;                       /* (N,C) attention output, before the output projection */
+    float *res1;                      /* (N,C) layer input + projected attention, before LayerNorm */
+    float *ln1, *ln1_mean, *ln1_rstd; /* (N,C), (N), (N); mean/rstd NULL in inference */
+    float *ff_pre, *ff_act;           /* (N,F) before and after GELU (one buffer in inference) */
+    float *res2;                      /* (N,C) ln1 + feed-forward output, before LayerNorm */
+    float *out, *out_mean, *out_rstd; /* (N,C) layer output, (N), (N) */
+} sl_layer_acts;
+
+typedef struct {
+    uint8_t *mask;                    /* (N) 1 for a real token */
+    int32_t *pos;                     /* (N) position ids */
+    float *emb, *emb_mean, *emb_rstd; /* (N,C) word + position + type, before LayerNorm; (N), (N) */
+    float *x0;                        /* (N,C) embeddings output (may equal emb in inference) */
+    sl_layer_acts *layers;            /* (n_layer) */
+    float *cls_in;                    /* (N,C) classifier input after dropout, or NULL: the last layer's out */
+    float *scratch;                   /* (n_threads, T) */
+} sl_acts;
+
+/* Dropout probabilities of a training step; seed changes every step. NULL everywhere means none. */
+typedef struct {
+    float hidden, attention, classifier;
+    uint64_t seed;
+} sl_dropout_rates;
+
+/* The dropout of one site (embeddings, a layer's attention probabilities, ...) of a step. */
+sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p);
+enum { SITE_EMBD = 0, SITE_CLS = 1, SITE_LAYER = 2 }; /* layer l: SITE_LAYER + 3l + {0 attn, 1 attn out, 2 ffn} */
+
+/* The encoder and head: logits (B*T, n_labels) for ids (B,T). ids must be valid (< n_vocab). */
+void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *ids, int B, int T, sl_acts *a,
+                        float *logits, const sl_dropout_rates *drop, sl_pool *pool);
+
 /* Writes the model's hyper-parameters, labels and tokenizer keys (not the tensors) into a GGUF writer. */
 void sl_gguf_add_config(sl_gguf_writer *w, const sl_config *c, const char *const *labels, const sl_vocab *v,
                         const char *source_architecture);
@@ -56,6 +101,9 @@ const sl_tokenizer *sl_model_tokenizer(const sl_model *m);
 const sl_labelset *sl_model_labelset(const sl_model *m);
 const sl_config *sl_model_config(const sl_model *m);
 const sl_gguf *sl_model_gguf(const sl_model *m);
+
+const sl_weights *sl_model_weights(const sl_model *m);
+sl_pool *sl_model_pool(sl_model *m);
 
 /* Sets the number of threads of the model's pool (1 = no thread). */
 sl_status sl_model_set_threads(sl_model *m, int n_threads, sl_error *err);

@@ -877,6 +877,55 @@ void sl_gguf_add_arr_str(sl_gguf_writer *w, const char *key, const char *const *
     }
 }
 
+void sl_gguf_add_kv_copy(sl_gguf_writer *w, const sl_gguf_kv *kv) {
+    if (!w || !kv) return;
+    char key[GGUF_MAX_KEY_BYTES + 1];
+    size_t klen = kv->name_len < GGUF_MAX_KEY_BYTES ? kv->name_len : GGUF_MAX_KEY_BYTES;
+    memcpy(key, kv->name, klen);
+    key[klen] = 0;
+    if (kv->type == SL_GGUF_STRING) {
+        uint8_t *p = writer_add_kv(w, key, SL_GGUF_STRING, 8 + kv->str_len);
+        if (!p) return;
+        put_le(p, kv->str_len, 8);
+        memcpy(p + 8, kv->str, kv->str_len);
+    } else if (kv->type == SL_GGUF_ARRAY) {
+        /* the elements were validated by the parser: their bytes are copied as they are */
+        size_t bytes = 0, elem = gguf_scalar_size(kv->arr_type);
+        if (kv->arr_type == SL_GGUF_STRING) {
+            const uint8_t *q = kv->arr_data;
+            for (uint64_t i = 0; i < kv->arr_n; i++) {
+                uint64_t len = 0;
+                for (int b = 0; b < 8; b++) len |= (uint64_t)q[b] << (8 * b);
+                q += 8 + len;
+            }
+            bytes = (size_t)(q - kv->arr_data);
+        } else {
+            bytes = (size_t)kv->arr_n * elem;
+        }
+        uint8_t *p = writer_add_kv(w, key, SL_GGUF_ARRAY, 12 + bytes);
+        if (!p) return;
+        put_le(p, kv->arr_type, 4);
+        put_le(p + 4, kv->arr_n, 8);
+        if (bytes) memcpy(p + 12, kv->arr_data, bytes);
+    } else {
+        uint64_t bits = kv->u;
+        if (kv->type == SL_GGUF_FLOAT32) {
+            float f = (float)kv->f;
+            uint32_t b32;
+            memcpy(&b32, &f, 4);
+            bits = b32;
+        } else if (kv->type == SL_GGUF_FLOAT64) {
+            memcpy(&bits, &kv->f, 8);
+        } else if (kv->type == SL_GGUF_BOOL) {
+            bits = kv->b;
+        } else if (kv->type == SL_GGUF_INT8 || kv->type == SL_GGUF_INT16 || kv->type == SL_GGUF_INT32 ||
+                   kv->type == SL_GGUF_INT64) {
+            bits = (uint64_t)kv->i;
+        }
+        add_scalar(w, key, kv->type, bits);
+    }
+}
+
 void sl_gguf_add_tensor(sl_gguf_writer *w, const char *name, uint32_t type, int n_dims, const int64_t *ne,
                         const void *data) {
     if (!w) return;

@@ -90,6 +90,8 @@ void sl_gguf_add_str(sl_gguf_writer *w, const char *key, const char *s);
 void sl_gguf_add_arr(sl_gguf_writer *w, const char *key, uint32_t type, const void *data, uint64_t n);
 void sl_gguf_add_arr_str(sl_gguf_writer *w, const char *key, const char *const *s, const size_t *lens,
                          uint64_t n); /* lens may be NULL: strlen */
+/* Copies a key and its value from a parsed file (e.g. to rewrite a model with new tensors). */
+void sl_gguf_add_kv_copy(sl_gguf_writer *w, const sl_gguf_kv *kv);
 void sl_gguf_add_tensor(sl_gguf_writer *w, const char *name, uint32_t type, int n_dims, const int64_t *ne,
                         const void *data);
 sl_status sl_gguf_writer_write(sl_gguf_writer *w, const char *path, sl_error *err);

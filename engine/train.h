@@ -1,0 +1,121 @@
+/* Fine-tuning the encoder for token classification, with the semantics of the Hugging Face Trainer:
+   cross-entropy on the first sub-token of each word, AdamW (decoupled weight decay, none on biases and
+   LayerNorm weights), linear warm-up then linear decay, gradient-norm clipping, dropout as configured.
+
+   Example (the `surligne train` command does this with progress, evaluation and checkpoints):
+
+       sl_dataset train;   // sentences -> token ids and labels, see below
+       sl_dataset_build(&conll, sl_model_tokenizer(model), 128, &train, &err);
+       sl_trainer *tr;
+       sl_train_options o = sl_train_default_options();
+       o.total_steps = n_epochs * sl_dataset_n_batches(&train, o.batch);
+       sl_trainer_create(model, &o, &tr, &err);
+       for (int step = 0; step < o.total_steps; step++) {
+           sl_batch b; sl_dataset_batch(&train, order, step % n_batches, o.batch, &b);
+           sl_step_stats st; sl_trainer_step(tr, b.ids, b.labels, b.B, b.T, &st, &err);
+       }
+       sl_trainer_save(tr, "model.gguf", &err);
+
+   Memory: parameters, gradients and the two Adam moments are four f32 copies of the model, each one
+   allocation carved in the order of the tensor table (model.h); activations and their gradients are sized
+   once for batch x max_len tokens. A step allocates nothing. */
+#ifndef SL_TRAIN_H
+#define SL_TRAIN_H
+
+#include <stdint.h>
+#include "conll.h"
+#include "model.h"
+
+#define SL_IGNORE_LABEL (-100)
+
+/* ---- data: sentences of words -> examples of token ids with labels on first sub-tokens ---------- */
+
+typedef struct {
+    int n_examples;
+    int *start, *len;     /* (n_examples) example e is tokens [start[e], start[e] + len[e]), specials included */
+    int32_t *ids;         /* (n_tokens) <s> tokens... </s> per example */
+    int32_t *labels;      /* (n_tokens) label id on a word's first sub-token, SL_IGNORE_LABEL elsewhere */
+    int *word_of;         /* (n_tokens) index of the CoNLL word a labelled token starts, -1 elsewhere */
+    int n_tokens;
+    int n_split;          /* sentences split because they were longer than max_len */
+    int n_empty_words;    /* words that gave no token (their label is dropped) */
+    int max_len;
+    int32_t pad_id;
+} sl_dataset;
+
+/* Tokenises every word of every sentence on its own (as Hugging Face's is_split_into_words does with
+   CamemBERT: each word gets the dummy prefix), adds <s> and </s>, and labels the first sub-token of each
+   word. A sentence longer than max_len tokens is split at word boundaries into several examples (a single
+   word longer than that is cut). */
+sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int max_len, int32_t bos, int32_t eos,
+                           int32_t pad, sl_dataset *out, sl_error *err);
+void sl_dataset_free(sl_dataset *d);
+
+/* An order of the examples: identity (seed 0 and shuffle off) or a seeded Fisher-Yates permutation. */
+void sl_dataset_order(const sl_dataset *d, int shuffle, uint64_t seed, int *order);
+
+typedef struct {
+    int B, T;
+    int32_t *ids, *labels; /* (B,T), right-padded with pad id / SL_IGNORE_LABEL */
+    int first;             /* index in `order` of the batch's first example */
+} sl_batch;
+
+int sl_dataset_n_batches(const sl_dataset *d, int batch);
+/* Batch k of the given order (the last batch may be smaller). b->ids/labels must hold batch * max_len. */
+void sl_dataset_batch(const sl_dataset *d, const int *order, int k, int batch, sl_batch *b);
+
+/* ---- the trainer ------------------------------------------------------------------------------- */
+
+typedef struct {
+    int batch, max_len;
+    double lr, warmup_ratio; /* double, as Python's floats: ceil(0.1 * 20) must be 2 */
+    float weight_decay, beta1, beta2, eps, max_grad_norm;
+    float dropout_hidden, dropout_attention, dropout_classifier;
+    int total_steps;
+    uint64_t seed;
+    int n_threads;
+} sl_train_options;
+
+sl_train_options sl_train_default_options(void);
+/* ceil(warmup_ratio * total_steps), as the Trainer computes it. */
+int sl_train_warmup_steps(const sl_train_options *o);
+/* The learning rate of step `step` (0-based): linear warm-up to lr, then linear decay to 0. */
+double sl_train_lr(const sl_train_options *o, int step);
+
+typedef struct {
+    float loss;      /* mean cross-entropy over the labelled tokens of the batch */
+    float grad_norm; /* total L2 norm of the gradient before clipping */
+    float lr;        /* learning rate used by this step */
+    int n_labelled;
+} sl_step_stats;
+
+typedef struct sl_trainer sl_trainer;
+
+/* Copies the model's weights into trainable parameters. The model must stay alive (its tokenizer, labels
+   and metadata are used when saving). */
+sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_trainer **out, sl_error *err);
+void sl_trainer_free(sl_trainer *t);
+
+/* Forward + backward: the loss and the gradients (stats->grad_norm set; nothing updated). */
+sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                              sl_step_stats *stats, sl_error *err);
+/* One optimisation step: backward, clipping, AdamW, schedule. */
+sl_status sl_trainer_step(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                          sl_step_stats *stats, sl_error *err);
+/* Logits (B*T, n_labels) with the current parameters, no dropout (evaluation). */
+sl_status sl_trainer_logits(sl_trainer *t, const int32_t *ids, int B, int T, float *logits, sl_error *err);
+int sl_trainer_step_count(const sl_trainer *t); /* optimisation steps done */
+
+/* Tensor i of the parameters / gradients in the model's table order (global, layers, head):
+   name (GGUF), element count, and pointers. Returns 0 past the end. */
+int sl_trainer_tensor(const sl_trainer *t, int i, const char **name, size_t *n, float **param, float **grad);
+
+/* Writes the current weights as a GGUF model (atomically). */
+sl_status sl_trainer_save(const sl_trainer *t, const char *path, sl_error *err);
+/* The training state: weights, Adam moments, step count and the caller's `extra` keys (RNG, data
+   position), for --resume; written atomically. */
+sl_status sl_trainer_save_state(const sl_trainer *t, const char *path, const uint64_t *extra, int n_extra,
+                                sl_error *err);
+sl_status sl_trainer_load_state(sl_trainer *t, const char *path, uint64_t *extra, int n_extra, sl_error *err);
+
+#endif

@@ -3,6 +3,10 @@
 #include <math.h>
 #include <string.h>
 
+#ifdef SL_USE_BLAS
+#include <cblas.h>
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__)
 /* The 32-byte vectors below only pass between static inline functions: no ABI is crossed. */
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -22,11 +26,11 @@ static inline v8f load8(const float *p) {
 
 static inline void store8(float *p, v8f v) { memcpy(p, &v, sizeof v); }
 
-/* On x86-64 the hot loops are compiled three times (baseline SSE2, Haswell AVX2+FMA, Skylake AVX-512) and
+/* On x86-64 the hot loops are compiled three times (baseline SSE2, x86-64-v3 = AVX2+FMA, x86-64-v4 = AVX-512) and
    the loader picks the best one for the processor at run time (function multi-versioning), so one portable
    binary runs at the machine's speed. Elsewhere (wasm) they are compiled once. */
 #if defined(__x86_64__) && defined(__ELF__) && !defined(__SANITIZE_ADDRESS__)
-#define SL_MULTIVERSION __attribute__((target_clones("default", "arch=haswell", "arch=skylake-avx512")))
+#define SL_MULTIVERSION __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define SL_MULTIVERSION
 #endif
@@ -85,8 +89,28 @@ SL_MULTIVERSION static void matmul_task(void *arg, int task, int thread) {
     }
 }
 
+#ifdef SL_USE_BLAS
+/* Native builds hand the large f32 products to OpenBLAS (about ten times our portable kernel here); its
+   own threads follow the pool's size. The setting is global to OpenBLAS, so it is remembered here. */
+static void blas_threads(sl_pool *pool) {
+    static int current = -1;
+    int n = sl_pool_n_threads(pool);
+    if (n != current) openblas_set_num_threads(current = n);
+}
+#endif
+
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int M, int N, int K,
                     sl_pool *pool) {
+#ifdef SL_USE_BLAS
+    if ((size_t)M * N * K >= 32768) {
+        blas_threads(pool);
+        if (bias)
+            for (int m = 0; m < M; m++) memcpy(out + (size_t)m * N, bias, (size_t)N * sizeof *out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, K, weight, K, bias ? 1.0f : 0.0f,
+                    out, N);
+        return;
+    }
+#endif
     /* Tiles of 32 output columns: a tile's weights (32 x K floats, 96 KiB for K = 768) stay in L2 while
        all M rows stream past them. */
     matmul_ctx c = {out, inp, weight, bias, M, N, K, 32};
@@ -94,6 +118,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
     sl_pool_run(pool, n_tasks, matmul_task, &c);
 }
 
+#ifndef SL_USE_BLAS
 /* C (R,K) += sum over j of A(r,j) * Bm (J,K) row j, with A(r,j) = a[r * a_r + j * a_j]: both halves of the
    matmul backward are this product. A task owns a strip of 16 columns of C; inside it, blocks of 4 rows of
    C accumulate in registers while the strip of Bm (J x 16 floats) stays in cache. */
@@ -145,10 +170,19 @@ static void accumulate(float *c, const float *a, size_t a_r, size_t a_j, const f
     sl_pool_run(pool, (K + STRIP - 1) / STRIP, accumulate_task, &x);
 }
 
+#endif
+
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int M, int N, int K, sl_pool *pool) {
+#ifdef SL_USE_BLAS
+    blas_threads(pool);
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, weight, K, 1.0f, dinp, K);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dweight, K);
+#else
     if (dinp) accumulate(dinp, dout, (size_t)N, 1, weight, M, N, K, pool);  /* dinp[m,:] += dout[m,n] W[n,:] */
     accumulate(dweight, dout, 1, (size_t)N, inp, N, M, K, pool);            /* dW[n,:] += dout[m,n] inp[m,:] */
+#endif
     if (dbias)
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++) dbias[n] += dout[(size_t)m * N + n];
@@ -245,10 +279,20 @@ typedef struct {
     float *scratch;
 } attention_ctx;
 
+/* a . b and y += s * x over n floats, 8 lanes at a time (inlined into the multi-versioned callers). */
 static inline float dot(const float *a, const float *b, int n) {
-    float s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    v8f acc = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc += load8(a + i) * load8(b + i);
+    float s = hsum8(acc);
+    for (; i < n; i++) s += a[i] * b[i];
     return s;
+}
+
+static inline void axpy(float *y, float s, const float *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) store8(y + i, load8(y + i) + s * load8(x + i));
+    for (; i < n; i++) y[i] += s * x[i];
 }
 
 /* One task = one (batch row, head): for every query, scores against the real keys, softmax, weighted
@@ -288,7 +332,7 @@ SL_MULTIVERSION static void attention_task(void *arg, int task, int thread) {
             s[u] *= inv;
             const float p = s[u] * sl_dropout_scale(c->dropout, row + u);
             const float *vu = c->v + base + (size_t)u * C;
-            for (int d = 0; d < D; d++) ot[d] += p * vu[d];
+            axpy(ot, p, vu, D);
         }
     }
 }
@@ -332,7 +376,7 @@ SL_MULTIVERSION static void attention_backward_task(void *arg, int task, int thr
             const float *vu = c->v + base + (size_t)u * C;
             float *dvu = c->dv + base + (size_t)u * C;
             const float pd = p[u] * keep;
-            for (int d = 0; d < D; d++) dvu[d] += pd * dot_[d];
+            axpy(dvu, pd, dot_, D);
             dp[u] = dot(dot_, vu, D) * keep;
             sum += p[u] * dp[u];
         }
@@ -342,10 +386,8 @@ SL_MULTIVERSION static void attention_backward_task(void *arg, int task, int thr
             const float ds = p[u] * (dp[u] - sum) * scale;
             const float *ku = c->k + base + (size_t)u * C;
             float *dku = c->dk + base + (size_t)u * C;
-            for (int d = 0; d < D; d++) {
-                dqt[d] += ds * ku[d];
-                dku[d] += ds * qt[d];
-            }
+            axpy(dqt, ds, ku, D);
+            axpy(dku, ds, qt, D);
         }
     }
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages surligne builds and tests with (only those missing).
-#   build:  gcc, cmake, pkg-config, libutf8proc-dev (Unicode properties), libstb-dev (stb_ds)
+#   build:  gcc, cmake, pkg-config, libutf8proc-dev (Unicode properties), libstb-dev (stb_ds),
+#           libopenblas-dev (large f32 matrix products in native builds; -DSURLIGNE_BLAS=OFF does without)
 # Extra groups: `tools/install-deps.sh reference` adds python3-torch, python3-numpy, python3-sentencepiece
 # (the PyTorch reference scripts in tools/reference/; the tests do not need them).
 set -euo pipefail
-packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev)
+packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev libopenblas-dev)
 for group in "$@"; do
   case "$group" in
     reference) packages+=(python3-torch python3-numpy python3-sentencepiece) ;;

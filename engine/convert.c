@@ -178,14 +178,19 @@ static uint64_t splitmix64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
+/* n values of normal(0, std) */
+static void fill_normal(float *x, size_t n, double std, uint64_t *s) {
+    for (size_t i = 0; i < n; i++) {
+        double u1 = ((splitmix64(s) >> 11) + 1.0) / 9007199254740993.0, u2 = (splitmix64(s) >> 11) / 9007199254740992.0;
+        x[i] = (float)(std * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+    }
+}
+
 static sl_status fresh_head(convert_state *cs, const sl_config *c, uint64_t seed, sl_error *err) {
     float *w = new_buffer(cs, (size_t)c->n_labels * c->n_embd), *b = new_buffer(cs, (size_t)c->n_labels);
     if (!w || !b) return sl_fail(err, SL_ERR_MEMORY, "no memory for the head");
     uint64_t s = seed;
-    for (int i = 0; i < c->n_labels * c->n_embd; i++) {
-        double u1 = ((splitmix64(&s) >> 11) + 1.0) / 9007199254740993.0, u2 = (splitmix64(&s) >> 11) / 9007199254740992.0;
-        w[i] = (float)(0.02 * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
-    }
+    fill_normal(w, (size_t)c->n_labels * c->n_embd, 0.02, &s);
     memset(b, 0, (size_t)c->n_labels * sizeof *b);
     int64_t ne_w[2] = {c->n_embd, c->n_labels}, ne_b[1] = {c->n_labels};
     sl_gguf_add_tensor(cs->w, sl_head_specs[H_CLS_W].gguf, SL_GGML_F32, 2, ne_w, w);
@@ -290,6 +295,60 @@ sl_status sl_convert_hf(const char *dir, const sl_convert_options *opt, const ch
     for (int i = 0; i < cs.n_buffers; i++) free(cs.buffers[i]);
     free(cs.buffers);
     sl_labels_free(cs.labels, cs.n_labels);
+    return s;
+}
+
+/* ---- random models ----------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int layers, hidden, heads, ff;
+} SHAPES[] = {{"tiny", 2, 32, 4, 64}, {"small", 4, 256, 4, 1024}, {"base", 12, 768, 12, 3072}};
+
+static sl_status random_tensor(convert_state *cs, const sl_config *c, const sl_tensor_spec *spec, int layer,
+                               uint64_t *rng, sl_error *err) {
+    char name[128];
+    snprintf(name, sizeof name, spec->gguf, layer);
+    const int64_t rows = sl_dim_size(c, spec->rows), cols = sl_dim_size(c, spec->cols);
+    const size_t n = (size_t)(rows * cols);
+    float *x = new_buffer(cs, n);
+    if (!x) return sl_fail(err, SL_ERR_MEMORY, "no memory for tensor '%s'", name);
+    const size_t len = strlen(name);
+    if (spec->cols == DIM_NONE) { /* biases 0, LayerNorm weights 1 */
+        float v = len > 7 && !strcmp(name + len - 7, ".weight") ? 1.0f : 0.0f;
+        for (size_t i = 0; i < n; i++) x[i] = v;
+    } else {
+        fill_normal(x, n, 0.02, rng);
+        if (spec->rows == DIM_VOCAB || spec->rows == DIM_POS) /* nn.Embedding's padding_idx row */
+            memset(x + (size_t)c->pad_id * cols, 0, (size_t)cols * sizeof *x);
+    }
+    int64_t ne[2] = {spec->cols == DIM_NONE ? rows : cols, rows};
+    sl_gguf_add_tensor(cs->w, name, SL_GGML_F32, spec->cols == DIM_NONE ? 1 : 2, ne, x);
+    return SL_OK;
+}
+
+sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
+                          uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err) {
+    int k = -1;
+    for (int i = 0; i < (int)(sizeof SHAPES / sizeof *SHAPES); i++)
+        if (!strcmp(shape, SHAPES[i].name)) k = i;
+    if (k < 0) return sl_fail(err, SL_ERR_ARGUMENT, "unknown model shape '%s' (tiny, small or base)", shape);
+    sl_config c = {.n_vocab = vocab->n_tokens, .n_embd = SHAPES[k].hidden, .n_layer = SHAPES[k].layers,
+                   .n_head = SHAPES[k].heads, .n_ff = SHAPES[k].ff, .n_pos = 514, .n_type = 1,
+                   .n_labels = n_labels, .pad_id = vocab->pad_id, .ln_eps = 1e-5f};
+    convert_state cs = {0};
+    uint64_t rng = seed;
+    sl_status s = SL_OK;
+    if (!(cs.w = sl_gguf_writer_new())) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+    if (s == SL_OK) sl_gguf_add_config(cs.w, &c, labels, vocab, "CamembertForTokenClassification");
+    for (int i = 0; s == SL_OK && i < N_GLOBAL_TENSORS; i++) s = random_tensor(&cs, &c, &sl_global_specs[i], 0, &rng, err);
+    for (int l = 0; s == SL_OK && l < c.n_layer; l++)
+        for (int i = 0; s == SL_OK && i < N_LAYER_TENSORS; i++) s = random_tensor(&cs, &c, &sl_layer_specs[i], l, &rng, err);
+    for (int i = 0; s == SL_OK && i < N_HEAD_TENSORS; i++) s = random_tensor(&cs, &c, &sl_head_specs[i], 0, &rng, err);
+    if (s == SL_OK) s = sl_gguf_writer_to_memory(cs.w, out_data, out_size, err);
+    sl_gguf_writer_free(cs.w);
+    for (int i = 0; i < cs.n_buffers; i++) free(cs.buffers[i]);
+    free(cs.buffers);
     return s;
 }
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
+#include "tokenizer.h"
 
 typedef struct {
     const char *const *labels; /* full label names ("O", "B-PER", ...) for a fresh head, or NULL */
@@ -19,6 +20,12 @@ typedef struct {
 /* Writes the GGUF to out_path (atomically), or, when out_path is NULL, to *out_data / *out_size (malloc'ed). */
 sl_status sl_convert_hf(const char *dir, const sl_convert_options *opt, const char *out_path, uint8_t **out_data,
                         size_t *out_size, sl_error *err);
+
+/* A model of a named shape ("tiny": 2 layers x 32, "small": 4 x 256, "base": camembert-base 12 x 768) with
+   random weights initialised as Hugging Face does (normal(0, 0.02) for embeddings and Linear weights,
+   zero biases and padding rows, LayerNorm 1 and 0), the given vocabulary and labels, as GGUF in memory. */
+sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
+                          uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err);
 
 /* "PER,ORG,LOC" -> O, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC; a list that already has O or prefixes is
    kept as given. The result is malloc'ed strings in a malloc'ed array (free with sl_labels_free). */

@@ -6,7 +6,10 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "convert.h"
+#include "fileio.h"
 #include "model.h"
+#include "train.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -19,14 +22,83 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Training steps of a random model of a named shape: seconds per step and tokens per second. */
+static int bench_train(const char *shape, const char *tokenizer, int B, int T, int threads, int repeat) {
+    sl_error err;
+    uint8_t *spm = NULL, *gguf = NULL;
+    size_t spm_size, gguf_size;
+    sl_spm_vocab *vocab = NULL;
+    sl_model *m = NULL;
+    sl_trainer *t = NULL;
+    const char *labels[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"};
+    int rc = 1;
+    if (sl_read_file(tokenizer, &spm, &spm_size, &err) || sl_spm_parse(spm, spm_size, tokenizer, &vocab, &err) ||
+        sl_model_random(shape, sl_spm_vocab_get(vocab), labels, 7, 42, &gguf, &gguf_size, &err) ||
+        sl_model_load_memory(gguf, gguf_size, shape, &m, &err)) {
+        fprintf(stderr, "surligne bench: %s\n", err.message);
+        goto done;
+    }
+    sl_train_options o = sl_train_default_options();
+    o.batch = B;
+    o.max_len = T;
+    o.total_steps = repeat + 2;
+    o.n_threads = threads;
+    o.lr = 1e-5;
+    if (sl_trainer_create(m, &o, &t, &err)) {
+        fprintf(stderr, "surligne bench: %s\n", err.message);
+        goto done;
+    }
+    int32_t *ids = malloc((size_t)B * T * sizeof *ids), *lab = malloc((size_t)B * T * sizeof *lab);
+    double *times = malloc((size_t)repeat * sizeof *times);
+    uint32_t r = 12345;
+    for (int i = 0; i < B * T; i++) {
+        r = r * 1664525u + 1013904223u;
+        ids[i] = 7 + (int32_t)((r >> 8) % 31990u);
+        lab[i] = (int32_t)((r >> 4) % 7u);
+    }
+    for (int b = 0; b < B; b++) ids[b * T] = 5, ids[b * T + T - 1] = 6, lab[b * T] = lab[b * T + T - 1] = SL_IGNORE_LABEL;
+    rc = 0;
+    for (int k = -2; k < repeat && rc == 0; k++) { /* two warm-up steps */
+        sl_step_stats st;
+        double t0 = now_ms();
+        if (sl_trainer_step(t, ids, lab, B, T, &st, &err)) {
+            fprintf(stderr, "surligne bench: %s\n", err.message);
+            rc = 1;
+        }
+        if (k >= 0) times[k] = now_ms() - t0;
+    }
+    if (rc == 0) {
+        qsort(times, (size_t)repeat, sizeof *times, cmp_double);
+        double med = times[repeat / 2] / 1e3;
+        printf("surligne  config=%s threads=%d batch=%d seq=%d  median %.3f s/step  %.0f tok/s\n", shape, threads, B, T,
+               med, B * T / med);
+    }
+    free(ids);
+    free(lab);
+    free(times);
+done:
+    sl_trainer_free(t);
+    sl_model_free(m);
+    free(gguf);
+    sl_spm_vocab_free(vocab);
+    free(spm);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
-    const char *model_path = NULL;
-    long seqs[16] = {32, 128, 512}, threads = 1, batch = 1, repeat = 10;
-    int n_seqs = 3;
+    const char *model_path = NULL, *shape = NULL, *tokenizer = "weights/sentencepiece.bpe.model";
+    long seqs[16] = {32, 128, 512}, threads = 1, batch = 0, repeat = 10;
+    int n_seqs = 3, train = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
             if (!(model_path = cli_value("bench", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--train")) {
+            train = 1;
+        } else if (!strcmp(argv[i], "--config")) {
+            if (!(shape = cli_value("bench", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--tokenizer")) {
+            if (!(tokenizer = cli_value("bench", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--seq")) {
             if (!(v = cli_value("bench", argc, argv, &i)) || !(n_seqs = cli_int_list("bench", "--seq", v, seqs, 16)))
                 return 2;
@@ -41,8 +113,18 @@ int cmd_bench(int argc, char **argv) {
             return 2;
         }
     }
+    if (train) {
+        if (!shape) {
+            fprintf(stderr, "surligne bench: --train needs --config tiny|small|base\n");
+            return 2;
+        }
+        int T = n_seqs == 3 && seqs[0] == 32 ? 128 : (int)seqs[0];
+        return bench_train(shape, tokenizer, batch ? (int)batch : 8, T, (int)threads, (int)repeat);
+    }
+    if (batch == 0) batch = 1;
     if (!model_path) {
-        fprintf(stderr, "usage: surligne bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N]\n");
+        fprintf(stderr, "usage: surligne bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N]\n"
+                        "       surligne bench --train --config tiny|small|base [--batch 8] [--seq 128] [--threads N]\n");
         return 2;
     }
     sl_error err;

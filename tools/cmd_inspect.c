@@ -34,11 +34,12 @@ int cmd_inspect(int argc, char **argv) {
         return 2;
     }
     sl_error err;
-    uint8_t *data;
+    uint8_t *data = NULL;
     size_t size;
     sl_gguf *g;
     if (sl_read_file(argv[1], &data, &size, &err) || sl_gguf_parse(data, size, argv[1], &g, &err)) {
         fprintf(stderr, "surligne inspect: %s\n", err.message);
+        free(data);
         return 1;
     }
     printf("%s: GGUF, %zu bytes, %zu keys, %zu tensors, alignment %u\n\n", argv[1], size, sl_gguf_n_kv(g),

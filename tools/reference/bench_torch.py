@@ -8,14 +8,20 @@ Prints one line per sequence length, e.g.
 (latency of one forward of batch x seq tokens; tok/s = batch * seq / median).
 Inputs are <s> + random ids + </s>; no padding. Compute is float32 (F16/BF16 weights are upcast at load).
 """
-import argparse
 import os
-import statistics
-import sys
-import time
 
-import numpy as np
-import torch
+# Debian's torch runs OpenMP threads that spin-wait between parallel regions and fight OpenBLAS's own
+# threads for this machine's cores (2-3x slower at 2 threads, see bench_train_torch.py): wait passively
+# unless told otherwise. Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import camembert_torch as ct  # noqa: E402

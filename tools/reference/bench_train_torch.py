@@ -16,17 +16,28 @@ After --warmup untimed steps, times --steps steps and prints e.g.
 (tok/s = batch * seq / median), plus a '#' line with the threads torch reports and the process CPU time /
 wall time over the timed steps, which shows how many cores were really busy.
 Run with Debian's interpreter: /usr/bin/python3 (python3-torch 1.13).
-"""
-import argparse
-import math
-import os
-import statistics
-import sys
-import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+Threads on this Debian torch: get_num_threads() is 1 by default (OMP_NUM_THREADS unset, 2 cores). Matmuls go
+to OpenBLAS (pthread build), which runs its own pool of one thread per core whatever set_num_threads says;
+set_num_threads(2) adds a second OpenMP thread that spin-waits (libgomp's default active wait) between
+parallel regions and fights the OpenBLAS threads for the 2 cores: measured 2x (small) to 3x (base) SLOWER than
+threads=1. This script therefore sets OMP_WAIT_POLICY=PASSIVE before importing torch, unless the variable is
+already set (export OMP_WAIT_POLICY=ACTIVE to see the default behaviour). The '#' line reports the
+environment and the CPU time / wall time ratio (2.0 = both cores busy).
+"""
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the import of torch (libgomp reads it at load)
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import camembert_torch as ct  # noqa: E402
@@ -106,8 +117,10 @@ def main():
         times.append(time.perf_counter() - t0)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     med = statistics.median(times)
-    print("# %d timed steps: min %.3f max %.3f s; process CPU / wall = %.2f (cores busy); loss %.3f -> %.3f"
-          % (steps, min(times), max(times), cpu / wall, losses[0], losses[-1]))
+    env = " ".join("%s=%s" % (k, os.environ.get(k, "unset"))
+                   for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
+    print("# %d timed steps: min %.3f max %.3f s; process CPU / wall = %.2f (cores busy); loss %.3f -> %.3f; %s"
+          % (steps, min(times), max(times), cpu / wall, losses[0], losses[-1], env))
     print("torch  config=%s threads=%d batch=%d seq=%d  median %.3f s/step  %.0f tok/s"
           % (a.config, a.threads, a.batch, a.seq, med, a.batch * a.seq / med), flush=True)
 

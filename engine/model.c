@@ -121,6 +121,8 @@ struct sl_model {
     sl_weights w;
     float **owned; /* f32 copies of f16 tensors */
     int n_owned;
+    const char *first_q8; /* name of the first q8_0 tensor (in the file), or NULL */
+    size_t first_q8_len;
     sl_tokenizer *tok;
     int32_t bos_id, eos_id;
     sl_labelset labels;
@@ -142,6 +144,11 @@ const sl_labelset *sl_model_labelset(const sl_model *m) { return &m->labels; }
 const sl_config *sl_model_config(const sl_model *m) { return &m->cfg; }
 const sl_gguf *sl_model_gguf(const sl_model *m) { return m->gguf; }
 const sl_weights *sl_model_weights(const sl_model *m) { return &m->w; }
+sl_status sl_model_require_f32(const sl_model *m, sl_error *err) {
+    if (!m->first_q8) return SL_OK;
+    return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: tensor '%.*s' is q8_0: train from an f32/f16 model", m->name,
+                   (int)m->first_q8_len, m->first_q8);
+}
 sl_pool *sl_model_pool(sl_model *m) { return m->pool; }
 int sl_model_n_labels(const sl_model *m) { return m->cfg.n_labels; }
 const char *sl_model_label(const sl_model *m, int i) {
@@ -154,6 +161,7 @@ void sl_model_free(sl_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->w.layers);
+    free(m->w.q8_layers);
     free(m->layer_acts);
     sl_tokenizer_free(m->tok);
     sl_labelset_free(&m->labels);
@@ -181,9 +189,11 @@ static sl_status get_dim(const sl_gguf *g, const char *key, int *out, sl_error *
 }
 
 /* Finds a tensor, checks its shape against the config, and gives an f32 pointer to its data (in place
-   for F32, a converted copy for F16). */
+   for F32, a converted copy for F16). A Linear weight (q8 not NULL) may also be q8_0: then *q8 points at
+   its blocks in place and *out is NULL. Embeddings, LayerNorms and biases must be f32 or f16: the vectors
+   are tiny, and embedding rows are gathered, not multiplied, so a q8_0 product would not apply. */
 static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer, const float **out,
-                             sl_error *err) {
+                             const sl_block_q8_0 **q8, sl_error *err) {
     char name[128];
     snprintf(name, sizeof name, spec->gguf, layer);
     const sl_gguf_tensor *t = sl_gguf_find_tensor(m->gguf, name);
@@ -201,9 +211,15 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
         *out = (const float *)t->data;
         return SL_OK;
     }
+    if (t->type == SL_GGML_Q8_0 && q8) { /* the parser checked that ne[0] is a multiple of 32 */
+        *q8 = (const sl_block_q8_0 *)(const void *)t->data;
+        *out = NULL;
+        if (!m->first_q8) m->first_q8 = t->name, m->first_q8_len = t->name_len;
+        return SL_OK;
+    }
     if (t->type != SL_GGML_F16)
-        return sl_fail(err, SL_ERR_UNSUPPORTED, "tensor '%s' has type %s; this build reads f32 and f16", name,
-                       sl_ggml_type_name(t->type));
+        return sl_fail(err, SL_ERR_UNSUPPORTED, "tensor '%s' has type %s; %s", name, sl_ggml_type_name(t->type),
+                       t->type == SL_GGML_Q8_0 ? "only Linear weights may be q8_0" : "this build reads f32, f16 and q8_0");
     float *f = malloc(n * sizeof *f);
     float **owned = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *owned);
     if (!f || !owned) {
@@ -352,15 +368,27 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     c->n_vocab = (int)te->ne[1];
     if ((s = load_labels(m, err))) return s;
     for (int i = 0; i < N_GLOBAL_TENSORS; i++)
-        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i], err))) return s;
+        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i], NULL, err))) return s;
     m->w.layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.layers);
+    m->w.q8_layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.q8_layers);
     m->layer_acts = calloc((size_t)c->n_layer, sizeof *m->layer_acts);
-    if (!m->w.layers || !m->layer_acts) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    if (!m->w.layers || !m->w.q8_layers || !m->layer_acts) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    /* the 2-D tensors of a layer and of the head are its Linear weights */
     for (int l = 0; l < c->n_layer; l++)
-        for (int i = 0; i < N_LAYER_TENSORS; i++)
-            if ((s = bind_tensor(m, &sl_layer_specs[i], l, &m->w.layers[l * N_LAYER_TENSORS + i], err))) return s;
+        for (int i = 0; i < N_LAYER_TENSORS; i++) {
+            const int k = l * N_LAYER_TENSORS + i;
+            if ((s = bind_tensor(m, &sl_layer_specs[i], l, &m->w.layers[k],
+                                 sl_layer_specs[i].cols != DIM_NONE ? &m->w.q8_layers[k] : NULL, err)))
+                return s;
+        }
     for (int i = 0; i < N_HEAD_TENSORS; i++)
-        if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->w.head[i], err))) return s;
+        if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->w.head[i],
+                             sl_head_specs[i].cols != DIM_NONE ? &m->w.q8_head[i] : NULL, err)))
+            return s;
+    if (!m->first_q8) { /* all f32: the forward pass takes the f32 products only */
+        free(m->w.q8_layers);
+        m->w.q8_layers = NULL;
+    }
     return load_tokenizer(m, err);
 }
 
@@ -416,7 +444,9 @@ static sl_status ensure_arena(sl_model *m, int n_tokens, int T, sl_error *err) {
     if (n_tokens < m->arena_tokens) n_tokens = m->arena_tokens;
     if (T < m->arena_T) T = m->arena_T;
     const size_t C = (size_t)m->cfg.n_embd, F = (size_t)m->cfg.n_ff, N = (size_t)n_tokens;
-    size_t total = 7 * N * C + N * F + (size_t)threads * T;
+    const size_t q8_floats =
+        m->first_q8 ? (matmul_q8_0_scratch_size((int)N, (int)(F > C ? F : C)) + sizeof(float) - 1) / sizeof(float) : 0;
+    size_t total = 7 * N * C + N * F + (size_t)threads * T + q8_floats;
     float *a = malloc(total * sizeof *a);
     uint8_t *mask = malloc(N);
     int32_t *pos = malloc(N * sizeof *pos);
@@ -436,7 +466,8 @@ static sl_status ensure_arena(sl_model *m, int n_tokens, int T, sl_error *err) {
     for (int l = 0; l < m->cfg.n_layer; l++)
         m->layer_acts[l] = (sl_layer_acts){.q = q, .k = k, .v = v, .ctx = ctx, .res1 = res, .ln1 = ln,
                                            .ff_pre = ff, .ff_act = ff, .res2 = res, .out = x};
-    m->acts = (sl_acts){.mask = mask, .pos = pos, .emb = x, .x0 = x, .layers = m->layer_acts, .scratch = scratch};
+    m->acts = (sl_acts){.mask = mask, .pos = pos, .emb = x, .x0 = x, .layers = m->layer_acts, .scratch = scratch,
+                        .q8_scratch = q8_floats ? scratch + (size_t)threads * T : NULL};
     m->arena_tokens = n_tokens;
     m->arena_T = T;
     m->arena_threads = threads;
@@ -447,6 +478,15 @@ sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p) {
     sl_dropout d = {0, 0};
     if (r && p > 0) d = (sl_dropout){p, sl_hash64(r->seed * 0x100000001b3ull + (uint64_t)site)};
     return d;
+}
+
+/* A Linear layer, out (M,N) = inp (M,K) . W (N,K)^T + bias, with W in f32 or (wq not NULL) in q8_0. */
+static void linear_forward(float *out, const float *inp, const float *w, const sl_block_q8_0 *wq, const float *bias,
+                           int M, int N, int K, const sl_acts *a, sl_pool *pool) {
+    if (wq)
+        matmul_q8_0_forward(out, inp, wq, bias, M, N, K, a->q8_scratch, pool);
+    else
+        matmul_forward(out, inp, w, bias, M, N, K, pool);
 }
 
 void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *ids, int B, int T, sl_acts *a,
@@ -478,22 +518,25 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
 
     for (int l = 0; l < c->n_layer; l++) {
         const float *const *lw = &w->layers[l * N_LAYER_TENSORS];
+        const sl_block_q8_0 *const *lq = w->q8_layers ? &w->q8_layers[l * N_LAYER_TENSORS] : NULL;
+#define Q8(i) (lq ? lq[i] : NULL)
         sl_layer_acts *la = &a->layers[l];
         const float *in = l == 0 ? a->x0 : a->layers[l - 1].out;
         const int site = SITE_LAYER + 3 * l;
-        matmul_forward(la->q, in, lw[L_Q_W], lw[L_Q_B], N, C, C, pool);
-        matmul_forward(la->k, in, lw[L_K_W], lw[L_K_B], N, C, C, pool);
-        matmul_forward(la->v, in, lw[L_V_W], lw[L_V_B], N, C, C, pool);
+        linear_forward(la->q, in, lw[L_Q_W], Q8(L_Q_W), lw[L_Q_B], N, C, C, a, pool);
+        linear_forward(la->k, in, lw[L_K_W], Q8(L_K_W), lw[L_K_B], N, C, C, a, pool);
+        linear_forward(la->v, in, lw[L_V_W], Q8(L_V_W), lw[L_V_B], N, C, C, a, pool);
         d = sl_dropout_site(drop, site, drop ? drop->attention : 0);
         attention_forward(la->ctx, la->probs, la->q, la->k, la->v, a->mask, B, T, C, NH, &d, a->scratch, pool);
-        matmul_forward(la->res1, la->ctx, lw[L_O_W], lw[L_O_B], N, C, C, pool);
+        linear_forward(la->res1, la->ctx, lw[L_O_W], Q8(L_O_W), lw[L_O_B], N, C, C, a, pool);
         d = sl_dropout_site(drop, site + 1, hidden);
         dropout_forward(la->res1, (int64_t)N * C, &d);
         residual_forward(la->res1, in, (int64_t)N * C);
         layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, la->res1, lw[L_LN1_W], lw[L_LN1_B], N, C, c->ln_eps);
-        matmul_forward(la->ff_pre, la->ln1, lw[L_UP_W], lw[L_UP_B], N, F, C, pool);
+        linear_forward(la->ff_pre, la->ln1, lw[L_UP_W], Q8(L_UP_W), lw[L_UP_B], N, F, C, a, pool);
         gelu_forward(la->ff_act, la->ff_pre, (int64_t)N * F);
-        matmul_forward(la->res2, la->ff_act, lw[L_DOWN_W], lw[L_DOWN_B], N, C, F, pool);
+        linear_forward(la->res2, la->ff_act, lw[L_DOWN_W], Q8(L_DOWN_W), lw[L_DOWN_B], N, C, F, a, pool);
+#undef Q8
         d = sl_dropout_site(drop, site + 2, hidden);
         dropout_forward(la->res2, (int64_t)N * C, &d);
         residual_forward(la->res2, la->ln1, (int64_t)N * C);
@@ -506,7 +549,7 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
         dropout_forward(a->cls_in, (int64_t)N * C, &d);
         top = a->cls_in;
     }
-    matmul_forward(logits, top, w->head[H_CLS_W], w->head[H_CLS_B], N, L, C, pool);
+    linear_forward(logits, top, w->head[H_CLS_W], w->q8_head[H_CLS_W], w->head[H_CLS_B], N, L, C, a, pool);
 }
 
 sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {

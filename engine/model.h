@@ -11,6 +11,7 @@
 #include "tokenizer.h"
 #include "ner.h"
 #include "kernels.h"
+#include "quant.h"
 
 typedef struct {
     int n_vocab;  /* 32005 for CamemBERT */
@@ -48,11 +49,15 @@ extern const sl_tensor_spec sl_layer_specs[N_LAYER_TENSORS];
 extern const sl_tensor_spec sl_head_specs[N_HEAD_TENSORS];
 int64_t sl_dim_size(const sl_config *c, sl_dim d);
 
-/* Pointers to every tensor as f32: into the GGUF file (inference) or into the trainer's parameters. */
+/* Pointers to every tensor as f32: into the GGUF file (inference) or into the trainer's parameters.
+   A loaded model may keep its Linear weights in q8_0, in place in the file: the q8 pointer of such a
+   tensor is set and its f32 pointer is NULL. The trainer's weights are all f32 (q8 pointers NULL). */
 typedef struct {
     const float *global[N_GLOBAL_TENSORS];
     const float **layers; /* (n_layer, N_LAYER_TENSORS) */
     const float *head[N_HEAD_TENSORS];
+    const sl_block_q8_0 **q8_layers; /* (n_layer, N_LAYER_TENSORS), or NULL when none is q8_0 */
+    const sl_block_q8_0 *q8_head[N_HEAD_TENSORS];
 } sl_weights;
 
 /* Activations of one layer. In inference the layers share one set of buffers (only the forward pass needs
@@ -76,6 +81,7 @@ typedef struct {
     sl_layer_acts *layers;            /* (n_layer) */
     float *cls_in;                    /* (N,C) classifier input after dropout, or NULL: the last layer's out */
     float *scratch;                   /* (n_threads, T) */
+    void *q8_scratch;                 /* matmul_q8_0_scratch_size(N, max(C,F)) bytes, or NULL: no q8_0 weight */
 } sl_acts;
 
 /* Dropout probabilities of a training step; seed changes every step. NULL everywhere means none. */
@@ -103,6 +109,9 @@ const sl_config *sl_model_config(const sl_model *m);
 const sl_gguf *sl_model_gguf(const sl_model *m);
 
 const sl_weights *sl_model_weights(const sl_model *m);
+/* SL_OK when every weight is available as f32 (f32 or f16 in the file); otherwise SL_ERR_UNSUPPORTED
+   naming the first quantised tensor. The trainer needs this. */
+sl_status sl_model_require_f32(const sl_model *m, sl_error *err);
 sl_pool *sl_model_pool(sl_model *m);
 
 /* Sets the number of threads of the model's pool (1 = no thread). */

@@ -292,6 +292,8 @@ sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_
         return sl_fail(err, SL_ERR_ARGUMENT, "invalid training options (batch %d, max_len %d, steps %d, lr %g)",
                        o->batch, o->max_len, o->total_steps, o->lr);
     const sl_config *c = sl_model_config(init);
+    sl_status q8 = sl_model_require_f32(init, err);
+    if (q8 != SL_OK) return q8;
     if (o->max_len > sl_config_max_tokens(c))
         return sl_fail(err, SL_ERR_ARGUMENT, "max_len %d is longer than the model's %d tokens", o->max_len,
                        sl_config_max_tokens(c));

@@ -103,3 +103,47 @@ int cli_int_list(const char *cmd, const char *flag, const char *value, long *out
     if (!n) fprintf(stderr, "surligne %s: %s is empty\n", cmd, flag);
     return n;
 }
+
+int cli_unknown_labels(const char *cmd, const char *value) {
+    if (!strcmp(value, "error")) return 0;
+    if (!strcmp(value, "O") || !strcmp(value, "o")) return 1;
+    fprintf(stderr, "surligne %s: --unknown-labels '%s': expected error or O\n", cmd, value);
+    return -1;
+}
+
+int cli_read_conll(const char *cmd, const char *path, const sl_model *m, int unknown_to_o, sl_conll *out,
+                   FILE *log) {
+    sl_error err;
+    sl_conll_options opt = {sl_model_labelset(m), unknown_to_o};
+    if (sl_conll_read(path, &opt, out, &err) != SL_OK) {
+        fprintf(stderr, "surligne %s: %s\n", cmd, err.message);
+        if (strstr(err.message, "not among the model's labels") && !unknown_to_o)
+            fprintf(stderr, "surligne %s: (--unknown-labels O reads the types the model lacks as O)\n", cmd);
+        return 0;
+    }
+    sl_conll_print_counts(out, log);
+    return 1;
+}
+
+int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int max_len, sl_dataset *out,
+                      FILE *log) {
+    sl_error err;
+    const sl_gguf *g = sl_model_gguf(m);
+    uint32_t bos, eos, pad;
+    if (sl_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos, &err) ||
+        sl_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos, &err) ||
+        sl_gguf_get_u32(g, "tokenizer.ggml.padding_token_id", &pad, &err)) {
+        fprintf(stderr, "surligne %s: %s\n", cmd, err.message);
+        return 0;
+    }
+    if (sl_dataset_build(c, sl_model_tokenizer(m), max_len, (int32_t)bos, (int32_t)eos, (int32_t)pad, out,
+                         &err) != SL_OK) {
+        fprintf(stderr, "surligne %s: %s\n", cmd, err.message);
+        return 0;
+    }
+    fprintf(log,
+            "%s: %d examples of at most %d tokens (%d tokens), %d sentences split, %d words with no token\n",
+            c->name ? c->name : "data", out->n_examples, max_len, out->n_tokens, out->n_split,
+            out->n_empty_words);
+    return 1;
+}

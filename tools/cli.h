@@ -1,9 +1,11 @@
-/* What the subcommands share: option values, input reading, JSON string output. */
+/* What the subcommands share: option values, input reading, JSON string output, annotated data. */
 #ifndef SL_CLI_H
 #define SL_CLI_H
 
 #include <stddef.h>
 #include <stdio.h>
+
+#include "train.h"
 
 /* Parses an integer option value in [lo, hi]; prints "surligne CMD: FLAG ..." and returns 0 on error. */
 int cli_int(const char *cmd, const char *flag, const char *value, long lo, long hi, long *out);
@@ -16,5 +18,18 @@ char *cli_read_all(const char *cmd, const char *path, size_t *size);
 void cli_json_string(FILE *f, const char *s, size_t len);
 /* A comma-separated list of positive integers ("32,128,512"); returns the count, 0 on error. */
 int cli_int_list(const char *cmd, const char *flag, const char *value, long *out, int max);
+
+/* ---- annotated data for train and eval ---- */
+
+/* "error" -> 0, "O" -> 1 (types the model lacks read as O); -1 with a message otherwise. */
+int cli_unknown_labels(const char *cmd, const char *value);
+/* Reads a CoNLL file in the model's label set, so data and logits share label ids, and prints its counts
+   to `log`. Returns 0 with a message naming file:line on error. */
+int cli_read_conll(const char *cmd, const char *path, const sl_model *m, int unknown_to_o, sl_conll *out,
+                   FILE *log);
+/* Tokenises the sentences with the model's tokenizer and its <s>, </s> and padding ids (from the GGUF
+   keys tokenizer.ggml.*_token_id), windows of at most max_len tokens; prints the counts to `log`. */
+int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int max_len, sl_dataset *out,
+                      FILE *log);
 
 #endif

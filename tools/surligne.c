@@ -12,7 +12,10 @@ static const struct {
     {"ner", cmd_ner, "ner -m MODEL.gguf [--aggregation none|simple|first|average|max] [--format jsonl|ansi|html] [FILE|-]"},
     {"tokenize", cmd_tokenize, "tokenize -m MODEL.gguf|sentencepiece.model [--offsets]   (text lines on stdin)"},
     {"logits", cmd_logits, "logits -m MODEL.gguf [--batch N] [--threads N]   (lines of token ids on stdin)"},
+    {"train", cmd_train, "train --init MODEL.gguf|HF_DIR --train FILE.conll [--dev FILE.conll] -o OUT.gguf [--epochs N] [--batch B] [--lr LR] ... (train --help)"},
+    {"eval", cmd_eval, "eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L] [--unknown-labels error|O]"},
     {"convert", cmd_convert, "convert HF_DIR -o MODEL.gguf [--labels PER,ORG,LOC|FILE.conll] [--seed N]"},
+    {"quantize", cmd_quantize, "quantize IN.gguf -o OUT.gguf [--type q8_0|f16|f32]"},
     {"inspect", cmd_inspect, "inspect MODEL.gguf"},
     {"bench", cmd_bench, "bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N]"},
 };

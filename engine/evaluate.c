@@ -1,0 +1,71 @@
+#include "evaluate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+sl_status sl_model_logits_fn(void *ctx, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    return sl_model_forward((sl_model *)ctx, ids, B, T, logits, err);
+}
+
+sl_status sl_trainer_logits_fn(void *ctx, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    return sl_trainer_logits((sl_trainer *)ctx, ids, B, T, logits, err);
+}
+
+/* The id of the label "O" (a word with no prediction gets it); 0 if the set has none. */
+static int outside_label(const sl_labelset *ls) {
+    for (int i = 0; i < ls->n_labels; i++)
+        if (ls->tag_of[i] == 'O') return i;
+    return 0;
+}
+
+sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
+                      int n_labels, sl_metrics *metrics, int *pred, sl_error *err) {
+    if (batch < 1 || !logits_fn)
+        return sl_fail(err, SL_ERR_ARGUMENT, "evaluation needs a batch size >= 1 and a logits function");
+    if (n_labels != data->labels.n_labels)
+        return sl_fail(err, SL_ERR_ARGUMENT, "the model has %d labels, the data's label set %d", n_labels,
+                       data->labels.n_labels);
+    const size_t N = (size_t)batch * d->max_len;
+    int32_t *ids = malloc(N * sizeof *ids), *labels = malloc(N * sizeof *labels);
+    float *logits = malloc(N * (size_t)n_labels * sizeof *logits);
+    int *order = malloc(((size_t)d->n_examples + 1) * sizeof *order);
+    int *own_pred = pred ? NULL : malloc(((size_t)data->n_words + 1) * sizeof *own_pred);
+    if (!pred) pred = own_pred;
+    sl_status s = SL_OK;
+    if (!ids || !labels || !logits || !order || !pred)
+        s = sl_fail(err, SL_ERR_MEMORY, "no memory for an evaluation batch of %d x %d", batch, d->max_len);
+    if (s == SL_OK) {
+        const int o = outside_label(&data->labels);
+        for (int w = 0; w < data->n_words; w++) pred[w] = o;
+        sl_dataset_order(d, 0, 0, order);
+        sl_batch b = {.ids = ids, .labels = labels};
+        const int n_batches = sl_dataset_n_batches(d, batch);
+        for (int k = 0; s == SL_OK && k < n_batches; k++) {
+            sl_dataset_batch(d, order, k, batch, &b);
+            if ((s = logits_fn(ctx, b.ids, b.B, b.T, logits, err))) break;
+            /* a word is predicted by its first sub-token: the one the dataset labels */
+            for (int r = 0; r < b.B; r++) {
+                const int e = order[b.first + r];
+                for (int t = 0; t < d->len[e]; t++) {
+                    const int w = d->word_of[d->start[e] + t];
+                    if (w < 0 || w >= data->n_words) continue;
+                    const float *x = logits + ((size_t)r * b.T + t) * n_labels;
+                    int best = 0;
+                    for (int j = 1; j < n_labels; j++)
+                        if (x[j] > x[best]) best = j;
+                    pred[w] = best;
+                }
+            }
+        }
+    }
+    for (int si = 0; s == SL_OK && si < data->n_sentences; si++) {
+        const int w0 = data->sentence_start[si], w1 = data->sentence_start[si + 1];
+        s = sl_metrics_add(metrics, data->tags + w0, pred + w0, w1 - w0, err);
+    }
+    free(ids);
+    free(labels);
+    free(logits);
+    free(order);
+    free(own_pred);
+    return s;
+}

@@ -1,0 +1,267 @@
+#include "quant.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model.h"
+#include "simd.h"
+
+/* ---- fp16 --------------------------------------------------------------------------------------- */
+
+uint16_t sl_fp32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    const uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return sign | 0x7e00 | (uint16_t)((ax >> 13) & 0x3ff); /* NaN, kept quiet */
+    if (ax >= 0x477ff000u) return sign | 0x7c00; /* >= 65520 (halfway above 65504, the largest): infinity */
+    if (ax < 0x38800000u) {                      /* below 2^-14: a subnormal half, in units of 2^-24 */
+        const uint32_t e = ax >> 23;
+        if (e < 102) return sign;                        /* below 2^-25: rounds to zero */
+        const uint32_t m = (ax & 0x7fffffu) | 0x800000u; /* |f| = m * 2^(e - 150) = (m >> (126 - e)) units */
+        const int shift = 126 - (int)e;                  /* 14 .. 24 */
+        uint32_t q = m >> shift;
+        const uint32_t rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1))) q++; /* may carry into the smallest normal: right */
+        return sign | (uint16_t)q;
+    }
+    const uint32_t h = ax - (112u << 23); /* rebias the exponent from 127 to 15 */
+    uint32_t q = h >> 13;
+    const uint32_t rem = h & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (q & 1))) q++; /* a carry into the exponent is right too */
+    return sign | (uint16_t)q;
+}
+
+/* ---- rows --------------------------------------------------------------------------------------- */
+
+static float block_amax(const float *x) {
+    /* 8 partial maxima so that the compiler vectorises without reassociating anything itself */
+    float m[8] = {0};
+    for (int i = 0; i < SL_Q8_0_BLOCK; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float a = fabsf(x[i + j]);
+            m[j] = a > m[j] ? a : m[j];
+        }
+    for (int j = 1; j < 8; j++) m[0] = m[j] > m[0] ? m[j] : m[0];
+    return m[0];
+}
+
+void sl_quantize_row_q8_0(const float *x, sl_block_q8_0 *y, int64_t k) {
+    for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
+        const float *xb = x + b * SL_Q8_0_BLOCK;
+        const float d = block_amax(xb) / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        y[b].d = sl_fp32_to_fp16(d);
+        for (int i = 0; i < SL_Q8_0_BLOCK; i++) y[b].qs[i] = (int8_t)roundf(xb[i] * id);
+    }
+}
+
+void sl_dequantize_row_q8_0(const sl_block_q8_0 *y, float *x, int64_t k) {
+    for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
+        const float d = sl_fp16_to_fp32(y[b].d);
+        for (int i = 0; i < SL_Q8_0_BLOCK; i++) x[b * SL_Q8_0_BLOCK + i] = d * y[b].qs[i];
+    }
+}
+
+void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k) {
+    for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
+        const float *xb = x + b * SL_Q8_0_BLOCK;
+        const float db = block_amax(xb) / 127.0f, id = db != 0 ? 1.0f / db : 0.0f;
+        d[b] = db;
+        /* Round half to even by the 1.5 * 2^23 trick (|v| <= 127): vectorises where roundf does not. ggml's
+           vector quantisers round the activations this way too; ties are rare and either way is within d/2.
+         */
+        for (int i = 0; i < SL_Q8_0_BLOCK; i++) {
+            float v = xb[i] * id;
+            v = (v + 12582912.0f) - 12582912.0f;
+            q[b * SL_Q8_0_BLOCK + i] = (int8_t)v;
+        }
+    }
+}
+
+/* ---- the product --------------------------------------------------------------------------------- */
+
+/* Scratch: the scales of the quantised rows (M, K/32) floats first, then their values (M,K) int8. */
+size_t matmul_q8_0_scratch_size(int M, int K) {
+    return (size_t)M * (size_t)(K / SL_Q8_0_BLOCK) * sizeof(float) + (size_t)M * (size_t)K;
+}
+
+#define QUANT_ROWS 16 /* rows of inp per quantisation task */
+#define W_TILE 32     /* weight rows per task: 32 x K/32 blocks (26 KiB for K = 768) stay in cache */
+
+typedef struct {
+    float *out;
+    const float *inp, *bias;
+    const sl_block_q8_0 *w;
+    int8_t *xq;
+    float *xd;
+    int M, N, K;
+    const sl_q8_0_kernels *kernels;
+} q8_matmul_ctx;
+
+static void quantize_task(void *arg, int task, int thread) {
+    (void)thread;
+    const q8_matmul_ctx *c = arg;
+    const int nb = c->K / SL_Q8_0_BLOCK, m1 = (task + 1) * QUANT_ROWS < c->M ? (task + 1) * QUANT_ROWS : c->M;
+    for (int m = task * QUANT_ROWS; m < m1; m++)
+        sl_quantize_row_q8_act(c->inp + (size_t)m * c->K, c->xq + (size_t)m * c->K, c->xd + (size_t)m * nb,
+                               c->K);
+}
+
+/* One task: weight rows [n0, n1) against every row of inp, in the kernel's tiles (e.g. 4 inp rows x 4
+   weight rows: the tile's inputs, 4 x K bytes and 4 x K/32 blocks, sit in L1 across its blocks). */
+static void product_task(void *arg, int task, int thread) {
+    (void)thread;
+    const q8_matmul_ctx *c = arg;
+    const int nb = c->K / SL_Q8_0_BLOCK, N = c->N, R = c->kernels->rows, C = c->kernels->cols;
+    const int n0 = task * W_TILE, n1 = n0 + W_TILE < N ? n0 + W_TILE : N;
+    for (int m = 0; m < c->M; m += R) {
+        const int mr = c->M - m < R ? c->M - m : R;
+        for (int n = n0; n < n1; n += C) {
+            const int nr = n1 - n < C ? n1 - n : C;
+            c->kernels->tile(c->out + (size_t)m * N + n, (size_t)N, c->xq + (size_t)m * c->K,
+                             c->xd + (size_t)m * nb, mr, c->w + (size_t)n * nb, nr, nb);
+        }
+        if (c->bias)
+            for (int r = 0; r < mr; r++)
+                for (int n = n0; n < n1; n++) c->out[(size_t)(m + r) * N + n] += c->bias[n];
+    }
+}
+
+void matmul_q8_0_forward(float *out, const float *inp, const sl_block_q8_0 *weight, const float *bias, int M,
+                         int N, int K, void *scratch, sl_pool *pool) {
+    q8_matmul_ctx c = {out, inp, bias, weight, NULL, (float *)scratch, M, N, K, sl_q8_0_kernels_best()};
+    c.xq = (int8_t *)(c.xd + (size_t)M * (K / SL_Q8_0_BLOCK));
+    sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, quantize_task, &c);
+    sl_pool_run(pool, (N + W_TILE - 1) / W_TILE, product_task, &c);
+}
+
+/* ---- model files -------------------------------------------------------------------------------- */
+
+/* Only the Linear weights of the encoder change type. They are 85% of camembert-base and what the
+   products read. The embedding tables are gathered row by row, never multiplied, so q8_0 would buy them
+   no speed (only size: the word table is a fifth of the model, left for later); LayerNorm weights and
+   biases are vectors, a rounding error of the whole; the classifier (labels x C) is tiny and its output is
+   the logits themselves. */
+static int is_encoder_linear(const char *name, int n_dims, int n_layer) {
+    char want[128];
+    int layer;
+    if (n_dims != 2 || sscanf(name, "blk.%d.", &layer) != 1 || layer < 0 || layer >= n_layer) return 0;
+    for (int i = 0; i < N_LAYER_TENSORS; i++) {
+        if (sl_layer_specs[i].cols == DIM_NONE) continue;
+        snprintf(want, sizeof want, sl_layer_specs[i].gguf, layer);
+        if (!strcmp(want, name)) return 1;
+    }
+    return 0;
+}
+
+static void tensor_row_to_f32(const sl_gguf_tensor *t, int64_t row, float *dst) {
+    const int64_t n = t->ne[0];
+    if (t->type == SL_GGML_F32) {
+        memcpy(dst, t->data + (size_t)(row * n) * sizeof(float), (size_t)n * sizeof(float));
+    } else if (t->type == SL_GGML_F16) {
+        const uint8_t *p = t->data + (size_t)(row * n) * 2;
+        for (int64_t i = 0; i < n; i++) dst[i] = sl_fp16_to_fp32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    } else {
+        sl_dequantize_row_q8_0(
+            (const sl_block_q8_0 *)(const void *)(t->data + sl_ggml_nbytes(SL_GGML_Q8_0, row * n)), dst, n);
+    }
+}
+
+/* The tensor t in `type`, row by row through f32: malloc'ed bytes. */
+static uint8_t *convert_tensor(const sl_gguf_tensor *t, uint32_t type) {
+    const int64_t n = t->ne[0], rows = t->ne[1];
+    uint8_t *out = malloc(sl_ggml_nbytes(type, n * rows));
+    float *row = malloc((size_t)n * sizeof *row);
+    if (!out || !row) {
+        free(out);
+        free(row);
+        return NULL;
+    }
+    const size_t row_bytes = sl_ggml_nbytes(type, n);
+    for (int64_t r = 0; r < rows; r++) {
+        uint8_t *dst = out + (size_t)r * row_bytes;
+        tensor_row_to_f32(t, r, row);
+        if (type == SL_GGML_Q8_0) {
+            sl_quantize_row_q8_0(row, (sl_block_q8_0 *)(void *)dst, n);
+        } else if (type == SL_GGML_F16) {
+            for (int64_t i = 0; i < n; i++) {
+                uint16_t h = sl_fp32_to_fp16(row[i]);
+                dst[2 * i] = (uint8_t)h;
+                dst[2 * i + 1] = (uint8_t)(h >> 8);
+            }
+        } else {
+            memcpy(dst, row, (size_t)n * sizeof *row);
+        }
+    }
+    free(row);
+    return out;
+}
+
+sl_status sl_quantize_model(const uint8_t *data, size_t size, const char *name, uint32_t type,
+                            const char *out_path, uint8_t **out_data, size_t *out_size,
+                            sl_quantize_report *report, sl_error *err) {
+    sl_quantize_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (type != SL_GGML_F32 && type != SL_GGML_F16 && type != SL_GGML_Q8_0)
+        return sl_fail(err, SL_ERR_ARGUMENT, "cannot quantise to ggml type %u (f32, f16 or q8_0)", type);
+    sl_gguf *g;
+    sl_status s = sl_gguf_parse(data, size, name, &g, err);
+    if (s != SL_OK) return s;
+    uint32_t n_layer = 0;
+    if ((s = sl_gguf_get_u32(g, "bert.block_count", &n_layer, err))) {
+        sl_gguf_free(g);
+        return s;
+    }
+    sl_gguf_writer *w = sl_gguf_writer_new();
+    const size_t n_tensors = sl_gguf_n_tensors(g);
+    uint8_t **owned = calloc(n_tensors ? n_tensors : 1, sizeof *owned);
+    if (!w || !owned) {
+        s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+        goto done;
+    }
+    for (size_t i = 0; i < sl_gguf_n_kv(g); i++) {
+        const sl_gguf_kv *kv = sl_gguf_kv_at(g, i);
+        if (kv->name_len == 17 && !memcmp(kv->name, "general.file_type", 17)) continue;
+        sl_gguf_add_kv_copy(w, kv);
+    }
+    /* ggml's llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7 */
+    sl_gguf_add_u32(w, "general.file_type", type == SL_GGML_Q8_0 ? 7 : type == SL_GGML_F16 ? 1 : 0);
+    for (size_t i = 0; i < n_tensors; i++) {
+        const sl_gguf_tensor *t = sl_gguf_tensor_at(g, i);
+        char tname[256];
+        if (t->name_len >= sizeof tname) {
+            s = sl_fail(err, SL_ERR_FORMAT, "%s: tensor name of %zu bytes is too long", name, t->name_len);
+            goto done;
+        }
+        memcpy(tname, t->name, t->name_len);
+        tname[t->name_len] = 0;
+        const void *bytes = t->data;
+        uint32_t ttype = t->type;
+        if (is_encoder_linear(tname, t->n_dims, (int)n_layer) && t->type != type) {
+            if (type == SL_GGML_Q8_0 && t->ne[0] % SL_Q8_0_BLOCK != 0) {
+                if (rep.n_kept++ == 0) snprintf(rep.first_kept, sizeof rep.first_kept, "%.95s", tname);
+            } else {
+                if (!(owned[i] = convert_tensor(t, type))) {
+                    s = sl_fail(err, SL_ERR_MEMORY, "no memory for tensor '%s'", tname);
+                    goto done;
+                }
+                bytes = owned[i];
+                ttype = type;
+                rep.n_converted++;
+            }
+        }
+        rep.bytes_in += t->nbytes;
+        rep.bytes_out += sl_ggml_nbytes(ttype, t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        sl_gguf_add_tensor(w, tname, ttype, t->n_dims, t->ne, bytes);
+    }
+    s = out_path ? sl_gguf_writer_write(w, out_path, err)
+                 : sl_gguf_writer_to_memory(w, out_data, out_size, err);
+done:
+    for (size_t i = 0; owned && i < n_tensors; i++) free(owned[i]);
+    free(owned);
+    sl_gguf_writer_free(w);
+    sl_gguf_free(g);
+    if (report) *report = rep;
+    return s;
+}

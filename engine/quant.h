@@ -1,0 +1,89 @@
+/* q8_0 quantisation (the ggml block format) and the matrix product with q8_0 weights.
+
+   A q8_0 block holds 32 consecutive values of a row as one fp16 scale d and 32 int8 q, value = d * q,
+   with d = max|x| / 127 so that q spans [-127, 127]. A Linear weight (N,K) in q8_0 is N rows of K/32
+   blocks, 34 bytes each, read in place from the GGUF file.
+
+   In the product, the activations are quantised on the fly, per row and per block of 32, to int8 with a
+   float scale (not an fp16 one: they are never stored, so the rounding of the scale to fp16 would only
+   add error), then each output is a sum over blocks of an exact integer dot product times d_w * d_x. The
+   integer dot products run on the best instruction set of the processor (simd.h). */
+#ifndef SL_QUANT_H
+#define SL_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "error.h"
+#include "gguf.h"
+#include "threads.h"
+
+#define SL_Q8_0_BLOCK 32
+
+typedef struct {
+    uint16_t d;               /* scale, IEEE fp16 bits */
+    int8_t qs[SL_Q8_0_BLOCK]; /* values in [-127, 127] */
+} sl_block_q8_0;
+
+_Static_assert(sizeof(sl_block_q8_0) == 34,
+               "a q8_0 block is an fp16 scale and 32 int8 (34 bytes, as in ggml)");
+
+/* IEEE 754 half precision -> single, exact (subnormals, infinities and NaNs included). The 15 low bits,
+   shifted into place, are a float 2^112 times too small whose exponent field holds the half's: one
+   multiply rebiases normals and normalises subnormals alike. Inline: the kernels call it per block. */
+static inline float sl_fp16_to_fp32(uint16_t h) {
+    uint32_t bits = (uint32_t)(h & 0x7fff) << 13;
+    float f;
+    if ((h & 0x7c00) == 0x7c00) {
+        bits |= 0x7f800000u; /* infinity or NaN: all exponent bits, the mantissa kept */
+    } else {
+        memcpy(&f, &bits, sizeof f);
+        f *= 0x1p112f;
+        memcpy(&bits, &f, sizeof bits);
+    }
+    bits |= (uint32_t)(h & 0x8000) << 16;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+/* Single -> half, rounding to nearest even; beyond the half range gives infinity, NaN stays NaN. */
+uint16_t sl_fp32_to_fp16(float f);
+
+/* y (k/32 blocks) = q8_0 of x (k), k a multiple of 32; as ggml's reference quantiser: d = max|x| / 127,
+   q = round(x * (1/d)) (halves away from zero), fp16(d) stored; a block of zeros gets d = 0. */
+void sl_quantize_row_q8_0(const float *x, sl_block_q8_0 *y, int64_t k);
+/* x (k) = d * q for each block of y (k/32 blocks). */
+void sl_dequantize_row_q8_0(const sl_block_q8_0 *y, float *x, int64_t k);
+
+/* Activations for the product: q (k) int8 and d (k/32) float scales of one row, as sl_quantize_row_q8_0
+   but with the scale kept in f32. */
+void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k);
+
+/* Bytes of scratch memory matmul_q8_0_forward needs for M rows of K inputs. */
+size_t matmul_q8_0_scratch_size(int M, int K);
+
+/* out (M,N) = inp (M,K) . weight (N,K)^T + bias (N) (bias may be NULL), weight in q8_0 rows (K a multiple
+   of 32). scratch: matmul_q8_0_scratch_size(M, K) bytes, 64-byte aligned is best. Threads split the
+   quantisation of inp by rows, then the output by tiles of weight rows. */
+void matmul_q8_0_forward(float *out, const float *inp, const sl_block_q8_0 *weight, const float *bias, int M,
+                         int N, int K, void *scratch, sl_pool *pool);
+
+/* ---- model files -------------------------------------------------------------------------------- */
+
+typedef struct {
+    int n_converted; /* Linear weights written in the new type */
+    int n_kept;      /* Linear weights left in their type (q8_0: rows not a multiple of 32) */
+    char first_kept[96];
+    size_t bytes_in, bytes_out; /* tensor data, before and after */
+} sl_quantize_report;
+
+/* Rewrites a model (GGUF bytes) with the Linear weights of the encoder layers (attention q, k, v, output,
+   feed-forward up and down) in `type`: SL_GGML_Q8_0, SL_GGML_F16 or SL_GGML_F32, from any of the three.
+   Embeddings, LayerNorms, biases and the classifier are copied as they are (see quant.c). Every key is
+   copied, general.file_type set as ggml does (f32 0, f16 1, q8_0 7). Writes to out_path atomically, or
+   when out_path is NULL to *out_data / *out_size (malloc'ed). report may be NULL. */
+sl_status sl_quantize_model(const uint8_t *data, size_t size, const char *name, uint32_t type,
+                            const char *out_path, uint8_t **out_data, size_t *out_size,
+                            sl_quantize_report *report, sl_error *err);
+
+#endif

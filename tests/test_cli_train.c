@@ -1,0 +1,402 @@
+/* `surligne train` and `surligne eval`, run as programs on the tiny model (tests/fixtures/tiny-hf: hidden 32,
+   2 layers) and the first sentences of WikiAnn:
+   - a run over-fitting 32 sentences writes OUT.gguf, OUT.last.gguf, OUT.metrics.jsonl, OUT.svg and
+     OUT.state.gguf; its loss really drops and its dev F1 rises; `eval --json` on the last checkpoint gives
+     the same object as the last dev evaluation of the log and the F1 the run printed;
+   - a run killed with SIGKILL at some step and resumed with --resume, and one stopped with Ctrl-C (SIGINT)
+     and resumed, end with the same tensors, bit for bit, as a run never stopped;
+   - bad inputs give status 1 (bad data, naming file:line) or 2 (bad options, naming the option). */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "fileio.h"
+#include "gguf.h"
+#include "json.h"
+
+static char tmpdir[] = "/tmp/surligne-cli-train-XXXXXX";
+static char path_buf[8][512];
+
+/* A path in the temporary folder (8 rotating buffers: enough for one command line). */
+static const char *tmp(const char *name) {
+    static int k;
+    char *p = path_buf[k++ % 8];
+    snprintf(p, sizeof path_buf[0], "%s/%s", tmpdir, name);
+    return p;
+}
+
+static char *read_text(const char *path) {
+    uint8_t *data;
+    size_t size;
+    sl_error err;
+    return sl_read_file(path, &data, &size, &err) == SL_OK ? (char *)data : NULL;
+}
+
+/* Runs the program with `args` (a printf format), output to `log`; returns its exit status. */
+static int run_cli(const char *log, const char *fmt, ...) SL_PRINTF(2, 3);
+static int run_cli(const char *log, const char *fmt, ...) {
+    char args[2048], cmd[2600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s > %s 2>&1 < /dev/null", SL_CLI, args, log);
+    fflush(NULL); /* or the child's copy of our buffers is written twice */
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* Starts the program in the background (argv split at spaces), output to `log`. */
+static pid_t start_cli(const char *log, const char *args) {
+    static char copy[2048];
+    char *argv[64];
+    int n = 0;
+    snprintf(copy, sizeof copy, "%s", args);
+    argv[n++] = SL_CLI;
+    for (char *t = strtok(copy, " "); t && n < 63; t = strtok(NULL, " ")) argv[n++] = t;
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = freopen(log, "w", stdout);
+        if (!f || dup2(fileno(stdout), 2) < 0) _exit(127);
+        execv(SL_CLI, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The first n sentences of a CoNLL file, written to out. */
+static int head_sentences(const char *src, int n, const char *out) {
+    char *text = read_text(src);
+    if (!text) return 0;
+    char *p = text;
+    for (int s = 0; s < n && *p; s++) {
+        char *blank = strstr(p, "\n\n");
+        p = blank ? blank + 2 : p + strlen(p);
+    }
+    FILE *f = fopen(out, "w");
+    int ok = f && fwrite(text, 1, (size_t)(p - text), f) == (size_t)(p - text);
+    if (f) fclose(f);
+    free(text);
+    return ok;
+}
+
+static int write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return 0;
+    fputs(text, f);
+    fclose(f);
+    return 1;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* Tensors of two GGUF files that are missing from the other or differ in a byte; -1 if one is unreadable. */
+static int differing_tensors(const char *a, const char *b) {
+    uint8_t *da = NULL, *db = NULL;
+    size_t na, nb;
+    sl_gguf *ga = NULL, *gb = NULL;
+    sl_error err;
+    int diff = -1;
+    if (sl_read_file(a, &da, &na, &err) || sl_read_file(b, &db, &nb, &err) ||
+        sl_gguf_parse(da, na, a, &ga, &err) || sl_gguf_parse(db, nb, b, &gb, &err)) {
+        fprintf(stderr, "%s\n", err.message);
+    } else {
+        diff = sl_gguf_n_tensors(ga) != sl_gguf_n_tensors(gb);
+        for (size_t i = 0; i < sl_gguf_n_tensors(ga); i++) {
+            const sl_gguf_tensor *x = sl_gguf_tensor_at(ga, i);
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)x->name_len, x->name);
+            const sl_gguf_tensor *y = sl_gguf_find_tensor(gb, name);
+            if (!y || y->nbytes != x->nbytes || memcmp(x->data, y->data, x->nbytes)) diff++;
+        }
+    }
+    sl_gguf_free(ga);
+    sl_gguf_free(gb);
+    free(da);
+    free(db);
+    return diff;
+}
+
+/* The optimisation steps recorded in a state file, or -1. */
+static int state_step(const char *path) {
+    uint8_t *d;
+    size_t n;
+    sl_gguf *g;
+    sl_error err;
+    uint32_t step = 0;
+    int ok = 0;
+    if (sl_read_file(path, &d, &n, &err) != SL_OK) return -1;
+    if (sl_gguf_parse(d, n, path, &g, &err) == SL_OK) {
+        ok = sl_gguf_get_u32(g, "surligne.train.step", &step, &err) == SL_OK;
+        sl_gguf_free(g);
+    }
+    free(d);
+    return ok ? (int)step : -1;
+}
+
+/* Removes the "tokens_per_s" fields of a metrics log (they are timings, never equal twice). */
+static void strip_speeds(char *s) {
+    const char *key = ", \"tokens_per_s\": ";
+    for (char *p; s && (p = strstr(s, key));) {
+        char *end = p + strlen(key);
+        while (*end && *end != '}') end++;
+        memmove(p, end, strlen(end) + 1);
+    }
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- a short over-fitting run, then eval ---- */
+
+static void test_overfit(void) {
+    char train[512];
+    snprintf(train, sizeof train, "%s", tmp("small.conll"));
+    CHECK(head_sentences(SL_SHARED_DATA "/wikiann-fr/train.conll", 32, train), "writing %s", train);
+    int rc = run_cli(
+        tmp("overfit.log"),
+        "train --init tests/fixtures/tiny-hf --train %s --dev %s -o %s --epochs 30 --batch 8 --lr 1e-3 "
+        "--dropout 0 --warmup-ratio 0.1 --seed 7 --threads 1 --log-every 2",
+        train, train, tmp("overfit.gguf"));
+    char *log = read_text(tmp("overfit.log"));
+    CHECK(rc == 0, "over-fitting run: status %d\n%s", rc, log ? log : "");
+    const char *outputs[] = {"overfit.gguf", "overfit.last.gguf", "overfit.metrics.jsonl", "overfit.svg",
+                             "overfit.state.gguf"};
+    for (int i = 0; i < 5; i++) CHECK(exists(tmp(outputs[i])), "%s was not written", outputs[i]);
+
+    /* the loss really drops: the mean of the last log intervals is well below the first ones' */
+    char *jsonl = read_text(tmp("overfit.metrics.jsonl"));
+    double first = 0, last = 0, losses[256];
+    int n_loss = 0, n_epochs = 0;
+    char last_dev[4096] = "";
+    for (char *line = jsonl ? strtok(jsonl, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        sl_json *j;
+        sl_error err;
+        CHECK(sl_json_parse(line, strlen(line), "metrics.jsonl", &j, &err) == SL_OK, "%s", err.message);
+        if (!j) continue;
+        const sl_json *loss = sl_json_get(j, "loss");
+        if (loss) {
+            CHECK(sl_json_get(j, "step") && sl_json_get(j, "epoch") && sl_json_get(j, "lr") &&
+                      sl_json_get(j, "grad_norm") && sl_json_get(j, "tokens_per_s"),
+                  "log line without its keys: %s", line);
+            if (n_loss < 256) losses[n_loss++] = loss->number;
+        } else if (sl_json_get(j, "dev")) {
+            n_epochs++;
+            const char *dev = strstr(line, "\"dev\": ");
+            if (dev) snprintf(last_dev, sizeof last_dev, "%.*s", (int)(strlen(dev + 7) - 1), dev + 7);
+        }
+        sl_json_free(j);
+    }
+    CHECK(n_loss >= 8 && n_epochs == 30, "%d log lines, %d epoch lines", n_loss, n_epochs);
+    if (n_loss >= 8) {
+        for (int i = 0; i < 4; i++) first += losses[i] / 4, last += losses[n_loss - 1 - i] / 4;
+        printf(
+            "  over-fitting 32 sentences: loss %.3f over the first 4 log intervals, %.3f over the last 4\n",
+            first, last);
+        CHECK(last < 0.3 * first, "the loss did not drop: %.3f -> %.3f", first, last);
+    }
+
+    /* the F1 the run printed last, and eval on the last checkpoint */
+    double printed = -1;
+    for (char *p = log; p && (p = strstr(p, "dev ")); p++) {
+        const char *f = strstr(p, ", f1 ");
+        if (f && f < strchr(p, '\n')) printed = atof(f + 5);
+    }
+    CHECK(printed > 0.8, "the run's last dev f1 is %.4f (over-fitting 32 sentences should pass 0.8)",
+          printed);
+    rc = run_cli(tmp("eval.json"), "eval -m %s %s --json --batch 8", tmp("overfit.last.gguf"), train);
+    char *eval_out = read_text(tmp("eval.json"));
+    CHECK(rc == 0, "eval --json: status %d: %s", rc, eval_out ? eval_out : "");
+    /* standard error (the counts) comes first in the file; the object is the last line */
+    char *obj = eval_out ? strstr(eval_out, "{\"precision\"") : NULL;
+    sl_json *j = NULL;
+    sl_error err;
+    if (obj) {
+        obj[strcspn(obj, "\n")] = 0;
+        CHECK(sl_json_parse(obj, strlen(obj), "eval --json", &j, &err) == SL_OK, "%s", err.message);
+    }
+    CHECK(j && sl_json_get(j, "precision") && sl_json_get(j, "recall") && sl_json_get(j, "f1") &&
+              sl_json_get(j, "per_type"),
+          "eval --json: '%s'", obj ? obj : "");
+    if (j && sl_json_get(j, "f1")) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%.4f", sl_json_get(j, "f1")->number);
+        snprintf(b, sizeof b, "%.4f", printed);
+        CHECK(!strcmp(a, b), "eval f1 %s, the run printed %s", a, b);
+        CHECK(obj && !strcmp(obj, last_dev),
+              "eval's object differs from the run's last dev evaluation:\n%s\n%s", obj, last_dev);
+        printf("  eval --json on the last checkpoint: f1 %s, as the run's last dev evaluation\n", a);
+    }
+    sl_json_free(j);
+    /* the table */
+    rc = run_cli(tmp("eval.txt"), "eval -m %s %s", tmp("overfit.gguf"), train);
+    char *table = read_text(tmp("eval.txt"));
+    CHECK(rc == 0 && table && strstr(table, "micro avg") && strstr(table, "PER"), "eval table: %s",
+          table ? table : "");
+    free(table);
+    free(eval_out);
+    free(jsonl);
+    free(log);
+}
+
+/* ---- stopped runs resume to the same weights ---- */
+
+static void test_resume(void) {
+    char train[512], dev[512];
+    snprintf(train, sizeof train, "%s", tmp("t200.conll"));
+    snprintf(dev, sizeof dev, "%s", tmp("dev.conll"));
+    CHECK(head_sentences(SL_SHARED_DATA "/wikiann-fr/train.conll", 200, train), "writing %s", train);
+    CHECK(head_sentences(SL_SHARED_DATA "/wikiann-fr/dev.conll", 60, dev), "writing %s", dev);
+    char common[1400];
+    snprintf(
+        common, sizeof common,
+        "train --init tests/fixtures/tiny-hf --train %s --dev %s --epochs 6 --batch 8 --lr 1e-3 --seed 3 "
+        "--threads 1 --save-every 3",
+        train, dev);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = run_cli(tmp("straight.log"), "%s -o %s", common, tmp("straight.gguf"));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    CHECK(rc == 0, "uninterrupted run: status %d", rc);
+    printf("  uninterrupted run: 150 steps in %.2f s\n",
+           (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9);
+
+    const char *names[2] = {"killed", "interrupted"};
+    const int signals[2] = {SIGKILL, SIGINT};
+    for (int k = 0; k < 2; k++) {
+        char out[512], state[600], log[600], args[2048];
+        snprintf(out, sizeof out, "%s", tmp(names[k]));
+        snprintf(state, sizeof state, "%s.state.gguf", out);
+        snprintf(log, sizeof log, "%s.log", out);
+        snprintf(args, sizeof args, "%s -o %s.gguf", common, out);
+        pid_t pid = start_cli(log, args);
+        /* wait for a state past the first epoch (25 steps) or the second, then stop the run wherever it is */
+        for (int i = 0; i < 5000 && state_step(state) < 30 + 25 * k; i++) sleep_ms(2);
+        kill(pid, signals[k]);
+        int status;
+        waitpid(pid, &status, 0);
+        int at = state_step(state);
+        if (k == 0)
+            CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                  "the run was not killed (it ended first, status %d): make it longer", status);
+        else
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130, "Ctrl-C: status %d, expected exit 130",
+                  status);
+        CHECK(at > 0 && at < 150, "%s run: state at step %d", names[k], at);
+        char *text = read_text(log);
+        if (k == 1)
+            CHECK(text && strstr(text, "--resume"), "Ctrl-C: no word of --resume in '%s'", text ? text : "");
+        free(text);
+        snprintf(log, sizeof log, "%s.resumed.log", out);
+        rc = run_cli(log, "%s -o %s.gguf --resume %s", common, out, state);
+        text = read_text(log);
+        CHECK(rc == 0 && text && strstr(text, "resuming"), "resume: status %d\n%s", rc, text ? text : "");
+        free(text);
+        char best[600], last[600];
+        snprintf(best, sizeof best, "%s.gguf", out);
+        snprintf(last, sizeof last, "%s.last.gguf", out);
+        int d1 = differing_tensors(tmp("straight.gguf"), best),
+            d2 = differing_tensors(tmp("straight.last.gguf"), last);
+        CHECK(d1 == 0 && d2 == 0,
+              "%s at step %d and resumed: %d tensors of the best and %d of the last checkpoint "
+              "differ from the uninterrupted run's",
+              names[k], at, d1, d2);
+        printf("  %s at step %d/150, resumed: best and last checkpoints identical to the uninterrupted "
+               "run's: %s\n",
+               names[k], at, d1 == 0 && d2 == 0 ? "yes" : "NO");
+        /* the log of the resumed run is the uninterrupted run's, line for line (speeds aside) */
+        char *m1 = read_text(tmp("straight.metrics.jsonl")), path[600];
+        snprintf(path, sizeof path, "%s.metrics.jsonl", out);
+        char *m2 = read_text(path);
+        strip_speeds(m1);
+        strip_speeds(m2);
+        CHECK(m1 && m2 && !strcmp(m1, m2),
+              "the resumed run's metrics differ from the uninterrupted run's:\n%s\n%s", m1 ? m1 : "",
+              m2 ? m2 : "");
+        free(m1);
+        free(m2);
+    }
+
+    /* a resume with other options is refused by name; a new run does not overwrite a state */
+    rc = run_cli(tmp("lr.log"), "%s --lr 2e-3 -o %s --resume %s", common, tmp("straight.gguf"),
+                 tmp("straight.state.gguf"));
+    char *text = read_text(tmp("lr.log"));
+    CHECK(rc == 1 && text && strstr(text, "--lr"), "resume with another --lr: status %d: %s", rc,
+          text ? text : "");
+    free(text);
+    rc = run_cli(tmp("again.log"), "%s -o %s", common, tmp("straight.gguf"));
+    text = read_text(tmp("again.log"));
+    CHECK(rc == 1 && text && strstr(text, "--resume"), "a new run over a state: status %d: %s", rc,
+          text ? text : "");
+    free(text);
+}
+
+/* ---- bad inputs ---- */
+
+static void expect(const char *what, int status, int want, const char *log, const char *needle) {
+    char *text = read_text(log);
+    CHECK(status == want, "%s: status %d, expected %d: %s", what, status, want, text ? text : "");
+    CHECK(text && strstr(text, needle), "%s: '%s' does not name '%s'", what, text ? text : "", needle);
+    free(text);
+}
+
+static void test_errors(void) {
+    const char *init = "train --init tests/fixtures/tiny-hf --epochs 1";
+    const char *log = tmp("error.log");
+    int rc = run_cli(log, "%s --train %s -o %s", init, tmp("nope.conll"), tmp("e.gguf"));
+    expect("missing --train file", rc, 1, log, "nope.conll");
+
+    const char *no_tag = tmp("no_tag.conll");
+    write_text(no_tag, "Paris B-LOC\nest O\n\nLyon\n");
+    rc = run_cli(log, "%s --train %s -o %s", init, no_tag, tmp("e.gguf"));
+    expect("a line with no tag", rc, 1, log, "no_tag.conll:4");
+
+    const char *misc = tmp("misc.conll");
+    write_text(misc, "Paris B-LOC\nest O\n\nle O\nTour B-MISC\nde I-MISC\nFrance I-MISC\n");
+    rc = run_cli(log, "%s --train %s -o %s --unknown-labels error", init, misc, tmp("e.gguf"));
+    expect("an unknown label", rc, 1, log, "misc.conll:5");
+    rc = run_cli(log, "eval -m tests/fixtures/tiny-hf/config.json %s", misc);
+    expect("eval of a non-model", rc, 1, log, "config.json");
+    rc = run_cli(log, "%s --train %s -o %s --unknown-labels O --max-steps 1", init, misc, tmp("o.gguf"));
+    expect("an unknown label read as O", rc, 0, log, "3 tags of unknown types read as O");
+
+    rc = run_cli(log, "%s --train %s -o %s --lr fast", init, misc, tmp("e.gguf"));
+    expect("a bad --lr", rc, 2, log, "--lr 'fast'");
+    rc = run_cli(log, "%s --train %s", init, misc);
+    expect("no -o", rc, 2, log, "-o is required");
+    rc = run_cli(log, "train --config small --train %s -o %s", misc, tmp("e.gguf"));
+    expect("--config", rc, 2, log, "not yet");
+    rc = run_cli(log, "%s --train %s -o %s --shuffle sometimes", init, misc, tmp("e.gguf"));
+    expect("a bad --shuffle", rc, 2, log, "--shuffle 'sometimes'");
+}
+
+int main(void) {
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_overfit();
+    test_resume();
+    test_errors();
+    if (!check_failures) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    } else {
+        fprintf(stderr, "outputs kept in %s\n", tmpdir);
+    }
+    return check_report("test_cli_train");
+}

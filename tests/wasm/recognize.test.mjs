@@ -1,0 +1,163 @@
+// The WebAssembly engine gives the native engine's entities: for every text and aggregation, the wasm
+// answer (single-thread and pthreads builds) must equal `surligne ner --format jsonl` on the same text —
+// same labels, same byte offsets, scores within 1e-5 (the command line prints 6 significant digits).
+// Model: SURLIGNE_TEST_MODEL, or the tiny fixture checkpoint converted here with the native CLI.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { AGGREGATIONS, CLI, ROOT, loadEngine } from './engine.mjs';
+
+const TOLERANCE = 1e-5;
+
+const SENTENCES = [
+  'Gérald Darmanin a rendu visite à Nicolas Sarkozy à Paris.',
+  "L'Élysée a reçu Ségolène Royal et François Bayrou à Besançon, près de la Franche-Comté.",
+  // emoji outside the BMP (UTF-16 surrogate pairs, 4 UTF-8 bytes), a flag, a ZWJ sequence
+  '🎉 Emmanuel Macron 🇫🇷 a félicité Kylian Mbappé 👨‍👩‍👧 au Parc des Princes 👍',
+  // no-break space, narrow no-break space before punctuation, French quotes
+  'M.\u00a0Dupont travaille chez\u202fRenault\u00a0: «\u00a0Boulogne-Billancourt\u00a0» est sa ville.',
+  // combining accent (e + U+0301), ligature, apostrophe U+2019, tab and newlines
+  'Le cœur de Me\u0301lanie est à Saint-Étienne.\n\tL\u2019équipe de l\u2019ASSE joue à Geoffroy-Guichard.\n',
+  'Hélène', // a single word
+  '   ', // only spaces: no token
+];
+
+// Long text: several windows of the model (> 512 tokens), so strides and window joins are exercised.
+const LONG = Array.from({ length: 40 }, (_, i) =>
+  `${i + 1}. À Lyon, Marie Curie et Jean Jaurès ont rencontré l'ONU et la SNCF près de Montréal.`).join(' ');
+
+let dir;
+let modelPath;
+let modelBytes;
+const expected = new Map(); // key -> native entities
+
+function entitiesFromJsonl(out) {
+  return out.split('\n').filter(Boolean).map((line) => {
+    const e = JSON.parse(line);
+    return { label: e.entity_group ?? e.entity, score: e.score, start: e.start, end: e.end };
+  });
+}
+
+function nativeEntities(text, { aggregation, threshold, stride }) {
+  const key = JSON.stringify([text, aggregation, threshold, stride]);
+  if (!expected.has(key)) {
+    const file = path.join(dir, 'text.txt');
+    writeFileSync(file, text);
+    const args = ['ner', '-m', modelPath, '--format', 'jsonl', '--aggregation', aggregation];
+    if (threshold) args.push('--threshold', String(threshold));
+    if (stride >= 0) args.push('--stride', String(stride));
+    expected.set(key, entitiesFromJsonl(execFileSync(CLI, [...args, file], { encoding: 'utf8' })));
+  }
+  return expected.get(key);
+}
+
+function assertSameEntities(got, want, what) {
+  assert.equal(got.length, want.length, `${what}: ${got.length} entities, native has ${want.length}`);
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i];
+    const w = want[i];
+    assert.deepEqual([g.label, g.start, g.end], [w.label, w.start, w.end], `${what}: entity ${i}`);
+    assert.ok(Math.abs(g.score - w.score) <= TOLERANCE,
+      `${what}: entity ${i} score ${g.score}, native ${w.score}`);
+  }
+}
+
+before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'surligne-wasm-'));
+  modelPath = process.env.SURLIGNE_TEST_MODEL;
+  if (!modelPath) {
+    modelPath = path.join(dir, 'tiny.gguf');
+    execFileSync(CLI, ['convert', path.join(ROOT, 'tests/fixtures/tiny-hf'), '-o', modelPath], { stdio: 'pipe' });
+  }
+  modelBytes = readFileSync(modelPath);
+  assert.ok(Buffer.byteLength(LONG) > 0);
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('the Node glue and the browser build share one .wasm', () => {
+  for (const variant of ['', '-mt']) {
+    const dist = process.env.SURLIGNE_WASM_DIST || path.join(ROOT, 'build-wasm/dist');
+    assert.ok(readFileSync(path.join(dist, `surligne${variant}.wasm`))
+      .equals(readFileSync(path.join(dist, 'node', `surligne${variant}.wasm`))), `surligne${variant}.wasm`);
+  }
+});
+
+for (const [variant, threadCounts] of [['', [1]], ['-mt', [1, 3]]]) {
+  describe(`build surligne${variant}`, () => {
+    let engine;
+    let model;
+    before(async () => {
+      engine = await loadEngine(variant, { poolSize: 3 });
+      model = engine.load(modelBytes);
+    });
+    after(() => model?.free());
+
+    test('labels come from the model file', () => {
+      const config = JSON.parse(readFileSync(path.join(ROOT, 'tests/fixtures/tiny-hf/config.json'), 'utf8'));
+      const id2label = Object.keys(config.id2label).sort((a, b) => a - b).map((k) => config.id2label[k]);
+      if (!process.env.SURLIGNE_TEST_MODEL) assert.deepEqual(model.labels(), id2label);
+      assert.ok(model.maxTokens() >= 3);
+    });
+
+    test('the long text needs several windows', () => {
+      const tokens = execFileSync(CLI, ['tokenize', '-m', modelPath], { input: LONG, encoding: 'utf8' });
+      const n = tokens.trim().split(/\s+/).length;
+      assert.ok(n > model.maxTokens(), `${n} tokens, model window ${model.maxTokens()}`);
+    });
+
+    for (const threads of threadCounts) {
+      for (const aggregation of AGGREGATIONS) {
+        test(`${aggregation}, ${threads} thread(s): the native entities`, () => {
+          let total = 0;
+          for (const [i, text] of [...SENTENCES, LONG].entries()) {
+            const want = nativeEntities(text, { aggregation, threshold: 0, stride: -1 });
+            const got = model.recognize(text, { aggregation, threads });
+            assertSameEntities(got, want, `text ${i}`);
+            for (const e of got) assert.ok(e.start < e.end && e.end <= Buffer.byteLength(text));
+            total += got.length;
+          }
+          assert.ok(total > 10, `only ${total} entities: the comparison would prove little`);
+        });
+      }
+      test(`threshold and stride, ${threads} thread(s)`, () => {
+        for (const options of [{ aggregation: 'simple', threshold: 0.3, stride: -1 },
+          { aggregation: 'average', threshold: 0, stride: 17 },
+          { aggregation: 'none', threshold: 0.25, stride: 0 }]) {
+          assertSameEntities(model.recognize(LONG, { ...options, threads }), nativeEntities(LONG, options),
+            JSON.stringify(options));
+        }
+      });
+    }
+
+    test('errors come back as messages', () => {
+      assert.throws(() => model.recognize('Paris', { aggregation: 'loudest' }), /aggregation/);
+      assert.throws(() => model.recognize('Paris', { stride: 100000 }), /stride/);
+      assert.throws(() => engine.load(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])), /\w/);
+      assert.throws(() => engine.load(modelBytes.subarray(0, modelBytes.length >> 1)), /\w/);
+      if (engine.hasThreads) {
+        assert.throws(() => model.recognize('Paris', { threads: 64 }), /thread/);
+      } else {
+        assert.throws(() => model.recognize('Paris', { threads: 2 }), /thread/);
+      }
+      // the model still works after the failures
+      assertSameEntities(model.recognize(SENTENCES[0]),
+        nativeEntities(SENTENCES[0], { aggregation: 'first', threshold: 0, stride: -1 }), 'after errors');
+    });
+
+    test('invalid UTF-8 is refused', () => {
+      const M = engine.M;
+      const bad = new Uint8Array([0x50, 0x61, 0xc3, 0x28, 0x72]);
+      const p = M._malloc(bad.length);
+      M.HEAPU8.set(bad, p);
+      const r = M._sl_wasm_recognize(model.h, p, bad.length, 2, 0, -1, 1);
+      M._free(p);
+      assert.equal(r, 0);
+      assert.match(engine.error(), /^6: /);
+    });
+  });
+}

@@ -1,0 +1,103 @@
+/* surligne eval: entity-level precision, recall and F1 of a model on a CoNLL file (seqeval's definition). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "evaluate.h"
+
+#define EVAL_USAGE                                                                                           \
+    "usage: surligne eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L]\n"       \
+    "                     [--unknown-labels error|O]\n"
+
+int cmd_eval(int argc, char **argv) {
+    const char *model_path = NULL, *data_path = NULL, *v;
+    int json = 0, unknown_to_o = 0;
+    long batch = 16, threads = 1, max_len = 128;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
+            if (!(model_path = cli_value("eval", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(argv[i], "--batch")) {
+            if (!(v = cli_value("eval", argc, argv, &i)) || !cli_int("eval", "--batch", v, 1, 4096, &batch))
+                return 2;
+        } else if (!strcmp(argv[i], "--threads")) {
+            if (!(v = cli_value("eval", argc, argv, &i)) ||
+                !cli_int("eval", "--threads", v, 1, 256, &threads))
+                return 2;
+        } else if (!strcmp(argv[i], "--max-len")) {
+            if (!(v = cli_value("eval", argc, argv, &i)) ||
+                !cli_int("eval", "--max-len", v, 3, 100000, &max_len))
+                return 2;
+        } else if (!strcmp(argv[i], "--unknown-labels")) {
+            if (!(v = cli_value("eval", argc, argv, &i)) ||
+                (unknown_to_o = cli_unknown_labels("eval", v)) < 0)
+                return 2;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "surligne eval: unknown option '%s'\n%s", argv[i], EVAL_USAGE);
+            return 2;
+        } else if (!data_path) {
+            data_path = argv[i];
+        } else {
+            fprintf(stderr, "surligne eval: one data file only ('%s' is extra)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model_path || !data_path) {
+        fprintf(stderr, "%s", EVAL_USAGE);
+        return 2;
+    }
+    sl_error err;
+    sl_model *m;
+    if (sl_model_load_file(model_path, &m, &err)) {
+        fprintf(stderr, "surligne eval: %s\n", err.message);
+        return 1;
+    }
+    if (max_len > sl_model_max_tokens(m)) {
+        fprintf(stderr, "surligne eval: --max-len %ld is longer than the model's %d tokens\n", max_len,
+                sl_model_max_tokens(m));
+        sl_model_free(m);
+        return 2;
+    }
+    sl_conll conll = {0};
+    sl_dataset d = {0};
+    sl_metrics metrics = {0};
+    int rc = 1;
+    /* with --json, standard output holds the one object: the counts go to standard error */
+    FILE *log = json ? stderr : stdout;
+    if (sl_model_set_threads(m, (int)threads, &err) ||
+        sl_metrics_init(&metrics, sl_model_labelset(m), &err)) {
+        fprintf(stderr, "surligne eval: %s\n", err.message);
+        goto done;
+    }
+    if (!cli_read_conll("eval", data_path, m, unknown_to_o, &conll, log) ||
+        !cli_build_dataset("eval", &conll, m, (int)max_len, &d, log))
+        goto done;
+    if (sl_evaluate(&conll, &d, (int)batch, sl_model_logits_fn, m, sl_model_n_labels(m), &metrics, NULL,
+                    &err)) {
+        fprintf(stderr, "surligne eval: %s: %s\n", data_path, err.message);
+        goto done;
+    }
+    if (json) {
+        size_t n = sl_metrics_json(&metrics, NULL, 0);
+        char *buf = malloc(n + 1);
+        if (!buf) {
+            fprintf(stderr, "surligne eval: no memory\n");
+            goto done;
+        }
+        sl_metrics_json(&metrics, buf, n + 1);
+        printf("%s\n", buf);
+        free(buf);
+    } else {
+        sl_metrics_print(&metrics, 4, stdout);
+    }
+    rc = 0;
+done:
+    sl_metrics_free(&metrics);
+    sl_dataset_free(&d);
+    sl_conll_free(&conll);
+    sl_model_free(m);
+    return rc;
+}

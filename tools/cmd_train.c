@@ -1,0 +1,901 @@
+/* surligne train: fine-tunes a model for token classification on CoNLL data, with the Hugging Face
+   Trainer's semantics (train.h), a progress line, a dev evaluation after each epoch, checkpoints, a
+   metrics log and a plot.
+
+   Files written next to OUT.gguf (-o), each atomically (temporary file + rename), so a kill at any moment
+   leaves either the old or the new version:
+     OUT.gguf           the best checkpoint by dev micro F1 (without --dev: the last one)
+     OUT.last.gguf      the last checkpoint (with --dev)
+     OUT.metrics.jsonl  a line per log interval {"step", "epoch", "loss", "lr", "grad_norm", "tokens_per_s"}
+                        and per epoch {"epoch", "step", "train_loss", "dev": {...}}
+     OUT.svg            training loss and dev F1 against steps
+     OUT.state.gguf     weights, Adam moments, step and the loop's own position (STATE_* words below):
+                        `--resume OUT.state.gguf` continues to the same weights, bit for bit, as a run that
+                        was never stopped (dropout masks depend on seed and step, the shuffle on seed and
+                        epoch, and everything else the loop carries is in the state).
+
+   The loop is driven by the trainer's step count alone: epoch = step / n_batches and the batch within it
+   = step % n_batches, so a resumed run needs no other position. An epoch's end (evaluation, checkpoints)
+   is done once, recorded in STATE_EPOCHS_DONE; a state saved between an epoch's last step and its end
+   does that end on resume. */
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "convert.h"
+#include "evaluate.h"
+#include "fileio.h"
+#include "json.h"
+
+#define TRAIN_USAGE                                                                                          \
+    "usage: surligne train --init MODEL.gguf|HF_DIR --train FILE.conll [--dev FILE.conll] -o OUT.gguf\n"     \
+    "         [--epochs 3] [--batch 16] [--lr 5e-5] [--warmup-ratio 0.1] [--max-len 128] [--seed 42]\n"      \
+    "         [--threads 1] [--max-steps N] [--shuffle none|epoch] [--dropout 0.1]\n"                        \
+    "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
+    "         [--log-every STEPS] [--unknown-labels error|O]\n"
+
+/* Without --save-every, the state is also saved when this much time has passed since the last save. */
+#define SAVE_SECONDS 600.0
+
+/* The words of the training state beyond the trainer's own (sl_trainer_save_state's `extra`). Options
+   that shape the trajectory are kept so that a resume with different ones is refused by name. */
+enum {
+    STATE_VERSION,      /* STATE_FORMAT */
+    STATE_EPOCHS_DONE,  /* epochs whose end (evaluation, checkpoints) is done */
+    STATE_TOTAL_STEPS,  /* the trajectory: */
+    STATE_N_BATCHES,    /*   batches per epoch */
+    STATE_N_EXAMPLES,   /*   training examples */
+    STATE_BATCH,        /*   --batch */
+    STATE_MAX_LEN,      /*   --max-len */
+    STATE_SEED,         /*   --seed */
+    STATE_LR,           /*   --lr (double bits) */
+    STATE_WARMUP,       /*   --warmup-ratio (double bits) */
+    STATE_DROPOUT,      /*   --dropout (double bits) */
+    STATE_SHUFFLE,      /*   --shuffle */
+    STATE_BEST_F1,      /* best dev micro F1 so far (double bits; -1 before any) */
+    STATE_BEST_EPOCH,   /* its epoch (1-based; 0: none) */
+    STATE_WINDOW_LOSS,  /* loss summed over the steps of the current log interval (double bits) */
+    STATE_WINDOW_STEPS, /* and their count */
+    STATE_EPOCH_LOSS,   /* loss summed over the steps of the current epoch (double bits) */
+    STATE_EPOCH_STEPS,  /* and their count */
+    STATE_THREADS,      /* --threads: another count gives the same run up to rounding, not bit for bit */
+    N_STATE = 24        /* room to append words without changing the count */
+};
+#define STATE_FORMAT 1
+
+static uint64_t bits_of(double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+static double double_of(uint64_t u) {
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Ctrl-C (and SIGTERM) ask the loop to save the state and stop after the current step. The handler is
+   reset by the first signal, so a second Ctrl-C stops at once (the files on disk stay whole). */
+static volatile sig_atomic_t stop_requested;
+static void request_stop(int sig) {
+    stop_requested = sig;
+}
+
+typedef struct {
+    const char *init, *train, *dev, *out, *labels, *resume, *config;
+    long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
+    double lr, warmup, dropout;
+    int shuffle, unknown_to_o;
+} train_args;
+
+/* ---- the metrics log and the plot -------------------------------------------------------------- */
+
+/* One line of OUT.metrics.jsonl, kept verbatim, with what the plot needs. */
+typedef struct {
+    char *line;
+    int step;
+    int epoch_end; /* 0: a log-interval line; e: the line of epoch e's end */
+    double loss;   /* log interval: mean loss */
+    double f1;     /* epoch end: dev micro F1, or -1 without dev */
+} record;
+
+typedef struct {
+    record *items;
+    int n, cap;
+} history;
+
+static int history_push(history *h, char *line, int step, int epoch_end, double loss, double f1) {
+    if (!line) return 0;
+    if (h->n == h->cap) {
+        int cap = h->cap ? 2 * h->cap : 256;
+        record *items = realloc(h->items, (size_t)cap * sizeof *items);
+        if (!items) {
+            free(line);
+            return 0;
+        }
+        h->items = items;
+        h->cap = cap;
+    }
+    h->items[h->n++] = (record){line, step, epoch_end, loss, f1};
+    return 1;
+}
+
+static void history_free(history *h) {
+    for (int i = 0; i < h->n; i++) free(h->items[i].line);
+    free(h->items);
+    memset(h, 0, sizeof *h);
+}
+
+static char *format_line(const char *fmt, ...) SL_PRINTF(1, 2);
+static char *format_line(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!s) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* The lines of an earlier run's log up to the state being resumed: log lines up to its step and epoch
+   lines up to its last finished epoch (the log is written before the state, so it may be ahead). */
+static void history_load(history *h, const char *path, int max_step, int epochs_done) {
+    sl_error err;
+    uint8_t *data;
+    size_t size;
+    if (sl_read_file(path, &data, &size, &err) != SL_OK) {
+        fprintf(stderr, "surligne train: %s: the metrics of the run so far are lost (%s)\n", path,
+                err.message);
+        return;
+    }
+    char *p = (char *)data, *end = p + size;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        sl_json *j;
+        if (len && sl_json_parse(p, len, path, &j, &err) == SL_OK) {
+            const sl_json *step = sl_json_get(j, "step"), *epoch = sl_json_get(j, "epoch"),
+                          *loss = sl_json_get(j, "loss"), *dev = sl_json_get(j, "dev");
+            const sl_json *f1 = dev ? sl_json_get(dev, "f1") : NULL;
+            int is_epoch = !loss && epoch && epoch->type == SL_JSON_NUMBER;
+            if (step && step->type == SL_JSON_NUMBER && step->number <= max_step &&
+                (!is_epoch || epoch->number <= epochs_done))
+                history_push(h, strndup(p, len), (int)step->number, is_epoch ? (int)epoch->number : 0,
+                             loss ? loss->number : 0, f1 ? f1->number : -1);
+            sl_json_free(j);
+        }
+        p += len + 1;
+    }
+    free(data);
+}
+
+/* A round step for about `n` ticks over [0, hi]: 1, 2 or 5 times a power of ten. */
+static double tick_step(double hi, int n) {
+    double raw = hi / n, p = pow(10, floor(log10(raw))), f = raw / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+}
+
+/* The training loss (left axis) and dev F1 (right axis, 0 to 1) against steps. */
+static void write_svg(FILE *f, const history *h, int total_steps, const char *title) {
+    const double W = 800, H = 440, left = 70, right = 70, top = 50, bottom = 60;
+    const double pw = W - left - right, ph = H - top - bottom;
+    double max_loss = 0;
+    for (int i = 0; i < h->n; i++)
+        if (!h->items[i].epoch_end && h->items[i].loss > max_loss) max_loss = h->items[i].loss;
+    if (!(max_loss > 0)) max_loss = 1;
+    const double ly = tick_step(max_loss, 5), loss_top = ceil(max_loss / ly) * ly;
+    const double sx = tick_step(total_steps > 0 ? total_steps : 1, 8);
+#define X(step) (left + pw * (double)(step) / (total_steps > 0 ? total_steps : 1))
+#define Y_LOSS(v) (top + ph * (1 - (v) / loss_top))
+#define Y_F1(v) (top + ph * (1 - (v)))
+    fprintf(
+        f,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+        "font-family=\"sans-serif\" font-size=\"12\">\n",
+        W, H, W, H);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f, "<text x=\"%.0f\" y=\"30\" font-size=\"15\">surligne train: ", left);
+    for (const char *c = title; *c; c++) {
+        if (*c == '<')
+            fputs("&lt;", f);
+        else if (*c == '&')
+            fputs("&amp;", f);
+        else
+            fputc(*c, f);
+    }
+    fprintf(f, "</text>\n");
+    /* grid, ticks and labels */
+    fprintf(f, "<g stroke=\"#e4e4e4\">\n");
+    for (double v = 0; v <= loss_top + ly / 2; v += ly)
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left, Y_LOSS(v), left + pw,
+                Y_LOSS(v));
+    for (double s = 0; s <= total_steps; s += sx)
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", X(s), top, X(s), top + ph);
+    fprintf(f, "</g>\n<g stroke=\"#333\">\n");
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left, top + ph, left + pw,
+            top + ph);
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left, top, left, top + ph);
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left + pw, top, left + pw,
+            top + ph);
+    fprintf(f, "</g>\n<g fill=\"#333\">\n");
+    for (double s = 0; s <= total_steps; s += sx)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", X(s), top + ph + 18,
+                s);
+    for (double v = 0; v <= loss_top + ly / 2; v += ly)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#1f77b4\">%g</text>\n", left - 8,
+                Y_LOSS(v) + 4, v);
+    for (int k = 0; k <= 5; k++)
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#d95f02\">%.1f</text>\n", left + pw + 8,
+                Y_F1(k / 5.0) + 4, k / 5.0);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n", left + pw / 2, H - 18);
+    fprintf(f,
+            "<text transform=\"translate(20 %.1f) rotate(-90)\" text-anchor=\"middle\" fill=\"#1f77b4\">"
+            "training loss</text>\n",
+            top + ph / 2);
+    fprintf(f,
+            "<text transform=\"translate(%.1f %.1f) rotate(90)\" text-anchor=\"middle\" fill=\"#d95f02\">"
+            "dev F1 (entities, micro)</text>\n",
+            W - 20, top + ph / 2);
+    fprintf(f, "</g>\n");
+    /* the two curves */
+    fprintf(f, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"");
+    for (int i = 0; i < h->n; i++)
+        if (!h->items[i].epoch_end)
+            fprintf(f, "%.1f,%.1f ", X(h->items[i].step), Y_LOSS(fmin(h->items[i].loss, loss_top)));
+    fprintf(f, "\"/>\n<polyline fill=\"none\" stroke=\"#d95f02\" stroke-width=\"2\" points=\"");
+    for (int i = 0; i < h->n; i++)
+        if (h->items[i].epoch_end && h->items[i].f1 >= 0)
+            fprintf(f, "%.1f,%.1f ", X(h->items[i].step), Y_F1(h->items[i].f1));
+    fprintf(f, "\"/>\n<g fill=\"#d95f02\">\n");
+    for (int i = 0; i < h->n; i++)
+        if (h->items[i].epoch_end && h->items[i].f1 >= 0)
+            fprintf(f,
+                    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"><title>epoch %d: F1 %.4f</title></circle>\n",
+                    X(h->items[i].step), Y_F1(h->items[i].f1), h->items[i].epoch_end, h->items[i].f1);
+    fprintf(f, "</g>\n");
+    /* legend, in the top margin so that it hides no point */
+    const double lx = left + pw - 330, ly0 = 24;
+    fprintf(f,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n",
+            lx, ly0, lx + 28, ly0);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">training loss (mean per log interval)</text>\n", lx + 34,
+            ly0 + 4);
+    fprintf(f,
+            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d95f02\" stroke-width=\"2\"/>\n",
+            lx, ly0 + 16, lx + 28, ly0 + 16);
+    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d95f02\"/>\n", lx + 14, ly0 + 16);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">dev F1 after each epoch</text>\n", lx + 34, ly0 + 20);
+    fprintf(f, "</svg>\n");
+#undef X
+#undef Y_LOSS
+#undef Y_F1
+}
+
+/* Writes what f produced into path atomically. */
+static int write_atomic(const char *path, void (*produce)(FILE *, const void *), const void *arg) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        fprintf(stderr, "surligne train: %s: no memory\n", path);
+        return 0;
+    }
+    produce(f, arg);
+    fclose(f);
+    sl_error err;
+    sl_atomic_file *af;
+    sl_status s = sl_atomic_open(path, &af, &err);
+    if (s == SL_OK && (s = sl_atomic_write(af, buf, len, &err)) != SL_OK) sl_atomic_abort(af);
+    if (s == SL_OK) s = sl_atomic_commit(af, &err);
+    free(buf);
+    if (s != SL_OK) fprintf(stderr, "surligne train: %s\n", err.message);
+    return s == SL_OK;
+}
+
+typedef struct {
+    const history *h;
+    int total_steps;
+    const char *title;
+} plot_args;
+
+static void produce_jsonl(FILE *f, const void *arg) {
+    const history *h = arg;
+    for (int i = 0; i < h->n; i++) fprintf(f, "%s\n", h->items[i].line);
+}
+static void produce_svg(FILE *f, const void *arg) {
+    const plot_args *p = arg;
+    write_svg(f, p->h, p->total_steps, p->title);
+}
+
+/* ---- the run ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    train_args a;
+    char *path_best, *path_last, *path_metrics, *path_svg, *path_state;
+    sl_model *model;
+    uint8_t *model_bytes; /* a converted Hugging Face folder, in memory: outlives the model */
+    sl_conll train_conll, dev_conll;
+    sl_dataset train, dev;
+    sl_trainer *trainer;
+    sl_metrics metrics;
+    sl_train_options opt;
+    int n_batches, n_epochs;
+    uint64_t state[N_STATE];
+    history hist;
+    int progress_open; /* a \r progress line is on the terminal */
+} run;
+
+static char *path_with(const char *out, const char *suffix) {
+    size_t n = strlen(out);
+    if (n > 5 && !strcmp(out + n - 5, ".gguf")) n -= 5;
+    return format_line("%.*s%s", (int)n, out, suffix);
+}
+
+static void end_progress_line(run *r) {
+    if (r->progress_open) fputc('\n', stderr);
+    r->progress_open = 0;
+}
+
+static int save_logs(run *r) {
+    plot_args p = {&r->hist, r->opt.total_steps, r->a.out};
+    return write_atomic(r->path_metrics, produce_jsonl, &r->hist) &
+           write_atomic(r->path_svg, produce_svg, &p);
+}
+
+/* The log first, then the state: a kill in between leaves a log ahead of the state, which a resume trims. */
+static int save_state(run *r) {
+    sl_error err;
+    int ok = save_logs(r);
+    if (sl_trainer_save_state(r->trainer, r->path_state, r->state, N_STATE, &err) != SL_OK) {
+        fprintf(stderr, "surligne train: %s\n", err.message);
+        return 0;
+    }
+    return ok;
+}
+
+static void format_duration(double s, char *buf, size_t size) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60)
+        snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
+    else
+        snprintf(buf, size, "%lds", t);
+}
+
+/* The end of epoch e (1-based): dev evaluation, checkpoints, the epoch's log line, the plot, the state. */
+static int end_epoch(run *r, int e) {
+    sl_error err;
+    const int step = sl_trainer_step_count(r->trainer);
+    const double epoch_loss = r->state[STATE_EPOCH_STEPS] ? double_of(r->state[STATE_EPOCH_LOSS]) /
+                                                                (double)r->state[STATE_EPOCH_STEPS]
+                                                          : 0;
+    end_progress_line(r);
+    printf("epoch %d/%d done (step %d/%d), training loss %.4f\n", e, r->n_epochs, step, r->opt.total_steps,
+           epoch_loss);
+    char *line;
+    double f1 = -1;
+    if (r->a.dev) {
+        double t0 = now_seconds();
+        sl_metrics_reset(&r->metrics);
+        if (sl_evaluate(&r->dev_conll, &r->dev, r->opt.batch, sl_trainer_logits_fn, r->trainer,
+                        sl_model_n_labels(r->model), &r->metrics, NULL, &err) != SL_OK) {
+            fprintf(stderr, "surligne train: evaluating on %s: %s\n", r->a.dev, err.message);
+            return 0;
+        }
+        sl_scores micro = sl_metrics_scores(&r->metrics, SL_METRICS_MICRO);
+        f1 = micro.f1;
+        printf("dev %s, epoch %d: precision %.4f, recall %.4f, f1 %.4f (%.1f s)\n", r->a.dev, e,
+               micro.precision, micro.recall, micro.f1, now_seconds() - t0);
+        sl_metrics_print(&r->metrics, 4, stdout);
+        size_t n = sl_metrics_json(&r->metrics, NULL, 0);
+        char *dev_json = malloc(n + 1);
+        if (!dev_json) return 0;
+        sl_metrics_json(&r->metrics, dev_json, n + 1);
+        line = format_line("{\"epoch\": %d, \"step\": %d, \"train_loss\": %.6g, \"dev\": %s}", e, step,
+                           epoch_loss, dev_json);
+        free(dev_json);
+        if (sl_trainer_save(r->trainer, r->path_last, &err) != SL_OK) {
+            fprintf(stderr, "surligne train: %s\n", err.message);
+            return 0;
+        }
+        if (f1 > double_of(r->state[STATE_BEST_F1])) {
+            if (sl_trainer_save(r->trainer, r->path_best, &err) != SL_OK) {
+                fprintf(stderr, "surligne train: %s\n", err.message);
+                return 0;
+            }
+            r->state[STATE_BEST_F1] = bits_of(f1);
+            r->state[STATE_BEST_EPOCH] = (uint64_t)e;
+            printf("best dev f1 so far: saved %s\n", r->path_best);
+        } else {
+            printf("best dev f1 is still %.4f (epoch %d, in %s)\n", double_of(r->state[STATE_BEST_F1]),
+                   (int)r->state[STATE_BEST_EPOCH], r->path_best);
+        }
+    } else {
+        line = format_line("{\"epoch\": %d, \"step\": %d, \"train_loss\": %.6g}", e, step, epoch_loss);
+        if (sl_trainer_save(r->trainer, r->path_best, &err) != SL_OK) {
+            fprintf(stderr, "surligne train: %s\n", err.message);
+            return 0;
+        }
+        printf("saved %s\n", r->path_best);
+    }
+    fflush(stdout);
+    if (!history_push(&r->hist, line, step, e, 0, f1)) return 0;
+    r->state[STATE_EPOCHS_DONE] = (uint64_t)e;
+    r->state[STATE_EPOCH_LOSS] = bits_of(0);
+    r->state[STATE_EPOCH_STEPS] = 0;
+    return save_state(r);
+}
+
+/* A resumed run must follow the same trajectory: the options that shape it must be the state's. */
+static int check_resumed_state(const run *r) {
+    const uint64_t *s = r->state;
+    char was[64] = "", now[64] = "";
+    const char *what = NULL;
+    if (s[STATE_VERSION] != STATE_FORMAT) {
+        fprintf(stderr, "surligne train: --resume %s: state format %llu, this program writes %d\n",
+                r->a.resume, (unsigned long long)s[STATE_VERSION], STATE_FORMAT);
+        return 0;
+    }
+#define SAME_INT(word, flag, value)                                                                          \
+    if (!what && s[word] != (uint64_t)(value)) {                                                             \
+        what = flag;                                                                                         \
+        snprintf(was, sizeof was, "%llu", (unsigned long long)s[word]);                                      \
+        snprintf(now, sizeof now, "%llu", (unsigned long long)(value));                                      \
+    }
+#define SAME_REAL(word, flag, value)                                                                         \
+    if (!what && s[word] != bits_of(value)) {                                                                \
+        what = flag;                                                                                         \
+        snprintf(was, sizeof was, "%g", double_of(s[word]));                                                 \
+        snprintf(now, sizeof now, "%g", (double)(value));                                                    \
+    }
+    SAME_INT(STATE_N_EXAMPLES, "training examples (--train, --max-len)", r->train.n_examples);
+    SAME_INT(STATE_BATCH, "--batch", r->a.batch);
+    SAME_INT(STATE_MAX_LEN, "--max-len", r->a.max_len);
+    SAME_INT(STATE_SEED, "--seed", r->a.seed);
+    SAME_INT(STATE_SHUFFLE, "--shuffle (1 = epoch)", r->a.shuffle);
+    SAME_INT(STATE_TOTAL_STEPS, "total steps (--epochs, --max-steps)", r->opt.total_steps);
+    SAME_REAL(STATE_LR, "--lr", r->a.lr);
+    SAME_REAL(STATE_WARMUP, "--warmup-ratio", r->a.warmup);
+    SAME_REAL(STATE_DROPOUT, "--dropout", r->a.dropout);
+#undef SAME_INT
+#undef SAME_REAL
+    if (what) {
+        fprintf(stderr,
+                "surligne train: --resume %s: the state was written with %s %s, this run has %s: give the "
+                "options of the interrupted run to continue it\n",
+                r->a.resume, what, was, now);
+        return 0;
+    }
+    return 1;
+}
+
+static int load_model(run *r) {
+    sl_error err;
+    const train_args *a = &r->a;
+    const char *from = a->resume ? a->resume : a->init;
+    struct stat st;
+    if (a->resume || stat(a->init, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        if (a->labels && !a->resume) {
+            fprintf(stderr,
+                    "surligne train: --labels gives a fresh head to a Hugging Face folder; %s is a model "
+                    "file with its own labels\n",
+                    a->init);
+            return 0;
+        }
+        if (sl_model_load_file(from, &r->model, &err) != SL_OK) {
+            fprintf(stderr, "surligne train: %s: %s\n", a->resume ? "--resume" : "--init", err.message);
+            return 0;
+        }
+        return 1;
+    }
+    /* a Hugging Face folder: converted in memory, with a fresh head when labels are given */
+    char **labels = NULL;
+    int n_labels = 0;
+    if (a->labels) {
+        sl_status s = stat(a->labels, &st) == 0 && S_ISREG(st.st_mode)
+                          ? sl_labels_from_conll(a->labels, &labels, &n_labels, &err)
+                          : sl_labels_from_list(a->labels, &labels, &n_labels, &err);
+        if (s != SL_OK) {
+            fprintf(stderr, "surligne train: --labels: %s\n", err.message);
+            return 0;
+        }
+    }
+    sl_convert_options co = {(const char *const *)labels, n_labels, (uint64_t)a->seed};
+    size_t size;
+    sl_status s = sl_convert_hf(a->init, &co, NULL, &r->model_bytes, &size, &err);
+    sl_labels_free(labels, n_labels);
+    if (s == SL_OK) s = sl_model_load_memory(r->model_bytes, size, a->init, &r->model, &err);
+    if (s != SL_OK) {
+        fprintf(stderr, "surligne train: --init: %s\n", err.message);
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, train_args *a) {
+    *a = (train_args){.epochs = 3,
+                      .batch = 16,
+                      .max_len = 128,
+                      .seed = 42,
+                      .threads = 1,
+                      .lr = 5e-5,
+                      .warmup = 0.1,
+                      .dropout = 0.1,
+                      .shuffle = 1};
+    const struct {
+        const char *flag;
+        const char **value;
+    } paths[] = {{"--init", &a->init},     {"--config", &a->config}, {"--train", &a->train},
+                 {"--dev", &a->dev},       {"-o", &a->out},          {"--output", &a->out},
+                 {"--labels", &a->labels}, {"--resume", &a->resume}};
+    const struct {
+        const char *flag;
+        long *value;
+        long lo, hi;
+    } ints[] = {{"--epochs", &a->epochs, 1, 100000},
+                {"--batch", &a->batch, 1, 4096},
+                {"--max-len", &a->max_len, 3, 100000},
+                {"--seed", &a->seed, 0, 1L << 62},
+                {"--threads", &a->threads, 1, 256},
+                {"--max-steps", &a->max_steps, 1, 1L << 30},
+                {"--save-every", &a->save_every, 1, 1L << 30},
+                {"--log-every", &a->log_every, 1, 1L << 30}};
+    const struct {
+        const char *flag;
+        double *value;
+        double lo, hi;
+    } reals[] = {
+        {"--lr", &a->lr, 0, 1}, {"--warmup-ratio", &a->warmup, 0, 1}, {"--dropout", &a->dropout, 0, 0.99}};
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            fputs(TRAIN_USAGE, stdout);
+            exit(0);
+        }
+        if (o[0] != '-') {
+            fprintf(stderr, "surligne train: unexpected argument '%s' (the data is given with --train)\n%s",
+                    o, TRAIN_USAGE);
+            return 0;
+        }
+        int known = 0;
+        for (size_t k = 0; k < sizeof paths / sizeof *paths; k++) known |= !strcmp(o, paths[k].flag);
+        for (size_t k = 0; k < sizeof ints / sizeof *ints; k++) known |= !strcmp(o, ints[k].flag);
+        for (size_t k = 0; k < sizeof reals / sizeof *reals; k++) known |= !strcmp(o, reals[k].flag);
+        known |= !strcmp(o, "--shuffle") || !strcmp(o, "--unknown-labels");
+        if (!known) {
+            fprintf(stderr, "surligne train: unknown option '%s'\n%s", o, TRAIN_USAGE);
+            return 0;
+        }
+        if (!(v = cli_value("train", argc, argv, &i))) return 0;
+        for (size_t k = 0; k < sizeof paths / sizeof *paths; k++)
+            if (!strcmp(o, paths[k].flag)) *paths[k].value = v;
+        for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
+            if (!strcmp(o, ints[k].flag) && !cli_int("train", o, v, ints[k].lo, ints[k].hi, ints[k].value))
+                return 0;
+        for (size_t k = 0; k < sizeof reals / sizeof *reals; k++)
+            if (!strcmp(o, reals[k].flag) &&
+                !cli_float("train", o, v, reals[k].lo, reals[k].hi, reals[k].value))
+                return 0;
+        if (!strcmp(o, "--shuffle")) {
+            if (strcmp(v, "none") && strcmp(v, "epoch")) {
+                fprintf(stderr, "surligne train: --shuffle '%s': expected none or epoch\n", v);
+                return 0;
+            }
+            a->shuffle = !strcmp(v, "epoch");
+        }
+        if (!strcmp(o, "--unknown-labels") && (a->unknown_to_o = cli_unknown_labels("train", v)) < 0)
+            return 0;
+    }
+    if (a->config) {
+        fprintf(stderr,
+                "surligne train: --config (random weights of a named shape) is not yet supported: start "
+                "from --init MODEL.gguf or a Hugging Face folder\n");
+        return 0;
+    }
+    if ((!a->init && !a->resume) || !a->train || !a->out) {
+        fprintf(stderr, "surligne train: %s is required\n%s",
+                !a->init && !a->resume ? "--init"
+                : !a->train            ? "--train"
+                                       : "-o",
+                TRAIN_USAGE);
+        return 0;
+    }
+    return 1;
+}
+
+static void free_run(run *r) {
+    sl_trainer_free(r->trainer);
+    sl_metrics_free(&r->metrics);
+    sl_dataset_free(&r->train);
+    sl_dataset_free(&r->dev);
+    sl_conll_free(&r->train_conll);
+    sl_conll_free(&r->dev_conll);
+    sl_model_free(r->model);
+    free(r->model_bytes);
+    history_free(&r->hist);
+    free(r->path_best);
+    free(r->path_last);
+    free(r->path_metrics);
+    free(r->path_svg);
+    free(r->path_state);
+}
+
+/* Sets up the run: model, data, trainer, and the state when resuming. Returns the exit status, or -1. */
+static int prepare(run *r) {
+    sl_error err;
+    const train_args *a = &r->a;
+    r->path_best = path_with(a->out, ".gguf");
+    r->path_last = path_with(a->out, ".last.gguf");
+    r->path_metrics = path_with(a->out, ".metrics.jsonl");
+    r->path_svg = path_with(a->out, ".svg");
+    r->path_state = path_with(a->out, ".state.gguf");
+    if (!r->path_best || !r->path_last || !r->path_metrics || !r->path_svg || !r->path_state) return 1;
+    if (strcmp(r->path_best, a->out)) {
+        /* -o without .gguf: the checkpoint is OUT.gguf */
+        fprintf(stderr, "surligne train: the best checkpoint goes to %s\n", r->path_best);
+    }
+    struct stat st;
+    if (!a->resume && stat(r->path_state, &st) == 0) {
+        fprintf(stderr,
+                "surligne train: %s exists: it holds a run that can be continued with --resume %s; remove it "
+                "to start a new run with the same -o\n",
+                r->path_state, r->path_state);
+        return 1;
+    }
+    if (a->resume && a->init)
+        fprintf(stderr, "surligne train: resuming: the weights come from %s\n", a->resume);
+    if (!load_model(r)) return 1;
+    const sl_config *c = sl_model_config(r->model);
+    if (a->max_len > sl_model_max_tokens(r->model)) {
+        fprintf(stderr, "surligne train: --max-len %ld is longer than the model's %d tokens\n", a->max_len,
+                sl_model_max_tokens(r->model));
+        return 2;
+    }
+    if (!cli_read_conll("train", a->train, r->model, a->unknown_to_o, &r->train_conll, stdout) ||
+        !cli_build_dataset("train", &r->train_conll, r->model, (int)a->max_len, &r->train, stdout))
+        return 1;
+    if (a->dev && (!cli_read_conll("train", a->dev, r->model, a->unknown_to_o, &r->dev_conll, stdout) ||
+                   !cli_build_dataset("train", &r->dev_conll, r->model, (int)a->max_len, &r->dev, stdout)))
+        return 1;
+    if (r->train.n_examples == 0) {
+        fprintf(stderr, "surligne train: %s: no example to train on (every word gave no token)\n", a->train);
+        return 1;
+    }
+    if (sl_metrics_init(&r->metrics, sl_model_labelset(r->model), &err) != SL_OK) {
+        fprintf(stderr, "surligne train: %s\n", err.message);
+        return 1;
+    }
+    r->n_batches = sl_dataset_n_batches(&r->train, (int)a->batch);
+    long total = a->epochs * (long)r->n_batches;
+    if (a->max_steps && a->max_steps < total) total = a->max_steps;
+    if (total > 1L << 30) {
+        fprintf(stderr, "surligne train: %ld steps are too many\n", total);
+        return 2;
+    }
+    r->n_epochs = (int)((total + r->n_batches - 1) / r->n_batches);
+    sl_train_options *o = &r->opt;
+    *o = sl_train_default_options();
+    o->batch = (int)a->batch;
+    o->max_len = (int)a->max_len;
+    o->lr = a->lr;
+    o->warmup_ratio = a->warmup;
+    o->dropout_hidden = o->dropout_attention = o->dropout_classifier = (float)a->dropout;
+    o->total_steps = (int)total;
+    o->seed = (uint64_t)a->seed;
+    o->n_threads = (int)a->threads;
+    if (sl_trainer_create(r->model, o, &r->trainer, &err) != SL_OK) {
+        fprintf(stderr, "surligne train: %s\n", err.message);
+        return 1;
+    }
+    uint64_t *s = r->state;
+    s[STATE_VERSION] = STATE_FORMAT;
+    s[STATE_TOTAL_STEPS] = (uint64_t)total;
+    s[STATE_N_BATCHES] = (uint64_t)r->n_batches;
+    s[STATE_N_EXAMPLES] = (uint64_t)r->train.n_examples;
+    s[STATE_BATCH] = (uint64_t)a->batch;
+    s[STATE_MAX_LEN] = (uint64_t)a->max_len;
+    s[STATE_SEED] = (uint64_t)a->seed;
+    s[STATE_LR] = bits_of(a->lr);
+    s[STATE_WARMUP] = bits_of(a->warmup);
+    s[STATE_DROPOUT] = bits_of(a->dropout);
+    s[STATE_SHUFFLE] = (uint64_t)a->shuffle;
+    s[STATE_THREADS] = (uint64_t)a->threads;
+    s[STATE_BEST_F1] = bits_of(-1.0);
+    s[STATE_WINDOW_LOSS] = s[STATE_EPOCH_LOSS] = bits_of(0.0);
+    if (a->resume) {
+        if (sl_trainer_load_state(r->trainer, a->resume, s, N_STATE, &err) != SL_OK) {
+            fprintf(stderr, "surligne train: --resume: %s\n", err.message);
+            return 1;
+        }
+        if (!check_resumed_state(r)) return 1;
+        if (s[STATE_THREADS] != (uint64_t)a->threads)
+            fprintf(
+                stderr,
+                "surligne train: the state was written with --threads %llu: with %ld the sums are rounded "
+                "in another order, so the weights will not be bit for bit those of an uninterrupted run\n",
+                (unsigned long long)s[STATE_THREADS], a->threads);
+        s[STATE_THREADS] = (uint64_t)a->threads;
+        history_load(&r->hist, r->path_metrics, sl_trainer_step_count(r->trainer), (int)s[STATE_EPOCHS_DONE]);
+        printf("resuming %s at step %d/%ld (epoch %d)\n", a->resume, sl_trainer_step_count(r->trainer), total,
+               sl_trainer_step_count(r->trainer) / r->n_batches + 1);
+    }
+    size_t n_params = 0;
+    const char *name;
+    size_t n;
+    float *p, *g;
+    for (int i = 0; sl_trainer_tensor(r->trainer, i, &name, &n, &p, &g); i++) n_params += n;
+    printf("model: %d layers x %d, %d heads, %.2fM parameters, labels", c->n_layer, c->n_embd, c->n_head,
+           n_params / 1e6);
+    for (int i = 0; i < sl_model_n_labels(r->model); i++) printf(" %s", sl_model_label(r->model, i));
+    printf(
+        "\ntraining: %d epoch(s) of %d batches of %ld, %ld steps (warm-up %d), lr %g, dropout %g, seed %ld, "
+        "%ld thread(s), shuffle %s\n",
+        r->n_epochs, r->n_batches, a->batch, total, sl_train_warmup_steps(o), a->lr, a->dropout, a->seed,
+        a->threads, a->shuffle ? "each epoch" : "none");
+    fflush(stdout);
+    return -1;
+}
+
+int cmd_train(int argc, char **argv) {
+    run r = {0};
+    if (!parse_args(argc, argv, &r.a)) return 2;
+    int rc = prepare(&r);
+    if (rc >= 0) {
+        free_run(&r);
+        return rc;
+    }
+    const train_args *a = &r.a;
+    const int total = r.opt.total_steps, B = r.opt.batch;
+    uint64_t *state = r.state;
+    const long log_every = a->log_every ? a->log_every
+                                        : (r.n_batches / 20 < 1    ? 1
+                                           : r.n_batches / 20 > 50 ? 50
+                                                                   : r.n_batches / 20);
+    int *order = malloc((size_t)r.train.n_examples * sizeof *order);
+    int32_t *ids = malloc((size_t)B * a->max_len * sizeof *ids),
+            *labels = malloc((size_t)B * a->max_len * sizeof *labels);
+    if (!order || !ids || !labels) {
+        fprintf(stderr, "surligne train: no memory\n");
+        free(order), free(ids), free(labels), free_run(&r);
+        return 1;
+    }
+    sl_batch batch = {.ids = ids, .labels = labels};
+    struct sigaction sa = {0};
+    sa.sa_handler = request_stop;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    const int tty = isatty(2);
+    const int first_step = sl_trainer_step_count(r.trainer);
+    const double t_start = now_seconds();
+    double t_window = t_start, t_saved = t_start, t_drawn = 0;
+    long window_tokens = 0, session_tokens = 0; /* real tokens, padding excluded */
+    int order_epoch = -1;
+    rc = 0;
+    for (;;) {
+        const int step = sl_trainer_step_count(r.trainer), done = (int)state[STATE_EPOCHS_DONE];
+        if (done < r.n_epochs && (step >= (done + 1) * r.n_batches || step >= total)) {
+            if (!end_epoch(&r, done + 1)) {
+                rc = 1;
+                break;
+            }
+            t_saved = now_seconds();
+        } else if (step >= total) {
+            break;
+        } else {
+            const int epoch = step / r.n_batches, k = step % r.n_batches;
+            if (epoch != order_epoch) {
+                /* each epoch's order depends on the seed and the epoch only */
+                sl_dataset_order(&r.train, a->shuffle,
+                                 sl_hash64((uint64_t)a->seed * 0x9e3779b97f4a7c15ull + epoch + 1), order);
+                order_epoch = epoch;
+            }
+            sl_dataset_batch(&r.train, order, k, B, &batch);
+            sl_step_stats st;
+            sl_error err;
+            if (sl_trainer_step(r.trainer, batch.ids, batch.labels, batch.B, batch.T, &st, &err) != SL_OK) {
+                end_progress_line(&r);
+                fprintf(stderr, "surligne train: %s\n", err.message);
+                rc = 1;
+                break;
+            }
+            long batch_tokens = 0;
+            for (int i = 0; i < batch.B * batch.T; i++) batch_tokens += batch.ids[i] != r.train.pad_id;
+            window_tokens += batch_tokens;
+            session_tokens += batch_tokens;
+            state[STATE_WINDOW_LOSS] = bits_of(double_of(state[STATE_WINDOW_LOSS]) + st.loss);
+            state[STATE_WINDOW_STEPS]++;
+            state[STATE_EPOCH_LOSS] = bits_of(double_of(state[STATE_EPOCH_LOSS]) + st.loss);
+            state[STATE_EPOCH_STEPS]++;
+            const int now_step = step + 1;
+            const double t = now_seconds();
+            const double epoch_mean = double_of(state[STATE_EPOCH_LOSS]) / (double)state[STATE_EPOCH_STEPS];
+            const int log_now = now_step % log_every == 0 || now_step == total;
+            if (log_now) {
+                const double window_mean =
+                    double_of(state[STATE_WINDOW_LOSS]) / (double)state[STATE_WINDOW_STEPS];
+                const double tps = window_tokens / fmax(t - t_window, 1e-9);
+                char *line = format_line("{\"step\": %d, \"epoch\": %.4f, \"loss\": %.6g, \"lr\": %.6g, "
+                                         "\"grad_norm\": %.6g, \"tokens_per_s\": %.1f}",
+                                         now_step, (double)now_step / r.n_batches, window_mean, st.lr,
+                                         st.grad_norm, tps);
+                history_push(&r.hist, line, now_step, 0, window_mean, -1);
+                state[STATE_WINDOW_LOSS] = bits_of(0.0);
+                state[STATE_WINDOW_STEPS] = 0;
+                window_tokens = 0;
+                t_window = t;
+            }
+            /* the progress line: redrawn in place on a terminal (at most 10 times a second), a line per
+               log interval otherwise */
+            if (tty ? t - t_drawn >= 0.1 || now_step == total : log_now) {
+                const double per_step = (t - t_start) / (now_step - first_step);
+                char eta[32];
+                format_duration(per_step * (total - now_step), eta, sizeof eta);
+                fprintf(stderr, "%sstep %d/%d  epoch %.2f/%d  loss %.4f  lr %.3g  %.0f tok/s  ETA %s%s",
+                        tty ? "\r" : "", now_step, total, (double)now_step / r.n_batches, r.n_epochs,
+                        epoch_mean, st.lr, session_tokens / fmax(t - t_start, 1e-9), eta,
+                        tty ? "\x1b[K" : "\n");
+                r.progress_open = tty;
+                t_drawn = t;
+            }
+            const int save_now = a->save_every ? now_step % a->save_every == 0 : t - t_saved >= SAVE_SECONDS;
+            if (save_now && now_step < total) {
+                if (!save_state(&r)) {
+                    rc = 1;
+                    break;
+                }
+                t_saved = now_seconds();
+            }
+        }
+        if (stop_requested) {
+            end_progress_line(&r);
+            if (save_state(&r)) {
+                fprintf(stderr,
+                        "surligne train: stopped at step %d/%d: the state is in %s; continue with the same "
+                        "options and --resume %s\n",
+                        sl_trainer_step_count(r.trainer), total, r.path_state, r.path_state);
+                rc = 130;
+            } else {
+                rc = 1;
+            }
+            break;
+        }
+    }
+    end_progress_line(&r);
+    if (rc == 0) {
+        const double secs = now_seconds() - t_start;
+        char took[32];
+        format_duration(secs, took, sizeof took);
+        printf("done: %d steps in %s", total - first_step, took);
+        if (a->dev)
+            printf("; best dev f1 %.4f at epoch %d in %s, last in %s", double_of(state[STATE_BEST_F1]),
+                   (int)state[STATE_BEST_EPOCH], r.path_best, r.path_last);
+        else
+            printf("; model in %s", r.path_best);
+        printf("; metrics in %s, plot in %s, state in %s\n", r.path_metrics, r.path_svg, r.path_state);
+    }
+    free(order);
+    free(ids);
+    free(labels);
+    free_run(&r);
+    return rc;
+}

@@ -189,9 +189,9 @@ static sl_status get_dim(const sl_gguf *g, const char *key, int *out, sl_error *
 }
 
 /* Finds a tensor, checks its shape against the config, and gives an f32 pointer to its data (in place
-   for F32, a converted copy for F16). A Linear weight (q8 not NULL) may also be q8_0: then *q8 points at
-   its blocks in place and *out is NULL. Embeddings, LayerNorms and biases must be f32 or f16: the vectors
-   are tiny, and embedding rows are gathered, not multiplied, so a q8_0 product would not apply. */
+   for F32, a converted copy for F16). A Linear weight or the word embeddings (q8 not NULL) may also be
+   q8_0: then *q8 points at its blocks in place and *out is NULL. The position and type tables, LayerNorms
+   and biases must be f32 or f16: they are small, and rounding them buys nothing. */
 static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer, const float **out,
                              const sl_block_q8_0 **q8, sl_error *err) {
     char name[128];
@@ -219,7 +219,7 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
     }
     if (t->type != SL_GGML_F16)
         return sl_fail(err, SL_ERR_UNSUPPORTED, "tensor '%s' has type %s; %s", name, sl_ggml_type_name(t->type),
-                       t->type == SL_GGML_Q8_0 ? "only Linear weights may be q8_0" : "this build reads f32, f16 and q8_0");
+                       t->type == SL_GGML_Q8_0 ? "only Linear weights and the word embeddings may be q8_0" : "this build reads f32, f16 and q8_0");
     float *f = malloc(n * sizeof *f);
     float **owned = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *owned);
     if (!f || !owned) {
@@ -368,7 +368,9 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     c->n_vocab = (int)te->ne[1];
     if ((s = load_labels(m, err))) return s;
     for (int i = 0; i < N_GLOBAL_TENSORS; i++)
-        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i], NULL, err))) return s;
+        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i], i == T_TOK_EMBD ? &m->w.q8_tok_embd : NULL,
+                             err)))
+            return s;
     m->w.layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.layers);
     m->w.q8_layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.q8_layers);
     m->layer_acts = calloc((size_t)c->n_layer, sizeof *m->layer_acts);
@@ -505,7 +507,11 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
     }
     /* embeddings: emb (N,C) = word + type 0 + position, LayerNorm, dropout */
     for (int i = 0; i < N; i++) {
-        const float *we = w->global[T_TOK_EMBD] + (size_t)ids[i] * C;
+        const float *we = w->global[T_TOK_EMBD] ? w->global[T_TOK_EMBD] + (size_t)ids[i] * C : NULL;
+        if (!we) { /* a q8_0 table: the row is dequantised into the output first */
+            sl_dequantize_row_q8_0(w->q8_tok_embd + (size_t)ids[i] * (C / SL_Q8_0_BLOCK), a->emb + (size_t)i * C, C);
+            we = a->emb + (size_t)i * C;
+        }
         const float *pe = w->global[T_POS_EMBD] + (size_t)a->pos[i] * C;
         const float *te = w->global[T_TYPE_EMBD];
         float *x = a->emb + (size_t)i * C;

@@ -58,6 +58,7 @@ typedef struct {
     const float *head[N_HEAD_TENSORS];
     const sl_block_q8_0 **q8_layers; /* (n_layer, N_LAYER_TENSORS), or NULL when none is q8_0 */
     const sl_block_q8_0 *q8_head[N_HEAD_TENSORS];
+    const sl_block_q8_0 *q8_tok_embd; /* the word embeddings in q8_0 (rows dequantised when gathered), or NULL */
 } sl_weights;
 
 /* Activations of one layer. In inference the layers share one set of buffers (only the forward pass needs

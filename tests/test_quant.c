@@ -430,7 +430,7 @@ static void test_model(void) {
     if (s != SL_OK) return;
     s = sl_quantize_model(f32, f32_size, "tiny", SL_GGML_Q8_0, NULL, &q8, &q8_size, &rep, &err);
     CHECK(s == SL_OK, "quantize: %s", err.message);
-    CHECK(rep.n_converted == 2 * 6 && rep.n_kept == 0, "q8_0: %d converted, %d kept", rep.n_converted,
+    CHECK(rep.n_converted == 2 * 6 + 1 && rep.n_kept == 0, "q8_0: %d converted, %d kept", rep.n_converted,
           rep.n_kept);
     if (s == SL_OK) {
         sl_gguf *g;
@@ -444,7 +444,9 @@ static void test_model(void) {
             t = sl_gguf_find_tensor(g, "classifier.weight");
             CHECK(t && t->type == SL_GGML_F32, "the classifier stays f32");
             t = sl_gguf_find_tensor(g, "token_embd.weight");
-            CHECK(t && t->type == SL_GGML_F32, "embeddings stay f32");
+            CHECK(t && t->type == SL_GGML_Q8_0, "the word embeddings are q8_0 (gathered rows are dequantised)");
+            t = sl_gguf_find_tensor(g, "position_embd.weight");
+            CHECK(t && t->type == SL_GGML_F32, "the position embeddings stay f32");
             sl_gguf *g32;
             if (sl_gguf_parse(f32, f32_size, "f32", &g32, &err) == SL_OK) {
                 int missing = 0;
@@ -461,7 +463,7 @@ static void test_model(void) {
         }
     }
     s = sl_quantize_model(f32, f32_size, "tiny", SL_GGML_F16, NULL, &f16, &f16_size, &rep, &err);
-    CHECK(s == SL_OK && rep.n_converted == 12, "quantize f16: %s", err.message);
+    CHECK(s == SL_OK && rep.n_converted == 13, "quantize f16: %d converted (%s)", rep.n_converted, s == SL_OK ? "ok" : err.message);
     if (sl_model_load_memory(f32, f32_size, "f32", &m32, &err) != SL_OK ||
         sl_model_load_memory(q8, q8_size, "q8", &m8, &err) != SL_OK ||
         sl_model_load_memory(f16, f16_size, "f16", &m16, &err) != SL_OK) {

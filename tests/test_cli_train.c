@@ -377,8 +377,13 @@ static void test_errors(void) {
     expect("a bad --lr", rc, 2, log, "--lr 'fast'");
     rc = run_cli(log, "%s --train %s", init, misc);
     expect("no -o", rc, 2, log, "-o is required");
-    rc = run_cli(log, "train --config small --train %s -o %s", misc, tmp("e.gguf"));
-    expect("--config", rc, 2, log, "not yet");
+    /* random weights of a named shape, labels from the data, the vocabulary of weights/ */
+    rc = run_cli(log, "train --config tiny --train %s --epochs 1 -o %s", misc, tmp("c.gguf"));
+    expect("--config tiny", rc, 0, log, "MISC");
+    rc = run_cli(log, "eval -m %s %s --json", tmp("c.gguf"), misc);
+    expect("eval of a --config model", rc, 0, log, "\"f1\"");
+    rc = run_cli(log, "train --config huge --train %s -o %s", misc, tmp("h.gguf"));
+    expect("an unknown --config", rc, 1, log, "unknown model shape 'huge'");
     rc = run_cli(log, "%s --train %s -o %s --shuffle sometimes", init, misc, tmp("e.gguf"));
     expect("a bad --shuffle", rc, 2, log, "--shuffle 'sometimes'");
 }

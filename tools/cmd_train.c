@@ -36,7 +36,8 @@
 #include "json.h"
 
 #define TRAIN_USAGE                                                                                          \
-    "usage: surligne train --init MODEL.gguf|HF_DIR --train FILE.conll [--dev FILE.conll] -o OUT.gguf\n"     \
+    "usage: surligne train --init MODEL.gguf|HF_DIR | --config tiny|small|base [--tokenizer SPM.model]\n"      \
+    "         --train FILE.conll [--dev FILE.conll] -o OUT.gguf\n"                                            \
     "         [--epochs 3] [--batch 16] [--lr 5e-5] [--warmup-ratio 0.1] [--max-len 128] [--seed 42]\n"      \
     "         [--threads 1] [--max-steps N] [--shuffle none|epoch] [--dropout 0.1]\n"                        \
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
@@ -96,7 +97,7 @@ static void request_stop(int sig) {
 }
 
 typedef struct {
-    const char *init, *train, *dev, *out, *labels, *resume, *config;
+    const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer;
     long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
     double lr, warmup, dropout;
     int shuffle, unknown_to_o;
@@ -487,11 +488,40 @@ static int check_resumed_state(const run *r) {
     return 1;
 }
 
+/* --config: random weights of a named shape, the vocabulary of a SentencePiece model, and the labels of
+   --labels or else of the training data. */
+static int random_model(run *r) {
+    sl_error err;
+    const train_args *a = &r->a;
+    uint8_t *spm = NULL;
+    size_t spm_size, size;
+    sl_spm_vocab *vocab = NULL;
+    char **labels = NULL;
+    int n_labels = 0, ok = 0;
+    struct stat st;
+    const char *from = a->labels ? a->labels : a->train;
+    sl_status s = from == a->train || (stat(from, &st) == 0 && S_ISREG(st.st_mode))
+                      ? sl_labels_from_conll(from, &labels, &n_labels, &err)
+                      : sl_labels_from_list(from, &labels, &n_labels, &err);
+    if (s == SL_OK && !(s = sl_read_file(a->tokenizer, &spm, &spm_size, &err)) &&
+        !(s = sl_spm_parse(spm, spm_size, a->tokenizer, &vocab, &err)) &&
+        !(s = sl_model_random(a->config, sl_spm_vocab_get(vocab), (const char *const *)labels, n_labels,
+                              (uint64_t)a->seed, &r->model_bytes, &size, &err)))
+        s = sl_model_load_memory(r->model_bytes, size, a->config, &r->model, &err);
+    if (s != SL_OK) fprintf(stderr, "surligne train: --config %s: %s\n", a->config, err.message);
+    ok = s == SL_OK;
+    sl_labels_free(labels, n_labels);
+    sl_spm_vocab_free(vocab);
+    free(spm);
+    return ok;
+}
+
 static int load_model(run *r) {
     sl_error err;
     const train_args *a = &r->a;
     const char *from = a->resume ? a->resume : a->init;
     struct stat st;
+    if (a->config && !a->resume) return random_model(r);
     if (a->resume || stat(a->init, &st) != 0 || !S_ISDIR(st.st_mode)) {
         if (a->labels && !a->resume) {
             fprintf(stderr,
@@ -545,7 +575,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
         const char **value;
     } paths[] = {{"--init", &a->init},     {"--config", &a->config}, {"--train", &a->train},
                  {"--dev", &a->dev},       {"-o", &a->out},          {"--output", &a->out},
-                 {"--labels", &a->labels}, {"--resume", &a->resume}};
+                 {"--labels", &a->labels}, {"--resume", &a->resume}, {"--tokenizer", &a->tokenizer}};
     const struct {
         const char *flag;
         long *value;
@@ -604,15 +634,14 @@ static int parse_args(int argc, char **argv, train_args *a) {
         if (!strcmp(o, "--unknown-labels") && (a->unknown_to_o = cli_unknown_labels("train", v)) < 0)
             return 0;
     }
-    if (a->config) {
-        fprintf(stderr,
-                "surligne train: --config (random weights of a named shape) is not yet supported: start "
-                "from --init MODEL.gguf or a Hugging Face folder\n");
+    if (a->config && a->init) {
+        fprintf(stderr, "surligne train: give --init or --config, not both\n");
         return 0;
     }
-    if ((!a->init && !a->resume) || !a->train || !a->out) {
+    if (!a->tokenizer) a->tokenizer = "weights/sentencepiece.bpe.model";
+    if ((!a->init && !a->config && !a->resume) || !a->train || !a->out) {
         fprintf(stderr, "surligne train: %s is required\n%s",
-                !a->init && !a->resume ? "--init"
+                !a->init && !a->config && !a->resume ? "--init (or --config)"
                 : !a->train            ? "--train"
                                        : "-o",
                 TRAIN_USAGE);

@@ -30,6 +30,11 @@ class Engine {
     this.hasThreads = M._sl_wasm_has_threads() === 1;
   }
 
+  // Ends the pthreads build's worker threads (they would keep Node running); the engine is unusable after.
+  terminate() {
+    this.M.terminateThreads?.();
+  }
+
   error() {
     return `${this.M._sl_wasm_last_status()}: ${this.M.UTF8ToString(this.M._sl_wasm_last_error())}`;
   }

@@ -95,7 +95,10 @@ for (const [variant, threadCounts] of [['', [1]], ['-mt', [1, 3]]]) {
       engine = await loadEngine(variant, { poolSize: 3 });
       model = engine.load(modelBytes);
     });
-    after(() => model?.free());
+    after(() => {
+      model?.free();
+      engine?.terminate();
+    });
 
     test('labels come from the model file', () => {
       const config = JSON.parse(readFileSync(path.join(ROOT, 'tests/fixtures/tiny-hf/config.json'), 'utf8'));

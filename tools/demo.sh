@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
-# The main job, for now: builds surligne, converts the project's small random CamemBERT checkpoint
-# (tests/fixtures/tiny-hf, Hugging Face layout) to GGUF, and prints the entities of a French sentence.
-# The weights are random, so the entities are too: this shows the path from checkpoint to entities.
+# The main job: builds the WebAssembly engine (tools/build-wasm.sh: installs what is missing, then a no-op
+# when up to date) and serves the highlighting page (index.html) on http://127.0.0.1:8080/ with the
+# headers that allow threads (tools/serve.mjs). Open the printed URL: type or paste French text, the
+# entities are highlighted as you type, in the browser, offline after the first visit.
+#   bash tools/demo.sh [PORT]      (or PORT=… in the environment; 0 picks a free port)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)" --target surligne
-./build/surligne convert tests/fixtures/tiny-hf -o build/tiny.gguf
-text="Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy."
-echo "$text" | ./build/surligne ner -m build/tiny.gguf --aggregation first
-echo "$text" | ./build/surligne ner -m build/tiny.gguf --aggregation first --format ansi
+bash tools/build-wasm.sh
+exec node tools/serve.mjs "${1:-${PORT:-8080}}"

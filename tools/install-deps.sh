@@ -4,12 +4,21 @@
 #           libopenblas-dev (large f32 matrix products in native builds; -DSURLIGNE_BLAS=OFF does without)
 # Extra groups: `tools/install-deps.sh reference` adds python3-torch, python3-numpy, python3-sentencepiece
 # (the PyTorch reference scripts in tools/reference/; the tests do not need them).
+# `tools/install-deps.sh wasm` adds emscripten (Debian's 3.1.6: emcc, clang 14, binaryen, Node.js) and
+# dpkg-dev (dpkg-source unpacks utf8proc's Debian source for tools/build-wasm.sh).
+# `tools/install-deps.sh browser` adds chromium (Debian's, driven by playwright-core in tests/browser/),
+# nodejs, and npm when no npm command is there (a Node.js that bundles npm needs no Debian npm).
 set -euo pipefail
 packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev libopenblas-dev)
 for group in "$@"; do
   case "$group" in
     reference) packages+=(python3-torch python3-numpy python3-sentencepiece) ;;
-    *) echo "install-deps: unknown group '$group' (known: reference)" >&2; exit 2 ;;
+    wasm) packages+=(emscripten nodejs dpkg-dev) ;;
+    browser)
+      packages+=(chromium nodejs)
+      command -v npm >/dev/null || packages+=(npm)
+      ;;
+    *) echo "install-deps: unknown group '$group' (known: reference, wasm, browser)" >&2; exit 2 ;;
   esac
 done
 missing=()

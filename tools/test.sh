@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds (Release) and runs the C suite with ctest, then
-# builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the whole suite under them.
+# builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the whole suite under them, then
+# builds the WebAssembly engine and runs its Node tests, then the page's tests in Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
@@ -12,3 +13,9 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g"
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure
+# WebAssembly: builds the wasm engine (tools/build-wasm.sh) and checks in Node that it gives the native
+# command line's entities (tests/wasm/)
+bash tests/wasm/run.sh
+# Browser: the highlighting page, its worker, model store and service worker in Debian's Chromium,
+# driven by playwright-core (tests/browser/)
+bash tests/browser/run.sh

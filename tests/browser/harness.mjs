@@ -1,0 +1,85 @@
+// The browser tests' harness: the page's server (tools/serve.mjs) on a free loopback port with every
+// request recorded, and Debian's Chromium (/usr/bin/chromium, or $SURLIGNE_CHROMIUM) driven by
+// playwright-core, in a persistent context with a fresh profile (so IndexedDB, the Cache Storage and the
+// service worker survive reloads inside a test, and nothing survives between runs). The browser is told to
+// call nobody: background networking, component updates, sync and sign-in point at a dead local port.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+import { ROOT, startServer } from '../../tools/serve.mjs';
+
+export { ROOT };
+export const ARTIFACTS = path.join(ROOT, 'build/artifacts');
+export const CHROMIUM = process.env.SURLIGNE_CHROMIUM || '/usr/bin/chromium';
+export const SENTENCE = 'Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.';
+
+// A port nobody listens on: taken, then released.
+async function deadPort() {
+  const s = createServer();
+  await new Promise((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+export async function startSite({ isolate = true } = {}) {
+  const requests = [];
+  const { server, url } = await startServer({ port: 0, isolate, onRequest: (r) => requests.push(r.path) });
+  return {
+    url,
+    requests,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections?.();
+      server.close(resolve);
+    }),
+  };
+}
+
+export async function launch({ offlineCapable = true } = {}) {
+  const dead = `http://127.0.0.1:${await deadPort()}`;
+  const profile = mkdtempSync(path.join(tmpdir(), 'surligne-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1200, height: 820 },
+    serviceWorkers: offlineCapable ? 'allow' : 'block',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--gaia-url=${dead}`, `--component-updater=url-source=${dead}`,
+    ],
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(msg.text());
+  });
+  return {
+    context,
+    page,
+    errors,
+    close: async () => {
+      await context.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+// Waits until #output has finished a run (data-state done) or failed (error); returns the state.
+export async function waitForRun(page, timeout = 120_000) {
+  const handle = await page.waitForFunction(() => {
+    const s = document.querySelector('#output')?.dataset.state;
+    return (s === 'done' || s === 'error') && s;
+  }, null, { timeout, polling: 50 });
+  return handle.jsonValue();
+}
+
+export function artifactPath(name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return path.join(ARTIFACTS, name);
+}

@@ -1,0 +1,202 @@
+// app.js — the highlighting page (index.html): loads the default model of weights/models.json (or
+// ?model=URL&sha256=HEX), highlights the entities of the text as it is typed, shows the model's state.
+// ?text=… fills the text and runs at once; ?threads=N and ?aggregation=… set the options.
+// For tests and the console: window.surligne = { ner, Surligne, run } once the model is ready.
+import { highlight, legend } from './highlight.js';
+import { deleteModel, formatBytes, listModels } from './store.js';
+import { Surligne } from './surligne.js';
+
+const $ = (id) => document.getElementById(id);
+const input = $('input');
+const output = $('output');
+const status = $('status');
+const statusText = $('status-text');
+const progress = $('progress');
+const modelInfo = $('model-info');
+const errorBox = $('error');
+const aggregation = $('aggregation');
+const runInfo = $('run-info');
+
+const SAMPLE = 'Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.';
+const DEBOUNCE_MS = 150;
+
+const params = new URLSearchParams(location.search);
+let ner = null;
+let controller = null;
+let timer = 0;
+
+const PHASES = {
+  download: 'Téléchargement du modèle',
+  cached: 'Lecture du modèle sur cet appareil',
+  corrupt: 'Copie locale abîmée : nouveau téléchargement',
+  verify: 'Vérification (sha256)',
+  store: 'Enregistrement sur cet appareil',
+  start: 'Démarrage du moteur',
+};
+
+function setStatus(state, text) {
+  status.dataset.state = state;
+  statusText.textContent = text;
+}
+
+function showError(title, err) {
+  errorBox.hidden = false;
+  errorBox.replaceChildren();
+  const strong = document.createElement('strong');
+  strong.textContent = title;
+  const detail = document.createElement('span');
+  detail.className = 'detail';
+  detail.textContent = err?.message || String(err);
+  errorBox.append(strong, ' ', detail);
+  errorBox.dataset.code = err?.code || 'error';
+}
+
+function onProgress({ phase, loaded, total }) {
+  const name = PHASES[phase] || phase;
+  if (phase === 'download' && total) {
+    progress.hidden = false;
+    progress.value = loaded / total;
+    setStatus('loading', `${name}… ${Math.floor((100 * loaded) / total)} % (${formatBytes(loaded)} / ${formatBytes(total)})`);
+  } else {
+    progress.hidden = phase !== 'download';
+    progress.removeAttribute('value');
+    setStatus('loading', `${name}…`);
+  }
+}
+
+function describeModel(name, info) {
+  const from = info.source === 'indexeddb' ? 'lu sur cet appareil (IndexedDB)' : 'téléchargé et gardé sur cet appareil';
+  const parts = [
+    name,
+    formatBytes(info.bytes),
+    info.source === 'network' && !info.stored ? 'téléchargé (non gardé)' : from,
+    `${info.threads} ${info.threads > 1 ? 'fils' : 'fil'}${info.crossOriginIsolated ? '' : ' (page non isolée)'}`,
+    info.simd ? 'SIMD' : 'sans SIMD',
+    `prêt en ${Math.round(info.readyMs)} ms`,
+  ];
+  modelInfo.textContent = parts.join(' · ');
+  modelInfo.title = `sha256 ${info.sha256}\nmoteur ${info.build}.wasm, fenêtre de ${info.maxTokens} jetons`;
+}
+
+async function run() {
+  clearTimeout(timer);
+  if (!ner) return;
+  controller?.abort();
+  const mine = new AbortController();
+  controller = mine;
+  const text = input.value;
+  output.dataset.state = 'running';
+  const t0 = performance.now();
+  try {
+    const entities = await ner.recognize(text, { aggregation: aggregation.value, signal: mine.signal });
+    if (controller !== mine) return;
+    const n = highlight(output, text, entities);
+    output.dataset.aggregation = aggregation.value;
+    const ms = performance.now() - t0;
+    runInfo.textContent = `${n} ${n > 1 ? 'entités' : 'entité'} · ${text.length.toLocaleString('fr')} caractères · ${Math.round(ms)} ms`;
+    output.dataset.state = 'done';
+  } catch (err) {
+    if (err?.name === 'AbortError') return;
+    showError('La reconnaissance a échoué.', err);
+    output.dataset.state = 'error';
+  }
+}
+
+function schedule() {
+  clearTimeout(timer);
+  timer = setTimeout(run, DEBOUNCE_MS);
+}
+
+async function showStored() {
+  const list = $('stored-list');
+  let models;
+  try {
+    models = await listModels();
+  } catch (err) {
+    list.replaceChildren(Object.assign(document.createElement('li'), { textContent: `stockage indisponible : ${err.message}` }));
+    return;
+  }
+  list.replaceChildren(...models.map((m) => {
+    const li = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'Supprimer';
+    button.addEventListener('click', async () => {
+      await deleteModel(m.url, m.sha256);
+      showStored();
+    });
+    li.append(`${new URL(m.url).pathname.split('/').pop()} · ${formatBytes(m.bytes)} · ${new Date(m.storedAt).toLocaleString('fr')} `, button);
+    li.title = `${m.url}\nsha256 ${m.sha256}`;
+    return li;
+  }));
+  if (!models.length) list.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'aucun' }));
+}
+
+async function main() {
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register(new URL('sw.js', import.meta.url), { scope: new URL('../', import.meta.url).pathname })
+      .catch((err) => console.warn('surligne: no service worker (the page will need the network):', err.message));
+  }
+  input.value = params.get('text') ?? SAMPLE;
+  if (params.get('aggregation')) aggregation.value = params.get('aggregation');
+  input.addEventListener('input', schedule);
+  aggregation.addEventListener('change', run);
+  output.textContent = input.value;
+
+  let name;
+  let modelUrl;
+  let sha256;
+  let expectedBytes;
+  try {
+    const res = await fetch(new URL('../weights/models.json', import.meta.url));
+    if (!res.ok) throw new Error(`weights/models.json: HTTP ${res.status}`);
+    const manifest = await res.json();
+    const entry = manifest.models.find((m) => m.name === manifest.default) ?? manifest.models[0];
+    if (params.get('model')) {
+      modelUrl = params.get('model');
+      name = modelUrl.split('/').pop();
+    } else {
+      modelUrl = new URL(`../weights/${entry.file}`, import.meta.url).href;
+      name = entry.name;
+      sha256 = entry.sha256;
+      expectedBytes = entry.bytes;
+    }
+    if (params.has('sha256')) sha256 = params.get('sha256') || undefined;
+  } catch (err) {
+    setStatus('error', 'Pas de modèle.');
+    showError('La liste des modèles est illisible.', err);
+    output.dataset.state = 'error';
+    return;
+  }
+
+  try {
+    ner = await Surligne.load(modelUrl, {
+      sha256,
+      expectedBytes,
+      onProgress,
+      threads: params.get('threads') ? Number(params.get('threads')) : undefined,
+    });
+  } catch (err) {
+    progress.hidden = true;
+    setStatus('error', 'Le modèle n’a pas pu être chargé.');
+    const title = {
+      sha256: 'Le modèle téléchargé n’est pas celui attendu (sha256 différent) : il n’a pas été utilisé.',
+      http: 'Le fichier du modèle est introuvable sur le serveur.',
+      network: 'Le modèle n’a pas pu être téléchargé (hors ligne ?).',
+      model: 'Le fichier du modèle est invalide.',
+    }[err.code] || 'Le modèle n’a pas pu être chargé.';
+    showError(title, err);
+    output.dataset.state = 'error';
+    return;
+  }
+  progress.hidden = true;
+  setStatus('ready', 'Modèle prêt');
+  describeModel(name, ner.info);
+  if (ner.info.storeError) showError('Le modèle n’a pas été gardé sur cet appareil.', new Error(ner.info.storeError));
+  legend($('legend'), ner.entityTypes);
+  window.surligne = { ner, Surligne, run };
+  showStored();
+  await run();
+}
+
+main();

@@ -1,0 +1,97 @@
+// Types of surligne.js, the JS API of the WebAssembly engine (see the opening comment of surligne.js).
+
+/** How sub-word predictions become entities: the Hugging Face token-classification pipeline's strategies. */
+export type Aggregation = 'none' | 'simple' | 'first' | 'average' | 'max';
+
+export declare const AGGREGATIONS: readonly Aggregation[];
+
+export interface Entity {
+  /** Entity type ('PER', 'ORG', 'LOC', …: from the model file); with aggregation 'none', the token's label ('B-PER'). */
+  label: string;
+  /** Probability in [0, 1]. */
+  score: number;
+  /** text.slice(start, end). */
+  text: string;
+  /** UTF-16 index of the first character in the text given to recognize(). */
+  start: number;
+  /** UTF-16 index just past the last character. */
+  end: number;
+}
+
+export interface LoadProgress {
+  /** download: bytes arriving; cached: read from IndexedDB; corrupt: the stored copy failed its hash and is
+   *  downloaded again; verify: sha256; store: written to IndexedDB; start: the engine reads the model. */
+  phase: 'download' | 'cached' | 'corrupt' | 'verify' | 'store' | 'start';
+  loaded: number;
+  /** 0 when the size is not known. */
+  total: number;
+}
+
+export interface LoadOptions {
+  /** Expected sha256 of the file (64 hex digits). Checked on download and on every read from IndexedDB. */
+  sha256?: string;
+  onProgress?: (progress: LoadProgress) => void;
+  /** Threads (default: min(hardwareConcurrency, 4)). More than 1 uses the pthreads build, only where the page
+   *  is crossOriginIsolated (COOP + COEP headers); otherwise one thread. */
+  threads?: number;
+  /** Size of the file, for the progress total when the server does not send Content-Length. */
+  expectedBytes?: number;
+  /** Where surligne.mjs / surligne.wasm (and the -mt files) are served; default '../wasm/' beside web/. */
+  wasmBase?: string | URL;
+  /** The worker script; default worker.js beside surligne.js. */
+  workerUrl?: string | URL;
+}
+
+export interface ModelInfo {
+  /** 'surligne' (one thread) or 'surligne-mt' (pthreads). */
+  build: 'surligne' | 'surligne-mt';
+  threads: number;
+  requestedThreads: number;
+  simd: boolean;
+  crossOriginIsolated: boolean;
+  /** Where the model bytes came from. */
+  source: 'indexeddb' | 'network';
+  /** Model file size in bytes. */
+  bytes: number;
+  sha256: string;
+  /** Whether a copy is kept in IndexedDB; if not, storeError says why (quota, …). */
+  stored: boolean;
+  storeError: string | null;
+  /** Whether the browser granted persistent storage (navigator.storage.persist()). */
+  persisted: boolean;
+  /** Tokens per window of the model (longer texts are split into overlapping windows). */
+  maxTokens: number;
+  /** Milliseconds from load() to ready, as seen by the page. */
+  readyMs: number;
+  loadMs: number;
+  modelMs: number;
+}
+
+export interface RecognizeOptions {
+  aggregation?: Aggregation;
+  /** Entities scoring below are dropped (default 0). */
+  threshold?: number;
+  /** Cancels the call: a queued call is dropped, a running call's result is discarded; rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export declare class Surligne {
+  /** Starts the worker, reads the model (IndexedDB, else the network), loads it into the engine. Rejects with an
+   *  Error whose `code` is 'http', 'network', 'sha256', 'model', 'engine', 'unsupported' or 'memory'. */
+  static load(modelUrl: string | URL, options?: LoadOptions): Promise<Surligne>;
+  /** The model's labels in id2label order: ['O', 'B-PER', 'I-PER', …]. */
+  readonly labels: string[];
+  /** The entity types of the labels, without B-/I- prefixes: ['PER', 'ORG', 'LOC']. */
+  readonly entityTypes: string[];
+  readonly info: ModelInfo;
+  /** Milliseconds the worker spent on the last call. */
+  readonly lastMs?: number;
+  /** Calls queued or running. */
+  readonly pending: number;
+  /** Entities of text, in order. Calls run one at a time, in order. */
+  recognize(text: string, options?: RecognizeOptions): Promise<Entity[]>;
+  /** Ends the worker and frees the model; pending calls reject. */
+  dispose(): void;
+}
+
+export default Surligne;

@@ -1,0 +1,171 @@
+// surligne.js — French named entities in the browser, offline: the JS API of the WebAssembly engine.
+//
+//   import { Surligne } from './web/surligne.js';
+//   const ner = await Surligne.load('weights/surligne-small-fr.gguf', {
+//     sha256: '7c20…',                                   // checked on download and on every read back
+//     onProgress: ({ phase, loaded, total }) => {},     // phase: download, cached, verify, store, start
+//     threads: 4,                                       // > 1 uses the pthreads build where crossOriginIsolated
+//   });
+//   const entities = await ner.recognize(text, { aggregation: 'first', threshold: 0, signal });
+//   // [{ label: 'PER', score: 0.98, text: 'Nicolas Sarkozy', start: 57, end: 72 }]: text.slice(start, end)
+//   ner.labels;     // the model's labels, id2label order: ['O', 'B-PER', 'I-PER', …]
+//   ner.info;       // { build, threads, simd, source: 'indexeddb' | 'network', bytes, sha256, loadMs, … }
+//   ner.dispose();  // ends the worker and frees the model
+//
+// The engine runs in a Web Worker (worker.js): the page's thread never blocks. Calls queue and run one at
+// a time; a call whose AbortSignal fires is dropped if still queued, and its result discarded if running;
+// either way its promise rejects with an AbortError at once. The model file comes from IndexedDB when a
+// verified copy is there (store.js), else from the network. Offsets are UTF-16 indices into `text`,
+// converted from the engine's UTF-8 byte offsets: exact with accents, combining marks and emoji.
+
+export const AGGREGATIONS = ['none', 'simple', 'first', 'average', 'max'];
+
+function abortError(signal) {
+  const reason = signal?.reason;
+  if (reason instanceof Error && reason.name === 'AbortError') return reason;
+  return new DOMException('the call was cancelled', 'AbortError');
+}
+
+function errorFrom(msg) {
+  const err = new Error(msg.message);
+  err.code = msg.code;
+  return err;
+}
+
+export class Surligne {
+  #worker;
+  #nextId = 1;
+  #queue = []; // recognize calls not yet sent
+  #running = null;
+  #broken = null;
+
+  constructor(worker, labels, info) {
+    this.#worker = worker;
+    this.labels = labels;
+    this.info = info;
+    // entity types: the labels without their B-/I-/E-/S-/L-/U- prefixes, in model order
+    this.entityTypes = [...new Set(labels.filter((l) => l !== 'O').map((l) => l.replace(/^[BIESLU]-/, '')))];
+  }
+
+  // Loads the engine and the model; resolves to a Surligne once the model is ready.
+  static async load(modelUrl, { sha256, onProgress, threads, expectedBytes, wasmBase, workerUrl } = {}) {
+    const url = new URL(modelUrl, globalThis.location?.href).href;
+    const isolated = globalThis.crossOriginIsolated === true;
+    const cores = globalThis.navigator?.hardwareConcurrency || 1;
+    const wanted = Math.max(1, Math.floor(threads ?? Math.min(cores, 4)));
+    const worker = new Worker(workerUrl || new URL('./worker.js', import.meta.url), { type: 'module', name: 'surligne' });
+    // persistence can only be asked from a window; the worker stores the bytes
+    const persisted = globalThis.navigator?.storage?.persist
+      ? navigator.storage.persist().catch(() => false) : Promise.resolve(false);
+    const t0 = performance.now();
+    const ready = new Promise((resolve, reject) => {
+      worker.onmessage = ({ data }) => {
+        if (data.type === 'progress') onProgress?.({ phase: data.phase, loaded: data.loaded, total: data.total });
+        else if (data.type === 'ready') resolve(data);
+        else if (data.type === 'error') reject(errorFrom(data));
+      };
+      worker.onerror = (e) => {
+        e.preventDefault?.();
+        reject(new Error(`the surligne worker failed to start: ${e.message || 'script error (is the page served over http?)'}`));
+      };
+    });
+    worker.postMessage({
+      id: 0,
+      type: 'load',
+      url,
+      sha256,
+      expectedBytes,
+      threads: isolated ? wanted : 1,
+      wasmBase: new URL(wasmBase || '../wasm/', wasmBase ? globalThis.location?.href : import.meta.url).href,
+    });
+    let answer;
+    try {
+      answer = await ready;
+    } catch (err) {
+      worker.terminate();
+      throw err;
+    }
+    const info = { ...answer.info, persisted: await persisted, readyMs: performance.now() - t0, requestedThreads: wanted };
+    const ner = new Surligne(worker, answer.labels, info);
+    worker.onmessage = ({ data }) => ner.#answer(data);
+    worker.onerror = (e) => {
+      e.preventDefault?.();
+      ner.#fail(new Error(`the surligne worker stopped: ${e.message || 'unknown error'}`));
+    };
+    return ner;
+  }
+
+  // Entities of text: [{ label, score, text, start, end }], start/end UTF-16 indices into text.
+  recognize(text, { aggregation = 'first', threshold = 0, signal } = {}) {
+    if (this.#broken) return Promise.reject(this.#broken);
+    if (typeof text !== 'string') return Promise.reject(new TypeError('recognize(text): text must be a string'));
+    if (!AGGREGATIONS.includes(aggregation)) {
+      return Promise.reject(new RangeError(`unknown aggregation '${aggregation}' (${AGGREGATIONS.join(', ')})`));
+    }
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise((resolve, reject) => {
+      const job = { id: this.#nextId++, text, aggregation, threshold, signal, resolve, reject, settled: false };
+      if (signal) {
+        job.onAbort = () => {
+          const i = this.#queue.indexOf(job);
+          if (i >= 0) this.#queue.splice(i, 1); // queued: never sent
+          this.#settle(job, null, abortError(signal)); // running: the answer will be dropped
+        };
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      this.#queue.push(job);
+      this.#pump();
+    });
+  }
+
+  // Number of calls queued or running.
+  get pending() {
+    return this.#queue.length + (this.#running ? 1 : 0);
+  }
+
+  dispose() {
+    this.#fail(new Error('this Surligne was disposed'));
+  }
+
+  #settle(job, value, error) {
+    if (job.settled) return;
+    job.settled = true;
+    job.signal?.removeEventListener('abort', job.onAbort);
+    if (error) job.reject(error);
+    else job.resolve(value);
+  }
+
+  #pump() {
+    if (this.#running || this.#broken) return;
+    const job = this.#queue.shift();
+    if (!job) return;
+    this.#running = job;
+    this.#worker.postMessage({ id: job.id, type: 'recognize', text: job.text, aggregation: job.aggregation,
+      threshold: job.threshold });
+  }
+
+  #answer(data) {
+    const job = this.#running;
+    if (!job || data.id !== job.id) return;
+    if (data.type === 'progress') return;
+    this.#running = null;
+    if (data.type === 'result') {
+      this.lastMs = data.ms;
+      this.#settle(job, data.entities, null);
+    } else {
+      this.#settle(job, null, errorFrom(data));
+    }
+    this.#pump();
+  }
+
+  #fail(err) {
+    if (this.#broken) return;
+    this.#broken = err;
+    this.#worker.terminate();
+    for (const job of [this.#running, ...this.#queue]) if (job) this.#settle(job, null, err);
+    this.#running = null;
+    this.#queue = [];
+  }
+}
+
+export default Surligne;

@@ -1,6 +1,11 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "json.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,4 +151,45 @@ int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int
             c->name ? c->name : "data", out->n_examples, max_len, out->n_tokens, out->n_split,
             out->n_empty_words);
     return 1;
+}
+
+/* The file named by models.json's "default" entry, in `dir`; 1 when found. */
+static int model_in(const char *dir, char *path, size_t size) {
+    char manifest[4096];
+    snprintf(manifest, sizeof manifest, "%s/models.json", dir);
+    uint8_t *data;
+    size_t n;
+    sl_error err;
+    if (sl_read_file(manifest, &data, &n, &err) != SL_OK) return 0;
+    sl_json *root = NULL;
+    int found = 0;
+    if (sl_json_parse((const char *)data, n, manifest, &root, &err) == SL_OK) {
+        const sl_json *def = sl_json_get(root, "default"), *models = sl_json_get(root, "models");
+        for (size_t i = 0; def && def->type == SL_JSON_STRING && models && i < models->n_children; i++) {
+            const sl_json *m = sl_json_at(models, i), *name = sl_json_get(m, "name"), *file = sl_json_get(m, "file");
+            if (name && file && name->type == SL_JSON_STRING && file->type == SL_JSON_STRING &&
+                !strcmp(name->string, def->string) && !strchr(file->string, '/')) {
+                snprintf(path, size, "%s/%s", dir, file->string);
+                found = access(path, R_OK) == 0;
+            }
+        }
+    }
+    sl_json_free(root);
+    free(data);
+    return found;
+}
+
+int cli_default_model(const char *cmd, const char *argv0, char *path, size_t size) {
+    const char *env = getenv("SURLIGNE_WEIGHTS");
+    if (env && model_in(env, path, size)) return 1;
+    if (model_in("weights", path, size)) return 1;
+    char exe[4096], dir[4096];
+    snprintf(exe, sizeof exe, "%s", argv0 ? argv0 : "");
+    snprintf(dir, sizeof dir, "%s/../weights", dirname(exe));
+    if (argv0 && strchr(argv0, '/') && model_in(dir, path, size)) return 1;
+    fprintf(stderr,
+            "surligne %s: no model given and no default model found (weights/models.json in $SURLIGNE_WEIGHTS, "
+            "./weights or beside the program): give one with -m MODEL.gguf\n",
+            cmd);
+    return 0;
 }

@@ -32,4 +32,9 @@ int cli_read_conll(const char *cmd, const char *path, const sl_model *m, int unk
 int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int max_len, sl_dataset *out,
                       FILE *log);
 
+/* The default model of weights/models.json: found in $SURLIGNE_WEIGHTS, ./weights or the weights folder
+   beside the program's build directory (argv0/../weights). Writes its path into `path`; returns 0 with a
+   message naming where it looked when there is none. */
+int cli_default_model(const char *cmd, const char *argv0, char *path, size_t size);
+
 #endif

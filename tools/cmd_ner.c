@@ -119,9 +119,11 @@ int cmd_ner(int argc, char **argv) {
             return 2;
         }
     }
+    char default_path[4096];
     if (!model_path) {
-        fprintf(stderr, "surligne ner: give the model with -m MODEL.gguf\n");
-        return 2;
+        /* argv is main's argv + 1: argv[-1] is the program's own path */
+        if (!cli_default_model("ner", argv[-1], default_path, sizeof default_path)) return 2;
+        model_path = default_path;
     }
     if (!input && isatty(0)) fprintf(stderr, "surligne ner: reading the text from standard input (end with Ctrl-D)\n");
     sl_error err;

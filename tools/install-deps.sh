@@ -8,6 +8,9 @@
 # dpkg-dev (dpkg-source unpacks utf8proc's Debian source for tools/build-wasm.sh).
 # `tools/install-deps.sh browser` adds chromium (Debian's, driven by playwright-core in tests/browser/),
 # nodejs, and npm when no npm command is there (a Node.js that bundles npm needs no Debian npm).
+# `tools/install-deps.sh bench` adds python3-onnx, python3-torch, python3-numpy, python3-sentencepiece
+# (tools/reference/export_onnx.py writes the ONNX models of the comparison benchmark, tools/bench.sh),
+# nodejs, and npm when no npm command is there (npm installs onnxruntime-web and onnxruntime-node).
 set -euo pipefail
 packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev libopenblas-dev)
 for group in "$@"; do
@@ -18,7 +21,11 @@ for group in "$@"; do
       packages+=(chromium nodejs)
       command -v npm >/dev/null || packages+=(npm)
       ;;
-    *) echo "install-deps: unknown group '$group' (known: reference, wasm, browser)" >&2; exit 2 ;;
+    bench)
+      packages+=(python3-onnx python3-torch python3-numpy python3-sentencepiece nodejs)
+      command -v npm >/dev/null || packages+=(npm)
+      ;;
+    *) echo "install-deps: unknown group '$group' (known: reference, wasm, browser, bench)" >&2; exit 2 ;;
   esac
 done
 missing=()

@@ -1,0 +1,34 @@
+// The published models: every file listed in weights/models.json exists with its size and sha256, the
+// default model loads in the native program and finds the two people of the sample sentence.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+
+const root = new URL('../../', import.meta.url);
+const manifest = JSON.parse(readFileSync(new URL('weights/models.json', root), 'utf8'));
+const cli = process.env.SURLIGNE_CLI || new URL('build/surligne', root).pathname;
+
+test('models.json lists files with their size and sha256', () => {
+  assert.ok(manifest.models.some((m) => m.name === manifest.default), 'the default model is listed');
+  for (const m of manifest.models) {
+    for (const key of ['name', 'file', 'sha256', 'bytes', 'labels', 'dev_f1']) assert.ok(key in m, `${m.name}: ${key}`);
+    const bytes = readFileSync(new URL(`weights/${m.file}`, root));
+    assert.equal(bytes.length, m.bytes, `${m.file}: size`);
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), m.sha256, `${m.file}: sha256`);
+  }
+});
+
+test('the default model finds both people of the sample sentence', () => {
+  const text = 'Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.';
+  const out = execFileSync(cli, ['ner'], { input: text, cwd: new URL('.', root).pathname, encoding: 'utf8' });
+  const ents = out.trim().split('\n').map((l) => JSON.parse(l));
+  for (const name of ['Gérald Darmanin', 'Nicolas Sarkozy']) {
+    const e = ents.find((x) => x.word === name);
+    assert.ok(e, `${name} found (entities: ${out})`);
+    assert.equal(e.entity_group, 'PER', `${name} is PER`);
+    assert.ok(e.score >= 0.9, `${name} scores ${e.score} >= 0.9`);
+    assert.equal(text.slice(0, e.start).length, Buffer.from(text).subarray(0, e.start).toString().length);
+  }
+});

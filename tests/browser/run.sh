@@ -2,8 +2,9 @@
 # The browser tests: installs Debian's Chromium (tools/install-deps.sh browser) and playwright-core
 # (npm ci: the version in package-lock.json; it drives /usr/bin/chromium and downloads no browser),
 # builds the WebAssembly engine (tools/build-wasm.sh; a no-op when up to date), then runs
-# tests/browser/*.test.mjs with Node's test runner, one file at a time. A screenshot of the page and the
-# measured figures land in build/artifacts/.
+# tests/browser/*.test.mjs with Node's test runner, one file at a time (extension.test.mjs builds and loads
+# the browser extension, tools/build-extension.mjs). A screenshot of the page and the measured figures land
+# in build/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/install-deps.sh browser

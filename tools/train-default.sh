@@ -2,9 +2,9 @@
 # Retrains the default model (weights/surligne-small-fr.gguf) from the shared data with a fixed seed:
 # a 4-layer x 256 CamemBERT-architecture encoder with the CamemBERT vocabulary, trained from random weights
 # by surligne's own trainer. Stage 1: WikiAnn-fr train, 12 epochs, best epoch by WikiAnn-fr dev F1.
-# Stage 2: 2 more epochs from it on WikiAnn-fr train + Europeana-fr train (CC0; newspaper sentences with
+# Stage 2: one more epoch from it on WikiAnn-fr train + Europeana-fr train (CC0; newspaper sentences with
 # real punctuation, which WikiAnn's title-like fragments lack), best by WikiAnn-fr dev F1. Quantised to q8_0.
-# About 75 minutes on this 2-core machine; run it in the background and watch OUT/train.log:
+# About 65 minutes on this 2-core machine; run it in the background and watch OUT/train.log:
 #   bash tools/train-default.sh [OUT_DIR] > /dev/null 2>&1 &   tail -f build/default-model/train.log
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ rm -f "$out"/surligne-small-fr.f32.state.gguf   # a fresh run, not a resume
 cat "$data/train.conll" ../shared/data/europeana-fr-icdar/train.txt > "$out/mix.conll"
 rm -f "$out"/surligne-small-fr.mix.state.gguf
 ./build/surligne train --init "$out/surligne-small-fr.f32.gguf" --train "$out/mix.conll" --dev "$data/dev.conll" \
-  --epochs 2 --batch 16 --lr 2e-4 --warmup-ratio 0.06 --max-len 128 --seed 43 --threads 2 \
+  --epochs 1 --batch 16 --lr 2e-4 --warmup-ratio 0.06 --max-len 128 --seed 43 --threads 2 \
   -o "$out/surligne-small-fr.mix.gguf" 2>&1 | tee -a "$out/train.log"
 ./build/surligne quantize "$out/surligne-small-fr.mix.gguf" -o "$out/surligne-small-fr.gguf" --type q8_0
 for m in surligne-small-fr.f32 surligne-small-fr.mix surligne-small-fr; do

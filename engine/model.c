@@ -631,7 +631,9 @@ sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_optio
                 memcpy(m->scores + (size_t)i * L, m->win_logits + (size_t)(i - t0 + 1) * L, (size_t)L * sizeof(float));
     }
     sl_token_scores ts = {n, m->scores, tk->start, tk->end, tk->word_start};
+    const size_t first = out->n;
     s = sl_ner_decode(&m->labels, &ts, o.aggregation, o.threshold, text, out, err);
+    if (s == SL_OK && !o.keep_punctuation) sl_entities_trim_punctuation(out, first, text);
 done:
     free(starts);
     return s;

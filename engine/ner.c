@@ -23,6 +23,8 @@
    whose final float score is below it. Nothing here allocates except the growth of the output list. */
 #include "ner.h"
 
+#include <utf8proc.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -329,6 +331,35 @@ sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_agg
     sl_status st = decode(ls, ts, agg, threshold, text, out, err);
     if (st != SL_OK) out->n = n0; /* all of this text's entities or none */
     return st;
+}
+
+/* ---- punctuation at the edges ---------------------------------------------------------------- */
+
+static int is_edge_char(const char *text, size_t at, size_t end, size_t *len) {
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)text + at, (utf8proc_ssize_t)(end - at), &cp);
+    if (n <= 0) return 0;
+    *len = (size_t)n;
+    utf8proc_category_t c = utf8proc_category(cp);
+    return (c >= UTF8PROC_CATEGORY_PC && c <= UTF8PROC_CATEGORY_PO) || c == UTF8PROC_CATEGORY_ZS ||
+           cp == '\t' || cp == '\n' || cp == '\r';
+}
+
+void sl_entities_trim_punctuation(sl_entities *out, size_t from, const char *text) {
+    size_t kept = from;
+    for (size_t i = from; i < out->n; i++) {
+        sl_entity e = out->items[i];
+        size_t len;
+        while (e.start < e.end && is_edge_char(text, e.start, e.end, &len)) e.start += len;
+        while (e.start < e.end) {
+            size_t k = e.end - 1; /* the start of the last character */
+            while (k > e.start && ((unsigned char)text[k] & 0xC0) == 0x80) k--;
+            if (!is_edge_char(text, k, e.end, &len)) break;
+            e.end = k;
+        }
+        if (e.start < e.end) out->items[kept++] = e;
+    }
+    out->n = kept;
 }
 
 /* ---- windows -------------------------------------------------------------------------------- */

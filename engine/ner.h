@@ -41,6 +41,13 @@ typedef struct {
 sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, float threshold,
                         const char *text, sl_entities *out, sl_error *err);
 
+/* Trims punctuation (Unicode P*) and white space from both edges of the entities out->items[from..]:
+   "Sarkozy." -> "Sarkozy", "Darmanin," -> "Darmanin". The Hugging Face pipeline keeps them (its words
+   glue punctuation to the name before it; labels trained on CoNLL often carry a comma inside a span such as
+   "Saint-Louis , Missouri"), but a reader highlighting names wants the name. Entities left empty are
+   removed. */
+void sl_entities_trim_punctuation(sl_entities *out, size_t from, const char *text);
+
 /* Windows over n_tokens tokens for a model taking `window` tokens (specials excluded) with `stride` tokens
    shared between consecutive windows. Writes up to max_windows window starts; returns the number needed
    (0 for no tokens), or -1 for invalid arguments (window < 1, stride < 0 or >= window, n_tokens < 0,

@@ -66,6 +66,12 @@ int main(void) {
             snprintf(what, sizeof what, "text %zu aggregation %d", t, agg);
             CHECK(s == SL_OK, "%s: %s", what, err.message);
             check_spans(what, texts[t], strlen(texts[t]), &e, 0);
+            /* punctuation is trimmed from the edges by default */
+            for (size_t i = 0; i < e.n; i++) {
+                char first = texts[t][e.items[i].start], last = texts[t][e.items[i].end - 1];
+                CHECK(!strchr(",.;:!?()", first) && !strchr(",.;:!?()", last), "%s: entity %zu [%zu, %zu) has "
+                      "punctuation at an edge", what, i, e.items[i].start, e.items[i].end);
+            }
             /* a word-level aggregation never splits a word made of letters */
             if (agg >= SL_AGG_FIRST)
                 for (size_t i = 0; i < e.n; i++) {

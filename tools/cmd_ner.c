@@ -106,6 +106,8 @@ int cmd_ner(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--max-tokens")) {
             if (!(v = cli_value("ner", argc, argv, &i)) || !cli_int("ner", "--max-tokens", v, 3, 100000, &n)) return 2;
             opt.max_tokens = (int)n;
+        } else if (!strcmp(argv[i], "--keep-punctuation")) {
+            opt.keep_punctuation = 1;
         } else if (!strcmp(argv[i], "--threads")) {
             if (!(v = cli_value("ner", argc, argv, &i)) || !cli_int("ner", "--threads", v, 1, 256, &n)) return 2;
             opt.n_threads = (int)n;

@@ -9,13 +9,18 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DSURLIGNE_SANITIZE=ON >/dev/null
+# the sanitizer build also takes our own f32 kernels instead of OpenBLAS, so both paths are tested
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DSURLIGNE_SANITIZE=ON \
+  -DSURLIGNE_BLAS=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure
 # WebAssembly: builds the wasm engine (tools/build-wasm.sh) and checks in Node that it gives the native
 # command line's entities (tests/wasm/)
 bash tests/wasm/run.sh
+# The published models: files, sizes and sha256 of weights/models.json; the default model finds the people
+# of the sample sentence (tests/weights/)
+node --test tests/weights/
 # Browser: the highlighting page, its worker, model store and service worker in Debian's Chromium,
 # driven by playwright-core (tests/browser/)
 bash tests/browser/run.sh

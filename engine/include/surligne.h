@@ -88,6 +88,8 @@ typedef struct {
     int max_tokens;  /* window length including <s> and </s>; 0 = the model's maximum */
     int stride;      /* tokens shared by consecutive windows of a long text */
     int n_threads;   /* 0 = 1 */
+    int keep_punctuation; /* 1: spans as the HF pipeline makes them ("Sarkozy."); 0: punctuation at the
+                             edges of an entity trimmed ("Sarkozy") */
 } sl_options;
 
 sl_options sl_default_options(void);

@@ -208,6 +208,7 @@ test('the toolbar button highlights the names, across nested inline elements, wi
   const count = Number(await article.getAttribute('html', 'data-surligne-entities'));
   assert.ok(count > 0);
   assert.equal(count, total);
+  await article.screenshot({ path: artifactPath('extension.png') }); // the page as a reader sees it
   // display:none and <pre> are not read
   for (const xs of Object.values(all)) {
     assert.ok(!xs.some((t) => /Macron|Merkel|Chirac/.test(t)), `hidden or code text highlighted: ${xs}`);

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/install-deps.sh browser
-PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --omit=optional --no-audit --no-fund --loglevel=error  # onnxruntime (optional) is for npm run bench only
 bash tools/build-wasm.sh
 # one file at a time: the timings are not shared with another browser (Node 20's flag; 18 runs files in turn)
 concurrency=()

@@ -1,0 +1,174 @@
+// The comparison benchmark: surligne against onnxruntime (what transformers.js runs), on one random
+// camembert-base-shaped token-classification model, in WebAssembly (Node) and natively. See README.md, "Speed".
+//
+//   node tools/bench/bench.mjs DIR [--seq 32,128,512] [--threads 1,2] [--repeat 10] [--warmup 2]
+//
+// DIR holds model.gguf + model-q8_0.gguf (surligne) and model.onnx + model_int8.onnx (onnxruntime), made from
+// one checkpoint by tools/bench.sh (tools/reference/export_onnx.py, surligne convert, surligne quantize).
+// Each engine and thread count runs in its own Node process (tools/bench/run.mjs), one after the other:
+//   wasm:   onnxruntime-web (wasm backend, SIMD, ort.env.wasm.numThreads) beside surligne's wasm build
+//           (surligne.wasm at one thread, surligne-mt.wasm at two), fp32/f32 and int8/q8_0;
+//   native: `surligne bench` beside onnxruntime-node (CPU execution provider, intraOpNumThreads).
+// Every timing is the median of --repeat forward passes after --warmup ones, batch 1, on a French text of
+// exactly seq tokens (<s> and </s> included). Then the logits of the same inputs are compared.
+// Writes DIR/results.json and DIR/results.md (the table in Markdown) besides printing it.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = process.env.SURLIGNE_CLI || path.join(ROOT, 'build/surligne');
+const RUN = path.join(ROOT, 'tools/bench/run.mjs');
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i < 0 ? fallback : args[i + 1];
+};
+const dir = args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--')));
+if (!dir) {
+  console.error('usage: node tools/bench/bench.mjs DIR [--seq 32,128,512] [--threads 1,2] [--repeat 10] [--warmup 2]');
+  process.exit(2);
+}
+const seqs = option('--seq', '32,128,512').split(',').map(Number);
+const threadCounts = option('--threads', '1,2').split(',').map(Number);
+const repeat = Number(option('--repeat', 10));
+const warmup = Number(option('--warmup', 2));
+const M = {
+  f32: path.join(dir, 'model.gguf'),
+  q8_0: path.join(dir, 'model-q8_0.gguf'),
+  fp32: path.join(dir, 'model.onnx'),
+  int8: path.join(dir, 'model_int8.onnx'),
+};
+const log = (s) => process.stderr.write(s + '\n');
+
+// ---- inputs: French text of exactly seq tokens, and its ids -------------------------------------------
+const FRENCH = ("Le président de la République a reçu à l'Élysée les représentants de la SNCF et d'Airbus, " +
+  'venus de Toulouse avec Marie Dupont, la maire de Lyon, pour parler du Grand Paris Express et de la ' +
+  "ligne à grande vitesse entre Bordeaux et l'Espagne, que la Commission européenne finance en partie.").split(' ');
+function inputsFor(seq) {
+  for (let start = 0; start < FRENCH.length; start++) {
+    const lines = Array.from({ length: seq }, (_, n) =>
+      Array.from({ length: n + 1 }, (_, i) => FRENCH[(start + i) % FRENCH.length]).join(' '));
+    const out = execFileSync(CLI, ['tokenize', '-m', M.f32], { input: lines.join('\n') + '\n', encoding: 'utf8' });
+    const ids = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    const k = ids.findIndex((x) => x.length === seq);
+    if (k >= 0) return { seq, text: lines[k], ids: ids[k] };
+  }
+  throw new Error(`no text of exactly ${seq} tokens`);
+}
+const inputs = seqs.map(inputsFor);
+const inputsPath = path.join(dir, 'inputs.json');
+writeFileSync(inputsPath, JSON.stringify(inputs));
+
+// ---- runs ----------------------------------------------------------------------------------------------
+const rows = []; // {setting, engine, precision, threads, seq, median}
+const logits = {}; // key -> seq -> flat array
+function child(engine, threads, models) {
+  log(`bench: ${engine}, ${threads} thread(s) ...`);
+  const out = execFileSync(process.execPath, [RUN, engine, String(threads), inputsPath, models.join(','),
+    '--repeat', String(repeat), '--warmup', String(warmup)], { encoding: 'utf8', maxBuffer: 1 << 28,
+    stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = JSON.parse(out.trim().split('\n').pop());
+  for (const x of r.results) {
+    const precision = Object.keys(M).find((k) => M[k] === x.model);
+    rows.push({ setting: engine === 'ort-node' ? 'native' : 'wasm', engine, precision, threads, seq: x.seq,
+      median: x.median });
+    if (x.logits) ((logits[`${engine}/${precision}`] ??= {})[x.seq] = x.logits);
+  }
+  return r.info;
+}
+function nativeSurligne(precision, threads) {
+  log(`bench: surligne native ${precision}, ${threads} thread(s) ...`);
+  // `surligne bench` warms up once itself; extra warm-up runs are folded in as a longer run
+  const out = execFileSync(CLI, ['bench', '-m', M[precision], '--seq', seqs.join(','), '--threads', String(threads),
+    '--repeat', String(repeat)], { encoding: 'utf8' });
+  for (const line of out.trim().split('\n')) {
+    const m = line.match(/seq=(\d+)\s+median\s+([\d.]+) ms/);
+    if (m) rows.push({ setting: 'native', engine: 'surligne', precision, threads, seq: Number(m[1]), median: Number(m[2]) });
+  }
+}
+
+const t0 = Date.now();
+const load0 = os.loadavg();
+let ortVersion = '';
+for (const t of threadCounts) {
+  ortVersion = child('ort-web', t, [M.fp32, M.int8]);
+  child('surligne-wasm', t, [M.f32, M.q8_0]);
+}
+for (const t of threadCounts) {
+  nativeSurligne('f32', t);
+  nativeSurligne('q8_0', t);
+  child('ort-node', t, [M.fp32, M.int8]);
+}
+const load1 = os.loadavg();
+const seconds = (Date.now() - t0) / 1e3;
+
+// ---- logits agreement ----------------------------------------------------------------------------------
+function surligneLogits(precision) {
+  const out = execFileSync(CLI, ['logits', '-m', M[precision]], {
+    input: inputs.map((x) => x.ids.join(' ')).join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
+  const lines = out.trim().split('\n');
+  return Object.fromEntries(inputs.map((x, i) => [x.seq, JSON.parse(lines[i]).flat()]));
+}
+logits['surligne/f32'] = surligneLogits('f32');
+logits['surligne/q8_0'] = surligneLogits('q8_0');
+const nLabels = logits['surligne/f32'][seqs[0]].length / seqs[0];
+const maxAbs = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const argmax = (a) => Array.from({ length: a.length / nLabels }, (_, t) => {
+  let best = 0;
+  for (let j = 1; j < nLabels; j++) if (a[t * nLabels + j] > a[t * nLabels + best]) best = j;
+  return best;
+});
+const agree = (a, b) => {
+  const x = argmax(a), y = argmax(b);
+  return x.filter((v, i) => v === y[i]).length;
+};
+const pairs = [
+  ['surligne/f32', 'ort-node/fp32'], ['surligne/f32', 'ort-web/fp32'], ['ort-web/fp32', 'ort-node/fp32'],
+  ['surligne/q8_0', 'ort-node/fp32'], ['ort-node/int8', 'ort-node/fp32'], ['ort-web/int8', 'ort-node/fp32'],
+  ['surligne/q8_0', 'ort-node/int8'],
+];
+const agreement = pairs.filter(([a, b]) => logits[a] && logits[b]).map(([a, b]) => ({
+  a, b,
+  maxAbs: Math.max(...seqs.map((s) => maxAbs(logits[a][s], logits[b][s]))),
+  argmax: seqs.map((s) => `${agree(logits[a][s], logits[b][s])}/${s}`).join(' '),
+}));
+
+// ---- table ---------------------------------------------------------------------------------------------
+const find = (setting, engine, precision, threads, seq) =>
+  rows.find((r) => r.setting === setting && r.engine === engine && r.precision === precision &&
+    r.threads === threads && r.seq === seq);
+const fmtMs = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const table = [
+  '| build | precision | threads | seq | surligne ms | surligne tok/s | onnxruntime ms | onnxruntime tok/s | surligne / onnxruntime |',
+  '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+];
+for (const [setting, ortEngine, sEngine, label] of [
+  ['wasm', 'ort-web', 'surligne-wasm', 'wasm (Node) vs onnxruntime-web'],
+  ['native', 'ort-node', 'surligne', 'native vs onnxruntime-node']]) {
+  for (const [sp, op] of [['f32', 'fp32'], ['q8_0', 'int8']]) {
+    for (const t of threadCounts) {
+      for (const s of seqs) {
+        const a = find(setting, sEngine, sp, t, s), b = find(setting, ortEngine, op, t, s);
+        if (!a || !b) continue;
+        table.push(`| ${label} | ${sp} / ${op} | ${t} | ${s} | ${fmtMs(a.median)} | ${Math.round(s / a.median * 1e3)} | ` +
+          `${fmtMs(b.median)} | ${Math.round(s / b.median * 1e3)} | ${(a.median / b.median).toFixed(2)} |`);
+      }
+    }
+  }
+}
+const agreeTable = ['| logits | max abs diff | argmax agreement (tokens, per seq) |', '| --- | ---: | --- |',
+  ...agreement.map((x) => `| ${x.a} vs ${x.b} | ${x.maxAbs.toExponential(1)} | ${x.argmax} |`)];
+const cpu = os.cpus()[0]?.model ?? '?';
+const header = `${os.cpus().length} × ${cpu}, Node ${process.version}, onnxruntime-web/-node ${ortVersion.replace('onnxruntime ', '')}; ` +
+  `OpenBLAS core type ${process.env.OPENBLAS_CORETYPE || 'auto'}; ` +
+  `median of ${repeat} after ${warmup} warm-up (surligne native: 1), batch 1; load average ` +
+  `${load0[0].toFixed(2)} before, ${load1[0].toFixed(2)} after; ${seconds.toFixed(0)} s`;
+const md = [header, '', ...table, '', ...agreeTable].join('\n') + '\n';
+console.log(md);
+writeFileSync(path.join(dir, 'results.md'), md);
+writeFileSync(path.join(dir, 'results.json'), JSON.stringify({ header, rows, agreement, inputs: inputs.map(
+  ({ seq, text }) => ({ seq, text })) }, null, 1));

@@ -17,9 +17,9 @@ if [ ! -f "$deps/src/utf8proc.c" ]; then
   mkdir -p "$deps/apt/lists/partial" "$deps/apt/cache/archives/partial"
   . /etc/os-release
   # the Debian mirror this machine's apt already uses (deb822 .sources or one-line .list), for deb-src
-  mirror=$({ awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources 2>/dev/null
+  mirror=$({ awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true
     awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; break}}' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null; } | head -n 1)
+      /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } | head -n 1)
   echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror:?no Debian mirror in the apt sources}" \
     "${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release} main" >"$deps/apt/sources.list"
   apt_opts=(-q -o "Dir::Etc::SourceList=$deps/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null

@@ -161,7 +161,10 @@ void sl_model_free(sl_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->w.layers);
+    if (m->w.q8_layers)
+        for (int i = 0; i < m->cfg.n_layer * N_LAYER_TENSORS; i++) sl_q8_packed_free(m->w.q8_layers[i]);
     free(m->w.q8_layers);
+    for (int i = 0; i < N_HEAD_TENSORS; i++) sl_q8_packed_free(m->w.q8_head[i]);
     free(m->layer_acts);
     sl_tokenizer_free(m->tok);
     sl_labelset_free(&m->labels);
@@ -193,7 +196,7 @@ static sl_status get_dim(const sl_gguf *g, const char *key, int *out, sl_error *
    q8_0: then *q8 points at its blocks in place and *out is NULL. The position and type tables, LayerNorms
    and biases must be f32 or f16: they are small, and rounding them buys nothing. */
 static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer, const float **out,
-                             const sl_block_q8_0 **q8, sl_error *err) {
+                             const sl_block_q8_0 **q8, sl_q8_packed **packed, sl_error *err) {
     char name[128];
     snprintf(name, sizeof name, spec->gguf, layer);
     const sl_gguf_tensor *t = sl_gguf_find_tensor(m->gguf, name);
@@ -211,8 +214,11 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
         *out = (const float *)t->data;
         return SL_OK;
     }
-    if (t->type == SL_GGML_Q8_0 && q8) { /* the parser checked that ne[0] is a multiple of 32 */
-        *q8 = (const sl_block_q8_0 *)(const void *)t->data;
+    if (t->type == SL_GGML_Q8_0 && (q8 || packed)) { /* the parser checked that ne[0] is a multiple of 32 */
+        const sl_block_q8_0 *blocks = (const sl_block_q8_0 *)(const void *)t->data;
+        if (q8) *q8 = blocks;
+        else if (!(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0)))
+            return sl_fail(err, SL_ERR_MEMORY, "no memory to pack tensor '%s'", name);
         *out = NULL;
         if (!m->first_q8) m->first_q8 = t->name, m->first_q8_len = t->name_len;
         return SL_OK;
@@ -369,7 +375,7 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     if ((s = load_labels(m, err))) return s;
     for (int i = 0; i < N_GLOBAL_TENSORS; i++)
         if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i], i == T_TOK_EMBD ? &m->w.q8_tok_embd : NULL,
-                             err)))
+                             NULL, err)))
             return s;
     m->w.layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.layers);
     m->w.q8_layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.q8_layers);
@@ -380,12 +386,12 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
         for (int i = 0; i < N_LAYER_TENSORS; i++) {
             const int k = l * N_LAYER_TENSORS + i;
             if ((s = bind_tensor(m, &sl_layer_specs[i], l, &m->w.layers[k],
-                                 sl_layer_specs[i].cols != DIM_NONE ? &m->w.q8_layers[k] : NULL, err)))
+                                 NULL, sl_layer_specs[i].cols != DIM_NONE ? &m->w.q8_layers[k] : NULL, err)))
                 return s;
         }
     for (int i = 0; i < N_HEAD_TENSORS; i++)
         if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->w.head[i],
-                             sl_head_specs[i].cols != DIM_NONE ? &m->w.q8_head[i] : NULL, err)))
+                             NULL, sl_head_specs[i].cols != DIM_NONE ? &m->w.q8_head[i] : NULL, err)))
             return s;
     if (!m->first_q8) { /* all f32: the forward pass takes the f32 products only */
         free(m->w.q8_layers);
@@ -483,10 +489,10 @@ sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p) {
 }
 
 /* A Linear layer, out (M,N) = inp (M,K) . W (N,K)^T + bias, with W in f32 or (wq not NULL) in q8_0. */
-static void linear_forward(float *out, const float *inp, const float *w, const sl_block_q8_0 *wq, const float *bias,
+static void linear_forward(float *out, const float *inp, const float *w, const sl_q8_packed *wq, const float *bias,
                            int M, int N, int K, const sl_acts *a, sl_pool *pool) {
     if (wq)
-        matmul_q8_0_forward(out, inp, wq, bias, M, N, K, a->q8_scratch, pool);
+        matmul_q8_0_forward(out, inp, wq, bias, M, a->q8_scratch, pool);
     else
         matmul_forward(out, inp, w, bias, M, N, K, pool);
 }
@@ -524,7 +530,7 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
 
     for (int l = 0; l < c->n_layer; l++) {
         const float *const *lw = &w->layers[l * N_LAYER_TENSORS];
-        const sl_block_q8_0 *const *lq = w->q8_layers ? &w->q8_layers[l * N_LAYER_TENSORS] : NULL;
+        sl_q8_packed *const *lq = w->q8_layers ? &w->q8_layers[l * N_LAYER_TENSORS] : NULL;
 #define Q8(i) (lq ? lq[i] : NULL)
         sl_layer_acts *la = &a->layers[l];
         const float *in = l == 0 ? a->x0 : a->layers[l - 1].out;

@@ -50,14 +50,15 @@ extern const sl_tensor_spec sl_head_specs[N_HEAD_TENSORS];
 int64_t sl_dim_size(const sl_config *c, sl_dim d);
 
 /* Pointers to every tensor as f32: into the GGUF file (inference) or into the trainer's parameters.
-   A loaded model may keep its Linear weights in q8_0, in place in the file: the q8 pointer of such a
-   tensor is set and its f32 pointer is NULL. The trainer's weights are all f32 (q8 pointers NULL). */
+   A loaded model may have its Linear weights in q8_0: they are packed for the kernels when it loads
+   (simd.h), the q8 pointer of such a tensor is set and its f32 pointer is NULL; the word embeddings in
+   q8_0 stay in place in the file. The trainer's weights are all f32 (q8 pointers NULL). */
 typedef struct {
     const float *global[N_GLOBAL_TENSORS];
     const float **layers; /* (n_layer, N_LAYER_TENSORS) */
     const float *head[N_HEAD_TENSORS];
-    const sl_block_q8_0 **q8_layers; /* (n_layer, N_LAYER_TENSORS), or NULL when none is q8_0 */
-    const sl_block_q8_0 *q8_head[N_HEAD_TENSORS];
+    sl_q8_packed **q8_layers; /* (n_layer, N_LAYER_TENSORS) packed for the kernels, or NULL when none is q8_0 */
+    sl_q8_packed *q8_head[N_HEAD_TENSORS];
     const sl_block_q8_0 *q8_tok_embd; /* the word embeddings in q8_0 (rows dequantised when gathered), or NULL */
 } sl_weights;
 

@@ -79,61 +79,90 @@ void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k) {
     }
 }
 
+/* ---- packing ------------------------------------------------------------------------------------ */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K) {
+    const int nb = K / SL_Q8_0_BLOCK, np = (N + SL_Q8P_COLS - 1) / SL_Q8P_COLS;
+    const size_t n_blocks = (size_t)np * (size_t)nb, head = align64(sizeof(sl_q8_packed));
+    const size_t qs_bytes = n_blocks * SL_Q8P_BLOCK_BYTES, col_bytes = align64(n_blocks * SL_Q8P_COLS * 4);
+    uint8_t *mem = aligned_alloc(64, head + qs_bytes + 2 * col_bytes);
+    if (!mem) return NULL;
+    int8_t *qs = (int8_t *)(mem + head);
+    float *d = (float *)(void *)(mem + head + qs_bytes);
+    int32_t *wsum = (int32_t *)(void *)(mem + head + qs_bytes + col_bytes);
+    for (int p = 0; p < np; p++)
+        for (int b = 0; b < nb; b++) {
+            int8_t *dst = qs + ((size_t)p * nb + b) * SL_Q8P_BLOCK_BYTES;
+            const size_t ci = ((size_t)p * nb + b) * SL_Q8P_COLS;
+            for (int c = 0; c < SL_Q8P_COLS; c++) {
+                const int n = p * SL_Q8P_COLS + c;
+                const sl_block_q8_0 *src = n < N ? &w[(size_t)n * nb + b] : NULL;
+                int32_t sum = 0;
+                for (int i = 0; i < SL_Q8_0_BLOCK; i++) {
+                    const int8_t v = src ? src->qs[i] : 0;
+                    dst[(i >> 2) * 64 + c * 4 + (i & 3)] = v;
+                    sum += v;
+                }
+                d[ci + (size_t)c] = src ? sl_fp16_to_fp32(src->d) : 0.0f;
+                wsum[ci + (size_t)c] = sum;
+            }
+        }
+    sl_q8_packed *pk = (sl_q8_packed *)(void *)mem;
+    *pk = (sl_q8_packed){N, K, nb, np, qs, d, wsum};
+    return pk;
+}
+
+void sl_q8_packed_free(sl_q8_packed *p) { free(p); }
+
 /* ---- the product --------------------------------------------------------------------------------- */
 
-/* Scratch: the scales of the quantised rows (M, K/32) floats first, then their values (M,K) int8. */
+/* Scratch: M quantised rows in the kernel's format, 64-byte aligned (+ 64 bytes to align the start). */
 size_t matmul_q8_0_scratch_size(int M, int K) {
-    return (size_t)M * (size_t)(K / SL_Q8_0_BLOCK) * sizeof(float) + (size_t)M * (size_t)K;
+    const sl_q8_kernels *k = sl_q8_kernels_best();
+    return (size_t)M * k->act_size(K) + 64;
 }
 
 #define QUANT_ROWS 16 /* rows of inp per quantisation task */
-#define W_TILE 32     /* weight rows per task: 32 x K/32 blocks (26 KiB for K = 768) stay in cache */
 
 typedef struct {
     float *out;
     const float *inp, *bias;
-    const sl_block_q8_0 *w;
-    int8_t *xq;
-    float *xd;
-    int M, N, K;
-    const sl_q8_0_kernels *kernels;
+    const sl_q8_packed *w;
+    uint8_t *act;
+    size_t stride;
+    int M;
+    const sl_q8_kernels *kernels;
 } q8_matmul_ctx;
 
 static void quantize_task(void *arg, int task, int thread) {
     (void)thread;
     const q8_matmul_ctx *c = arg;
-    const int nb = c->K / SL_Q8_0_BLOCK, m1 = (task + 1) * QUANT_ROWS < c->M ? (task + 1) * QUANT_ROWS : c->M;
+    const int K = c->w->K, m1 = (task + 1) * QUANT_ROWS < c->M ? (task + 1) * QUANT_ROWS : c->M;
     for (int m = task * QUANT_ROWS; m < m1; m++)
-        sl_quantize_row_q8_act(c->inp + (size_t)m * c->K, c->xq + (size_t)m * c->K, c->xd + (size_t)m * nb,
-                               c->K);
+        c->kernels->quantize(c->act + (size_t)m * c->stride, c->inp + (size_t)m * K, K);
 }
 
-/* One task: weight rows [n0, n1) against every row of inp, in the kernel's tiles (e.g. 4 inp rows x 4
-   weight rows: the tile's inputs, 4 x K bytes and 4 x K/32 blocks, sit in L1 across its blocks). */
+/* One task: the kernel's widest run of panels (e.g. 3 x 16 columns) against every row of inp, tile by
+   tile: the panels' weights (48 x K bytes) stay in L2 while the rows stream past. */
 static void product_task(void *arg, int task, int thread) {
     (void)thread;
     const q8_matmul_ctx *c = arg;
-    const int nb = c->K / SL_Q8_0_BLOCK, N = c->N, R = c->kernels->rows, C = c->kernels->cols;
-    const int n0 = task * W_TILE, n1 = n0 + W_TILE < N ? n0 + W_TILE : N;
-    for (int m = 0; m < c->M; m += R) {
-        const int mr = c->M - m < R ? c->M - m : R;
-        for (int n = n0; n < n1; n += C) {
-            const int nr = n1 - n < C ? n1 - n : C;
-            c->kernels->tile(c->out + (size_t)m * N + n, (size_t)N, c->xq + (size_t)m * c->K,
-                             c->xd + (size_t)m * nb, mr, c->w + (size_t)n * nb, nr, nb);
-        }
-        if (c->bias)
-            for (int r = 0; r < mr; r++)
-                for (int n = n0; n < n1; n++) c->out[(size_t)(m + r) * N + n] += c->bias[n];
-    }
+    const int P = c->kernels->panels, R = c->kernels->rows, N = c->w->N;
+    const int p0 = task * P, np = c->w->n_panels - p0 < P ? c->w->n_panels - p0 : P;
+    for (int m = 0; m < c->M; m += R)
+        c->kernels->tile(c->out + (size_t)m * N, (size_t)N, c->act + (size_t)m * c->stride, c->stride,
+                         c->M - m < R ? c->M - m : R, c->w, p0, np, c->bias);
 }
 
-void matmul_q8_0_forward(float *out, const float *inp, const sl_block_q8_0 *weight, const float *bias, int M,
-                         int N, int K, void *scratch, sl_pool *pool) {
-    q8_matmul_ctx c = {out, inp, bias, weight, NULL, (float *)scratch, M, N, K, sl_q8_0_kernels_best()};
-    c.xq = (int8_t *)(c.xd + (size_t)M * (K / SL_Q8_0_BLOCK));
+void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
+                         void *scratch, sl_pool *pool) {
+    const sl_q8_kernels *k = sl_q8_kernels_best();
+    uint8_t *act = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    q8_matmul_ctx c = {out, inp, bias, weight, act, k->act_size(weight->K), M, k};
     sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, quantize_task, &c);
-    sl_pool_run(pool, (N + W_TILE - 1) / W_TILE, product_task, &c);
+    sl_pool_run(pool, (weight->n_panels + k->panels - 1) / k->panels, product_task, &c);
 }
 
 /* ---- model files -------------------------------------------------------------------------------- */

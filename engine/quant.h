@@ -59,14 +59,21 @@ void sl_dequantize_row_q8_0(const sl_block_q8_0 *y, float *x, int64_t k);
    but with the scale kept in f32. */
 void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k);
 
+/* Linear weights in the layout of the kernels (simd.h): made once when a model loads, from its q8_0 rows
+   (N rows of K/32 blocks). The same values, only moved: the fp16 scales become floats. One allocation,
+   about as large as the q8_0 rows. NULL when there is no memory. */
+typedef struct sl_q8_packed sl_q8_packed;
+sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K);
+void sl_q8_packed_free(sl_q8_packed *p);
+
 /* Bytes of scratch memory matmul_q8_0_forward needs for M rows of K inputs. */
 size_t matmul_q8_0_scratch_size(int M, int K);
 
-/* out (M,N) = inp (M,K) . weight (N,K)^T + bias (N) (bias may be NULL), weight in q8_0 rows (K a multiple
-   of 32). scratch: matmul_q8_0_scratch_size(M, K) bytes, 64-byte aligned is best. Threads split the
-   quantisation of inp by rows, then the output by tiles of weight rows. */
-void matmul_q8_0_forward(float *out, const float *inp, const sl_block_q8_0 *weight, const float *bias, int M,
-                         int N, int K, void *scratch, sl_pool *pool);
+/* out (M,N) = inp (M,K) . weight^T + bias (N) (bias may be NULL), weight packed from q8_0 rows (N,K).
+   scratch: matmul_q8_0_scratch_size(M, K) bytes. Threads split the quantisation of inp by rows, then the
+   output by panels of columns. */
+void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
+                         void *scratch, sl_pool *pool);
 
 /* ---- model files -------------------------------------------------------------------------------- */
 

@@ -1,195 +1,223 @@
 #include "simd.h"
 
-/* Every implementation computes the same tile (see simd.h). Rows beyond nr and columns beyond nc repeat
-   the last valid one, so the loops have fixed trip counts and keep their accumulators in registers; only
-   the valid outputs are stored. */
+#include <string.h>
+
+/* Every kernel computes the same tile (see simd.h). Rows beyond nr repeat the last valid one, so the
+   loops have fixed trip counts and keep their accumulators in registers; only valid outputs are stored. */
+
+static inline size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static inline const int8_t *panel_block(const sl_q8_packed *w, int p, int b) {
+    return w->qs + ((size_t)p * w->nb + b) * SL_Q8P_BLOCK_BYTES;
+}
+static inline size_t panel_index(const sl_q8_packed *w, int p, int b) {
+    return ((size_t)p * w->nb + b) * SL_Q8P_COLS;
+}
+
+/* ---- activation formats ---------------------------------------------------------------------------- */
+
+/* "i8": the int8 values (K bytes), then the block scales (K/32 floats), then -128 times the sum of each
+   block's values (K/32 int32: what the unsigned-times-signed products of the VNNI kernel add too much). */
+static size_t i8_size(int K) { return round64((size_t)K) + round64((size_t)K / SL_Q8_0_BLOCK * 8); }
+static inline const float *i8_scales(const uint8_t *row, int K) {
+    return (const float *)(const void *)(row + round64((size_t)K));
+}
+
+static void i8_quantize(uint8_t *row, const float *x, int K) {
+    int8_t *q = (int8_t *)row;
+    float *d = (float *)(void *)(row + round64((size_t)K));
+    int32_t *corr = (int32_t *)(void *)(d + K / SL_Q8_0_BLOCK);
+    sl_quantize_row_q8_act(x, q, d, K);
+    for (int b = 0; b < K / SL_Q8_0_BLOCK; b++) {
+        int32_t s = 0;
+        for (int i = 0; i < SL_Q8_0_BLOCK; i++) s += q[b * SL_Q8_0_BLOCK + i];
+        corr[b] = -128 * s;
+    }
+}
+
+/* "i16": the values widened to int16 (2K bytes), then the block scales: for kernels whose only integer
+   dot product is int16 (AVX2's vpmaddwd, simd128's i32x4.dot_i16x8_s); widening once per row here saves
+   doing it in every tile. */
+static size_t i16_size(int K) { return round64((size_t)K * 2) + round64((size_t)K / SL_Q8_0_BLOCK * 4); }
+static inline const float *i16_scales(const uint8_t *row, int K) {
+    return (const float *)(const void *)(row + round64((size_t)K * 2));
+}
+
+static void i16_quantize(uint8_t *row, const float *x, int K) {
+    int16_t *q = (int16_t *)(void *)row;
+    float *d = (float *)(void *)(row + round64((size_t)K * 2));
+    for (int b = 0; b < K / SL_Q8_0_BLOCK; b++) {
+        int8_t q8[SL_Q8_0_BLOCK];
+        sl_quantize_row_q8_act(x + b * SL_Q8_0_BLOCK, q8, d + b, SL_Q8_0_BLOCK);
+        for (int i = 0; i < SL_Q8_0_BLOCK; i++) q[b * SL_Q8_0_BLOCK + i] = q8[i];
+    }
+}
 
 /* ---- scalar C ----------------------------------------------------------------------------------- */
 
-static void tile_scalar(float *out, size_t ldo, const int8_t *x, const float *dx, int nr,
-                        const sl_block_q8_0 *w, int nc, int nb) {
-    const size_t K = (size_t)nb * SL_Q8_0_BLOCK;
-    for (int r = 0; r < nr; r++)
-        for (int c = 0; c < nc; c++) {
-            const int8_t *xr = x + r * K;
-            const sl_block_q8_0 *wc = w + (size_t)c * nb;
-            float sum = 0;
-            for (int b = 0; b < nb; b++) {
-                int32_t dot = 0;
-                for (int i = 0; i < SL_Q8_0_BLOCK; i++) dot += xr[b * SL_Q8_0_BLOCK + i] * wc[b].qs[i];
-                sum += (float)dot * (dx[(size_t)r * nb + b] * sl_fp16_to_fp32(wc[b].d));
+static void tile_scalar(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                        const sl_q8_packed *w, int p0, int np, const float *bias) {
+    const int nb = w->nb;
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *row = act + (size_t)r * act_stride;
+        const int8_t *x = (const int8_t *)row;
+        const float *dx = i8_scales(row, w->K);
+        for (int p = p0; p < p0 + np; p++)
+            for (int c = 0; c < SL_Q8P_COLS && p * SL_Q8P_COLS + c < w->N; c++) {
+                float sum = 0;
+                for (int b = 0; b < nb; b++) {
+                    const int8_t *wb = panel_block(w, p, b);
+                    int32_t dot = 0;
+                    for (int i = 0; i < SL_Q8_0_BLOCK; i++)
+                        dot += x[b * SL_Q8_0_BLOCK + i] * wb[(i >> 2) * 64 + c * 4 + (i & 3)];
+                    sum += (float)dot * (dx[b] * w->d[panel_index(w, p, b) + (size_t)c]);
+                }
+                const int n = p * SL_Q8P_COLS + c;
+                out[(size_t)r * ldo + (size_t)n] = sum + (bias ? bias[n] : 0.0f);
             }
-            out[r * ldo + c] = sum;
-        }
+    }
 }
 
-static const sl_q8_0_kernels kernels_scalar = {"scalar", 4, 2, tile_scalar};
+static const sl_q8_kernels kernels_scalar = {"scalar", 4, 1, i8_size, i8_quantize, tile_scalar};
 
-/* ---- x86-64: AVX2, AVX-512, AVX-512 VNNI ------------------------------------------------------- */
+/* ---- x86-64: AVX2, AVX-512 VNNI ----------------------------------------------------------------- */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SL_SIMD_X86 1
 #include <immintrin.h>
 
-/* F16C (vcvtph2ps) is not tested for: every AVX2 processor has it (x86-64-v3 includes it). */
-#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
-#define TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
+#define TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TARGET_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+#define INLINE inline __attribute__((always_inline))
 
-/* Tile shapes: 16 accumulators fill half of AVX-512's 32 registers; AVX2 has 16 in all. */
-enum { AVX2_R = 4, AVX2_C = 2, AVX512_R = 4, AVX512_C = 4 };
+static inline int32_t load_i32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline int64_t load_i64(const void *p) {
+    int64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
-#define TILE_SETUP(R, C)                                                                                     \
-    const size_t K = (size_t)nb * SL_Q8_0_BLOCK;                                                             \
-    const int8_t *xr[R];                                                                                     \
-    const float *dr[R];                                                                                      \
-    const sl_block_q8_0 *wc[C];                                                                              \
-    for (int r = 0; r < R; r++) {                                                                            \
-        const int rr = r < nr ? r : nr - 1;                                                                  \
-        xr[r] = x + rr * K;                                                                                  \
-        dr[r] = dx + (size_t)rr * nb;                                                                        \
-    }                                                                                                        \
-    for (int c = 0; c < C; c++) wc[c] = w + (size_t)(c < nc ? c : nc - 1) * nb
+/* AVX2: half a panel (8 columns) at a time, 4 rows. The 16 bytes of 4 columns x 4 inputs widen to int16
+   and vpmaddwd them with the row's 4 inputs broadcast: lanes hold (column, inputs 0-1) and (column,
+   inputs 2-3); vphaddd of two such accumulators and a lane permutation give the 8 columns in order. */
+enum { AVX2_R = 4 };
+TARGET_AVX2 static void tile_avx2(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                                  const sl_q8_packed *w, int p0, int np, const float *bias) {
+    enum { R = AVX2_R };
+    const int nb = w->nb, K = w->K;
+    const int16_t *x[R];
+    const float *dx[R];
+    for (int r = 0; r < R; r++) {
+        const uint8_t *row = act + (size_t)(r < nr ? r : nr - 1) * act_stride;
+        x[r] = (const int16_t *)(const void *)row;
+        dx[r] = i16_scales(row, K);
+    }
+    for (int p = p0; p < p0 + np; p++)
+        for (int h = 0; h < 2; h++) {
+            const int n0 = p * SL_Q8P_COLS + 8 * h;
+            if (n0 >= w->N) break;
+            __m256 facc[R];
+            for (int r = 0; r < R; r++) facc[r] = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                const int8_t *wb = panel_block(w, p, b) + 32 * h;
+                __m256i acc0[R], acc1[R];
+                for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_si256();
+                for (int g = 0; g < 8; g++) {
+                    const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb + 64 * g)));
+                    const __m256i w1 =
+                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(wb + 64 * g + 16)));
+                    for (int r = 0; r < R; r++) {
+                        const __m256i xs = _mm256_set1_epi64x(load_i64(x[r] + b * SL_Q8_0_BLOCK + 4 * g));
+                        acc0[r] = _mm256_add_epi32(acc0[r], _mm256_madd_epi16(w0, xs));
+                        acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(w1, xs));
+                    }
+                }
+                const __m256 ws = _mm256_loadu_ps(w->d + panel_index(w, p, b) + 8 * (size_t)h);
+                for (int r = 0; r < R; r++) {
+                    const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc0[r], acc1[r]), 0xd8);
+                    facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, _mm256_set1_ps(dx[r][b])),
+                                              facc[r]);
+                }
+            }
+            const int nc = w->N - n0 < 8 ? w->N - n0 : 8;
+            for (int r = 0; r < nr; r++) {
+                float v[8];
+                _mm256_storeu_ps(v, facc[r]);
+                for (int c = 0; c < nc; c++) out[(size_t)r * ldo + (size_t)(n0 + c)] = v[c] + (bias ? bias[n0 + c] : 0.0f);
+            }
+        }
+}
 
-/* AVX2: one block per 256-bit register. vpmaddubsw multiplies unsigned by signed bytes, so the weight's
-   sign moves onto the activation: |w| * (x * sign(w)) = x * w, with pair sums of at most 2 * 128 * 127,
-   inside int16 (x is in [-127, 127]). */
-TARGET_AVX2 static void tile_avx2(float *out, size_t ldo, const int8_t *x, const float *dx, int nr,
-                                  const sl_block_q8_0 *w, int nc, int nb) {
-    enum { R = AVX2_R, C = AVX2_C };
-    TILE_SETUP(R, C);
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[R][C];
+/* AVX-512 VNNI: vpdpbusd sums four unsigned x signed byte products into each int32 lane. One 64-byte load
+   is 4 inputs of the panel's 16 columns; the row's 4 inputs are a broadcast operand. The weights are made
+   unsigned by flipping their sign bit (w + 128): sum (w + 128) x = sum w x + 128 sum x, so each block's
+   accumulator starts at the row's -128 sum x (kept with the activations) and holds exactly sum w x.
+   4 rows x J panels: 4J integer and 4J float accumulators, J weight registers (J <= 3: 27 of the 32). */
+enum { VNNI_R = 4, VNNI_J = 3 };
+TARGET_VNNI static INLINE void vnni_tile(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                                         const sl_q8_packed *w, int p0, const float *bias, const int J) {
+    enum { R = VNNI_R };
+    const int nb = w->nb, K = w->K;
+    const int8_t *x[R];
+    const float *dx[R];
+    const int32_t *corr[R];
+    for (int r = 0; r < R; r++) {
+        const uint8_t *row = act + (size_t)(r < nr ? r : nr - 1) * act_stride;
+        x[r] = (const int8_t *)row;
+        dx[r] = i8_scales(row, K);
+        corr[r] = (const int32_t *)(const void *)(dx[r] + nb);
+    }
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512 facc[R][VNNI_J];
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+        for (int j = 0; j < J; j++) facc[r][j] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m256i wq[C], wa[C];
-        float dw[C];
-        for (int c = 0; c < C; c++) {
-            wq[c] = _mm256_loadu_si256((const __m256i *)(const void *)wc[c][b].qs);
-            wa[c] = _mm256_abs_epi8(wq[c]);
-            dw[c] = _cvtsh_ss(wc[c][b].d);
-        }
+        __m512i acc[R][VNNI_J];
         for (int r = 0; r < R; r++) {
-            const __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)(xr[r] + b * SL_Q8_0_BLOCK));
-            const float d = dr[r][b];
-            for (int c = 0; c < C; c++) {
-                __m256i p = _mm256_maddubs_epi16(wa[c], _mm256_sign_epi8(xq, wq[c]));
-                __m256i dot = _mm256_madd_epi16(p, ones);
-                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * dw[c]), acc[r][c]);
+            const __m512i c = _mm512_set1_epi32(corr[r][b]);
+            for (int j = 0; j < J; j++) acc[r][j] = c;
+        }
+        const int8_t *wb[VNNI_J];
+        for (int j = 0; j < J; j++) wb[j] = panel_block(w, p0 + j, b);
+        for (int g = 0; g < 8; g++) {
+            __m512i wv[VNNI_J];
+            for (int j = 0; j < J; j++) wv[j] = _mm512_xor_si512(_mm512_loadu_si512(wb[j] + 64 * g), flip);
+            for (int r = 0; r < R; r++) {
+                const __m512i xs = _mm512_set1_epi32(load_i32(x[r] + b * SL_Q8_0_BLOCK + 4 * g));
+                for (int j = 0; j < J; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], wv[j], xs);
             }
         }
-    }
-    for (int r = 0; r < nr; r++)
-        for (int c = 0; c < nc; c++) {
-            __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc[r][c]), _mm256_extractf128_ps(acc[r][c], 1));
-            s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            s = _mm_add_ss(s, _mm_movehdup_ps(s));
-            out[r * ldo + c] = _mm_cvtss_f32(s);
-        }
-}
-
-/* AVX-512: two blocks per 512-bit register (blocks b and b+1 in the low and high halves; a last odd block
-   has zeros above), and their scales as a vector of two halves. */
-#define TWO_BLOCKS(lo, hi, two)                                                                              \
-    _mm512_inserti64x4(                                                                                      \
-        _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)(lo))),                     \
-        (two) ? _mm256_loadu_si256((const __m256i *)(const void *)(hi)) : _mm256_setzero_si256(), 1)
-
-/* The activations of a row are contiguous: blocks b and b+1 are one load. */
-TARGET_AVX512 static inline __m512i two_x_blocks(const int8_t *p, int two) {
-    return two ? _mm512_loadu_si512((const void *)p)
-               : _mm512_inserti64x4(_mm512_setzero_si512(),
-                                    _mm256_loadu_si256((const __m256i *)(const void *)p), 0);
-}
-
-/* Lanes 0-7 = lane 0 of v, lanes 8-15 = lane 1. */
-TARGET_AVX512 static inline __m512 spread_two(__m128 v) {
-    const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(v));
-}
-
-/* The activation scales d[0], d[1] (d[1] only when two) and the fp16 weight scales a, b. */
-TARGET_AVX512 static inline __m512 two_x_scales(const float *d, int two) {
-    return spread_two(two ? _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(const void *)d))
-                          : _mm_load_ss(d));
-}
-TARGET_AVX512 static inline __m512 two_w_scales(uint16_t a, uint16_t b) {
-    return spread_two(_mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)a | (uint32_t)b << 16))));
-}
-
-/* AVX-512 without VNNI: the AVX2 scheme on twice the width; there is no 512-bit vpsignb, so the sign is
-   applied by a masked subtraction from zero. */
-TARGET_AVX512 static void tile_avx512(float *out, size_t ldo, const int8_t *x, const float *dx, int nr,
-                                      const sl_block_q8_0 *w, int nc, int nb) {
-    enum { R = AVX512_R, C = AVX512_C };
-    TILE_SETUP(R, C);
-    const __m512i ones = _mm512_set1_epi16(1), zero = _mm512_setzero_si512();
-    __m512 acc[R][C];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b += 2) {
-        const int two = b + 1 < nb;
-        __m512i wa[C];
-        __mmask64 neg[C];
-        __m512 dw[C];
-        for (int c = 0; c < C; c++) {
-            const __m512i wq = TWO_BLOCKS(wc[c][b].qs, wc[c][b + two].qs, two);
-            wa[c] = _mm512_abs_epi8(wq);
-            neg[c] = _mm512_movepi8_mask(wq);
-            dw[c] = two_w_scales(wc[c][b].d, two ? wc[c][b + 1].d : 0);
-        }
+        __m512 ws[VNNI_J];
+        for (int j = 0; j < J; j++) ws[j] = _mm512_loadu_ps(w->d + panel_index(w, p0 + j, b));
         for (int r = 0; r < R; r++) {
-            const __m512i xq = two_x_blocks(xr[r] + b * SL_Q8_0_BLOCK, two);
-            const __m512 d = two_x_scales(dr[r] + b, two);
-            for (int c = 0; c < C; c++) {
-                __m512i p = _mm512_maddubs_epi16(wa[c], _mm512_mask_sub_epi8(xq, neg[c], zero, xq));
-                __m512i dot = _mm512_madd_epi16(p, ones);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(d, dw[c]), acc[r][c]);
-            }
+            const __m512 s = _mm512_set1_ps(dx[r][b]);
+            for (int j = 0; j < J; j++)
+                facc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][j]), _mm512_mul_ps(ws[j], s), facc[r][j]);
         }
     }
-    for (int r = 0; r < nr; r++)
-        for (int c = 0; c < nc; c++) out[r * ldo + c] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
-/* AVX-512 VNNI: vpdpbusd sums four unsigned x signed byte products into int32 lanes, with no int16 step.
-   The activations are made unsigned by adding 128 (x ^ 0x80): sum (x + 128) w = sum x w + 128 sum w, and
-   the accumulator starts at -128 sum w (one more vpdpbusd of 0x80 bytes by the weights, per weight block),
-   so the lanes hold exactly sum x w. */
-TARGET_VNNI static void tile_avx512vnni(float *out, size_t ldo, const int8_t *x, const float *dx, int nr,
-                                        const sl_block_q8_0 *w, int nc, int nb) {
-    enum { R = AVX512_R, C = AVX512_C };
-    TILE_SETUP(R, C);
-    const __m512i bias = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
-    __m512 acc[R][C];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b += 2) {
-        const int two = b + 1 < nb;
-        __m512i wq[C], start[C];
-        __m512 dw[C];
-        for (int c = 0; c < C; c++) {
-            wq[c] = TWO_BLOCKS(wc[c][b].qs, wc[c][b + two].qs, two);
-            start[c] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wq[c]));
-            dw[c] = two_w_scales(wc[c][b].d, two ? wc[c][b + 1].d : 0);
-        }
-        for (int r = 0; r < R; r++) {
-            const __m512i xu = _mm512_xor_si512(two_x_blocks(xr[r] + b * SL_Q8_0_BLOCK, two), bias);
-            const __m512 d = two_x_scales(dr[r] + b, two);
-            for (int c = 0; c < C; c++) {
-                __m512i dot = _mm512_dpbusd_epi32(start[c], xu, wq[c]);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(d, dw[c]), acc[r][c]);
-            }
-        }
+    for (int j = 0; j < J; j++) {
+        const int n0 = (p0 + j) * SL_Q8P_COLS, nc = w->N - n0 < SL_Q8P_COLS ? w->N - n0 : SL_Q8P_COLS;
+        const __mmask16 m = (__mmask16)((1u << nc) - 1);
+        const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + n0) : _mm512_setzero_ps();
+        for (int r = 0; r < nr; r++)
+            _mm512_mask_storeu_ps(out + (size_t)r * ldo + (size_t)n0, m, _mm512_add_ps(facc[r][j], bv));
     }
-    for (int r = 0; r < nr; r++)
-        for (int c = 0; c < nc; c++) out[r * ldo + c] = _mm512_reduce_add_ps(acc[r][c]);
 }
 
-static const sl_q8_0_kernels kernels_avx2 = {"avx2", AVX2_R, AVX2_C, tile_avx2};
-static const sl_q8_0_kernels kernels_avx512 = {"avx512", AVX512_R, AVX512_C, tile_avx512};
-static const sl_q8_0_kernels kernels_avx512vnni = {"avx512vnni", AVX512_R, AVX512_C, tile_avx512vnni};
+TARGET_VNNI static void tile_avx512vnni(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                                        const sl_q8_packed *w, int p0, int np, const float *bias) {
+    if (np == 3) vnni_tile(out, ldo, act, act_stride, nr, w, p0, bias, 3);
+    else if (np == 2) vnni_tile(out, ldo, act, act_stride, nr, w, p0, bias, 2);
+    else vnni_tile(out, ldo, act, act_stride, nr, w, p0, bias, 1);
+}
+
+static const sl_q8_kernels kernels_avx2 = {"avx2", AVX2_R, 1, i16_size, i16_quantize, tile_avx2};
+static const sl_q8_kernels kernels_avx512vnni = {"avx512vnni", VNNI_R, VNNI_J, i8_size, i8_quantize,
+                                                 tile_avx512vnni};
 #endif
 
 /* ---- WebAssembly simd128 ------------------------------------------------------------------------- */
@@ -197,67 +225,66 @@ static const sl_q8_0_kernels kernels_avx512vnni = {"avx512vnni", AVX512_R, AVX51
 #ifdef __wasm_simd128__
 #include <wasm_simd128.h>
 
-/* No byte dot product in simd128: bytes widen to int16 and i32x4.dot_i16x8_s sums pairs of products
-   (at most 2 * 128 * 127, exact). No FMA in the base set: multiply, then add. A 2 x 2 tile: the widened
-   weights (8 vectors), activations (4) and accumulators (4) fit the 16 registers engines map v128 to. */
-enum { WASM_R = 2, WASM_C = 2 };
-static void tile_wasm(float *out, size_t ldo, const int8_t *x, const float *dx, int nr,
-                      const sl_block_q8_0 *w, int nc, int nb) {
-    enum { R = WASM_R, C = WASM_C };
-    const size_t K = (size_t)nb * SL_Q8_0_BLOCK;
-    const int8_t *xr[R];
-    const float *dr[R];
-    const sl_block_q8_0 *wc[C];
+/* No byte dot product in simd128: the weights widen to int16 (the activations are int16 already) and
+   i32x4.dot_i16x8_s sums pairs. A quarter panel (4 columns) at a time, 4 rows: the 16 bytes of 4 columns
+   x 4 inputs widen into (columns 0-1) and (columns 2-3), each dotted with the row's 4 inputs splatted;
+   lanes hold (column, inputs 0-1) and (column, inputs 2-3), summed by two shuffles at the end of a block.
+   8 integer, 4 float accumulators and 3 operands: the 16 registers engines map v128 to. */
+enum { WASM_R = 4 };
+static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                      const sl_q8_packed *w, int p0, int np, const float *bias) {
+    enum { R = WASM_R };
+    const int nb = w->nb, K = w->K;
+    const int16_t *x[R];
+    const float *dx[R];
     for (int r = 0; r < R; r++) {
-        const int rr = r < nr ? r : nr - 1;
-        xr[r] = x + rr * K;
-        dr[r] = dx + (size_t)rr * nb;
+        const uint8_t *row = act + (size_t)(r < nr ? r : nr - 1) * act_stride;
+        x[r] = (const int16_t *)(const void *)row;
+        dx[r] = i16_scales(row, K);
     }
-    for (int c = 0; c < C; c++) wc[c] = w + (size_t)(c < nc ? c : nc - 1) * nb;
-    v128_t acc[R][C];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = wasm_f32x4_splat(0.0f);
-    for (int b = 0; b < nb; b++) {
-        v128_t we[C][4];
-        float dw[C];
-        for (int c = 0; c < C; c++) {
-            const v128_t w0 = wasm_v128_load(wc[c][b].qs), w1 = wasm_v128_load(wc[c][b].qs + 16);
-            we[c][0] = wasm_i16x8_extend_low_i8x16(w0);
-            we[c][1] = wasm_i16x8_extend_high_i8x16(w0);
-            we[c][2] = wasm_i16x8_extend_low_i8x16(w1);
-            we[c][3] = wasm_i16x8_extend_high_i8x16(w1);
-            dw[c] = sl_fp16_to_fp32(wc[c][b].d);
-        }
-        for (int r = 0; r < R; r++) {
-            const int8_t *xb = xr[r] + b * SL_Q8_0_BLOCK;
-            const v128_t x0 = wasm_v128_load(xb), x1 = wasm_v128_load(xb + 16);
-            const v128_t xe0 = wasm_i16x8_extend_low_i8x16(x0), xe1 = wasm_i16x8_extend_high_i8x16(x0);
-            const v128_t xe2 = wasm_i16x8_extend_low_i8x16(x1), xe3 = wasm_i16x8_extend_high_i8x16(x1);
-            const float d = dr[r][b];
-            for (int c = 0; c < C; c++) {
-                v128_t dot = wasm_i32x4_add(
-                    wasm_i32x4_add(wasm_i32x4_dot_i16x8(xe0, we[c][0]), wasm_i32x4_dot_i16x8(xe1, we[c][1])),
-                    wasm_i32x4_add(wasm_i32x4_dot_i16x8(xe2, we[c][2]), wasm_i32x4_dot_i16x8(xe3, we[c][3])));
-                acc[r][c] = wasm_f32x4_add(
-                    acc[r][c], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(dot), wasm_f32x4_splat(d * dw[c])));
+    for (int p = p0; p < p0 + np; p++)
+        for (int q = 0; q < 4; q++) {
+            const int n0 = p * SL_Q8P_COLS + 4 * q;
+            if (n0 >= w->N) break;
+            v128_t facc[R];
+            for (int r = 0; r < R; r++) facc[r] = wasm_f32x4_splat(0.0f);
+            for (int b = 0; b < nb; b++) {
+                const int8_t *wb = panel_block(w, p, b) + 16 * q;
+                v128_t lo[R], hi[R];
+                for (int r = 0; r < R; r++) lo[r] = hi[r] = wasm_i32x4_splat(0);
+                for (int g = 0; g < 8; g++) {
+                    const v128_t wv = wasm_v128_load(wb + 64 * g);
+                    const v128_t w01 = wasm_i16x8_extend_low_i8x16(wv), w23 = wasm_i16x8_extend_high_i8x16(wv);
+                    for (int r = 0; r < R; r++) {
+                        const v128_t xs = wasm_v128_load64_splat(x[r] + b * SL_Q8_0_BLOCK + 4 * g);
+                        lo[r] = wasm_i32x4_add(lo[r], wasm_i32x4_dot_i16x8(w01, xs));
+                        hi[r] = wasm_i32x4_add(hi[r], wasm_i32x4_dot_i16x8(w23, xs));
+                    }
+                }
+                const v128_t ws = wasm_v128_load(w->d + panel_index(w, p, b) + 4 * (size_t)q);
+                for (int r = 0; r < R; r++) {
+                    const v128_t s = wasm_i32x4_add(wasm_i32x4_shuffle(lo[r], hi[r], 0, 2, 4, 6),
+                                                    wasm_i32x4_shuffle(lo[r], hi[r], 1, 3, 5, 7));
+                    facc[r] = wasm_f32x4_add(facc[r], wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s),
+                                                                     wasm_f32x4_mul(ws, wasm_f32x4_splat(dx[r][b]))));
+                }
             }
-        }
-    }
-    for (int r = 0; r < nr; r++)
-        for (int c = 0; c < nc; c++) {
-            const v128_t a = acc[r][c];
-            out[r * ldo + c] = (wasm_f32x4_extract_lane(a, 0) + wasm_f32x4_extract_lane(a, 2)) +
-                               (wasm_f32x4_extract_lane(a, 1) + wasm_f32x4_extract_lane(a, 3));
+            const int nc = w->N - n0 < 4 ? w->N - n0 : 4;
+            for (int r = 0; r < nr; r++) {
+                float v[4];
+                wasm_v128_store(v, facc[r]);
+                for (int c = 0; c < nc; c++) out[(size_t)r * ldo + (size_t)(n0 + c)] = v[c] + (bias ? bias[n0 + c] : 0.0f);
+            }
         }
 }
 
-static const sl_q8_0_kernels kernels_wasm = {"wasm-simd128", WASM_R, WASM_C, tile_wasm};
+static const sl_q8_kernels kernels_wasm = {"wasm-simd128", WASM_R, 1, i16_size, i16_quantize, tile_wasm};
 #endif
 
 /* ---- choice --------------------------------------------------------------------------------------- */
 
-int sl_q8_0_kernels_available(const sl_q8_0_kernels **list, int max) {
-    const sl_q8_0_kernels *all[8];
+int sl_q8_kernels_available(const sl_q8_kernels **list, int max) {
+    const sl_q8_kernels *all[8];
     int n = 0;
     all[n++] = &kernels_scalar;
 #ifdef SL_SIMD_X86
@@ -265,10 +292,8 @@ int sl_q8_0_kernels_available(const sl_q8_0_kernels **list, int max) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         all[n++] = &kernels_avx2;
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl")) {
-            all[n++] = &kernels_avx512;
-            if (__builtin_cpu_supports("avx512vnni")) all[n++] = &kernels_avx512vnni;
-        }
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+            all[n++] = &kernels_avx512vnni;
     }
 #endif
 #ifdef __wasm_simd128__
@@ -278,7 +303,7 @@ int sl_q8_0_kernels_available(const sl_q8_0_kernels **list, int max) {
     return n < max ? n : max;
 }
 
-const sl_q8_0_kernels *sl_q8_0_kernels_best(void) {
-    const sl_q8_0_kernels *list[8];
-    return list[sl_q8_0_kernels_available(list, 8) - 1];
+const sl_q8_kernels *sl_q8_kernels_best(void) {
+    const sl_q8_kernels *list[8];
+    return list[sl_q8_kernels_available(list, 8) - 1];
 }

@@ -1,19 +1,26 @@
-/* The int8 dot products of the q8_0 matrix product, once per instruction set, behind one small interface.
+/* The int8 matrix product of q8_0 weights, once per instruction set, behind one small interface.
 
-   The unit of work is a tile: up to `rows` rows of quantised activations against up to `cols` rows of q8_0
-   weights (each implementation has its shape, at most SL_Q8_TILE_MAX x SL_Q8_TILE_MAX, as its registers
-   allow), over nb blocks of 32:
+   Weights are packed once, when a model loads (sl_q8_pack, quant.h), into the layout every kernel reads:
+   the N output columns in panels of SL_Q8P_COLS = 16 (the last one padded with zero columns), and in a
+   panel, for each block b of 32 inputs, 512 bytes where the 4 consecutive weights k = 32b + 4g .. 32b + 4g + 3
+   of column c sit at bytes 64g + 4c .. 64g + 4c + 3. So one 64-byte load is "4 inputs of 16 columns" (an
+   AVX-512 VNNI register, four WebAssembly registers), and a group of 4 inputs is one 32-bit broadcast of
+   the activations. Beside the bytes, each (panel, block) has the 16 columns' scales as floats and the 16
+   sums of their 32 weights (for kernels that offset one operand to make it unsigned).
 
-       out[r * ldo + c] = sum over b < nb of  dx[r * nb + b] * fp16(w[c * nb + b].d)
-                                            * sum over i < 32 of x[r * 32 nb + 32 b + i] * w[c * nb + b].qs[i]
+   Activations are quantised per row in the kernel's own format (int8 or int16 values, per-block float
+   scales, and what its arithmetic needs beside), act_size(K) bytes a row.
 
-   for r < nr, c < nc. The integer sums are exact in every implementation (activations in [-127, 127],
-   weights any int8); the float accumulation order differs between them (per block on the scalar path,
-   per lane on the vector paths), so float results agree to rounding.
+   The unit of work is a tile: up to `rows` rows of activations against up to `panels` panels over all
+   K/32 blocks:
 
-   Implementations: scalar C (everywhere); on x86-64 AVX2+FMA, AVX-512 (BW) and AVX-512 VNNI, compiled with
-   target attributes and chosen at run time from the processor's features, so one binary runs everywhere;
-   WebAssembly simd128 when compiled with -msimd128. */
+       out[r * ldo + c] = bias[c] + sum over b of  dx[r][b] * dw[c][b] * sum over i < 32 of x[r][32b+i] w[c][32b+i]
+
+   for r < nr and the columns c of panels p0 .. p0 + np - 1 that are < N (bias may be NULL). The integer
+   sums are exact in every implementation; the float accumulation order differs (per block on the scalar
+   path, per lane on the vector paths), so float results agree to rounding. Kernels: scalar C
+   (everywhere), AVX2 and AVX-512 VNNI on x86-64 (target attributes, chosen at run time from the
+   processor's features: one binary runs everywhere), WebAssembly simd128 when compiled with -msimd128. */
 #ifndef SL_SIMD_H
 #define SL_SIMD_H
 
@@ -22,21 +29,33 @@
 
 #include "quant.h"
 
-#define SL_Q8_TILE_MAX 4
+#define SL_Q8P_COLS 16
+#define SL_Q8P_BLOCK_BYTES (SL_Q8_0_BLOCK * SL_Q8P_COLS) /* 512 */
 
-typedef void (*sl_q8_0_tile_fn)(float *out, size_t ldo, const int8_t *x, const float *dx, int nr,
-                                const sl_block_q8_0 *w, int nc, int nb);
+struct sl_q8_packed {
+    int N, K, nb, n_panels;
+    const int8_t *qs;    /* (n_panels, nb, 512) as above */
+    const float *d;      /* (n_panels, nb, 16) the blocks' scales (0 for padding columns) */
+    const int32_t *wsum; /* (n_panels, nb, 16) the sum of each column's 32 weights in the block */
+};
+
+typedef void (*sl_q8_tile_fn)(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                              const sl_q8_packed *w, int p0, int np, const float *bias);
 
 typedef struct {
-    const char *name; /* "scalar", "avx2", "avx512", "avx512vnni", "wasm-simd128" */
-    int rows, cols;   /* the tile's largest nr and nc */
-    sl_q8_0_tile_fn tile;
-} sl_q8_0_kernels;
+    const char *name; /* "scalar", "avx2", "avx512vnni", "wasm-simd128" */
+    int rows, panels; /* the tile's largest nr and np */
+    /* bytes of one quantised activation row of K inputs (a multiple of 64) */
+    size_t (*act_size)(int K);
+    /* one row x (K) into row (act_size(K) bytes, 64-byte aligned) */
+    void (*quantize)(uint8_t *row, const float *x, int K);
+    sl_q8_tile_fn tile;
+} sl_q8_kernels;
 
 /* The fastest implementation this processor runs. */
-const sl_q8_0_kernels *sl_q8_0_kernels_best(void);
+const sl_q8_kernels *sl_q8_kernels_best(void);
 /* Every implementation this processor runs, best last (scalar first); returns the count (<= 8). For tests
    and benchmarks. */
-int sl_q8_0_kernels_available(const sl_q8_0_kernels **list, int max);
+int sl_q8_kernels_available(const sl_q8_kernels **list, int max);
 
 #endif

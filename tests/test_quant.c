@@ -137,92 +137,112 @@ static void test_quantize(void) {
 
 /* ---- the kernels --------------------------------------------------------------------------------- */
 
-/* Random tile inputs: activations in [-127, 127], weights anywhere in int8 (-128 included). */
-static void random_tile(int8_t *x, float *dx, sl_block_q8_0 *w, int nb, int unit_scales) {
-    for (int r = 0; r < SL_Q8_TILE_MAX; r++)
-        for (int b = 0; b < nb; b++) {
-            dx[r * nb + b] = unit_scales ? 1.0f : 0.01f + (rand_u32() % 1000) / 1000.0f;
-            for (int i = 0; i < 32; i++) x[(r * nb + b) * 32 + i] = (int8_t)((int)(rand_u32() % 255) - 127);
-        }
-    for (int c = 0; c < SL_Q8_TILE_MAX; c++)
-        for (int b = 0; b < nb; b++) {
-            w[c * nb + b].d = sl_fp32_to_fp16(unit_scales ? 1.0f : 0.001f + (rand_u32() % 1000) / 5000.0f);
-            for (int i = 0; i < 32; i++) w[c * nb + b].qs[i] = (int8_t)(rand_u32() & 0xff);
-        }
-    /* extremes: a row of -127 against a row of -128 */
-    if (rand_u32() % 4 == 0) {
-        memset(x, 0x81, 32);
-        memset(w[0].qs, 0x80, 32);
+/* Random q8_0 weights (N rows of nb blocks) in int8 (-128 included), unit or random scales. */
+static void random_weights(sl_block_q8_0 *w, int N, int nb, int unit_scales) {
+    for (int i = 0; i < N * nb; i++) {
+        w[i].d = sl_fp32_to_fp16(unit_scales ? 1.0f : 0.001f + (rand_u32() % 1000) / 5000.0f);
+        for (int j = 0; j < 32; j++) w[i].qs[j] = (int8_t)(rand_u32() & 0xff);
     }
 }
 
+/* Random activations (M rows of K); integers with each block's largest magnitude exactly 127 when
+   `integers` (so they quantise to themselves with scale 1), else floats of varied block scales. */
+static void random_acts(float *x, int M, int K, int integers) {
+    for (int m = 0; m < M; m++)
+        for (int b = 0; b < K / 32; b++) {
+            const float scale = 0.01f + (rand_u32() % 1000) / 100.0f;
+            for (int i = 0; i < 32; i++) {
+                float *v = &x[(size_t)m * K + b * 32 + i];
+                *v = integers ? (float)((int)(rand_u32() % 255) - 127) : scale * rand_uniform();
+            }
+            if (integers) x[(size_t)m * K + b * 32 + rand_u32() % 32] = rand_u32() & 1 ? 127.0f : -127.0f;
+        }
+}
+
+/* Each kernel against the exact sums of the quantised operands (computed here from the q8_0 rows and
+   sl_quantize_row_q8_act, not from the packed layout): integer sums exact; float results to 1e-6 of the
+   sum of |products| (the vector paths round partial sums); nothing written outside the tile. */
 static void test_kernels(void) {
-    const sl_q8_0_kernels *ks[8];
-    const int n = sl_q8_0_kernels_available(ks, 8);
+    const sl_q8_kernels *ks[8];
+    const int n = sl_q8_kernels_available(ks, 8);
     printf("  kernels:");
     for (int i = 0; i < n; i++) printf(" %s", ks[i]->name);
-    printf(" (best: %s)\n", sl_q8_0_kernels_best()->name);
+    printf(" (best: %s)\n", sl_q8_kernels_best()->name);
     CHECK(n >= 1 && !strcmp(ks[0]->name, "scalar"), "the scalar kernel comes first");
-    enum { NB = 96 };
-    int8_t *x = malloc(SL_Q8_TILE_MAX * NB * 32);
-    float dx[SL_Q8_TILE_MAX * NB];
-    sl_block_q8_0 w[SL_Q8_TILE_MAX * NB];
+    enum { MAXR = 8, MAXN = 3 * SL_Q8P_COLS + 5, MAXNB = 96, LDO = MAXN + 3 };
+    float *x = malloc(sizeof(float) * MAXR * MAXNB * 32), *bias = malloc(sizeof(float) * MAXN);
+    sl_block_q8_0 *w = malloc(sizeof(sl_block_q8_0) * MAXN * MAXNB);
+    int8_t *xq = malloc((size_t)MAXR * MAXNB * 32);
+    float *xd = malloc(sizeof(float) * MAXR * MAXNB), *out = malloc(sizeof(float) * MAXR * LDO);
     for (int k = 0; k < n; k++) {
-        /* one block, unit scales: the output is the integer sum itself (|sum| < 2^24: exact in float) */
-        int bad_int = 0;
-        for (int trial = 0; trial < 2000; trial++) {
-            random_tile(x, dx, w, 1, 1);
-            float out[SL_Q8_TILE_MAX * SL_Q8_TILE_MAX];
-            ks[k]->tile(out, SL_Q8_TILE_MAX, x, dx, ks[k]->rows, w, ks[k]->cols, 1);
-            for (int r = 0; r < ks[k]->rows; r++)
-                for (int c = 0; c < ks[k]->cols; c++) {
-                    int32_t sum = 0;
-                    for (int i = 0; i < 32; i++) sum += x[r * 32 + i] * w[c].qs[i];
-                    if (out[r * SL_Q8_TILE_MAX + c] != (float)sum) bad_int++;
-                }
-        }
-        CHECK(bad_int == 0, "%s: %d integer block sums differ from the exact ones", ks[k]->name, bad_int);
-        /* many blocks, random scales, partial tiles: against a double reference, to 1e-6 of the sum of the
-           |products| (the vector paths round partial sums of a few products, which can be larger than the
-           block's sum) */
+        const int R = ks[k]->rows, P = ks[k]->panels;
+        CHECK(R <= MAXR && P <= 3, "%s: tile %dx%d larger than the test's", ks[k]->name, R, P);
+        uint8_t *act = aligned_alloc(64, (size_t)R * ks[k]->act_size(MAXNB * 32));
+        int bad_int = 0, bad_untouched = 0;
         double worst = 0;
-        int bad_untouched = 0;
-        static const int nbs[] = {1, 2, 3, 7, 24, 96};
-        for (int trial = 0; trial < 300; trial++) {
-            const int nb = nbs[trial % 6], nr = 1 + (int)(rand_u32() % (uint32_t)ks[k]->rows),
-                      nc = 1 + (int)(rand_u32() % (uint32_t)ks[k]->cols);
-            random_tile(x, dx, w, nb, 0);
-            enum { LDO = 5 };
-            float out[SL_Q8_TILE_MAX * LDO];
-            for (int i = 0; i < SL_Q8_TILE_MAX * LDO; i++) out[i] = -7.0f;
-            ks[k]->tile(out, LDO, x, dx, nr, w, nc, nb);
-            for (int r = 0; r < SL_Q8_TILE_MAX; r++)
+        for (int trial = 0; trial < 600; trial++) {
+            static const int nbs[] = {1, 2, 3, 7, 24, 96};
+            const int exact = trial < 200, nb = exact ? 1 : nbs[trial % 6], K = nb * 32;
+            const int nr = exact ? R : 1 + (int)(rand_u32() % (uint32_t)R);
+            /* N: whole panels, or a ragged last one; the tile covers np panels starting at p0 */
+            const int N = exact ? P * SL_Q8P_COLS : 1 + (int)(rand_u32() % MAXN);
+            const int n_panels = (N + SL_Q8P_COLS - 1) / SL_Q8P_COLS;
+            const int p0 = (int)(rand_u32() % (uint32_t)n_panels);
+            const int np = 1 + (int)(rand_u32() % (uint32_t)(n_panels - p0 < P ? n_panels - p0 : P));
+            const int use_bias = !exact && (trial & 1);
+            random_weights(w, N, nb, exact);
+            random_acts(x, nr, K, exact);
+            for (int c = 0; c < N; c++) bias[c] = rand_uniform();
+            sl_q8_packed *pw = sl_q8_pack(w, N, K);
+            const size_t stride = ks[k]->act_size(K);
+            for (int r = 0; r < nr; r++) {
+                ks[k]->quantize(act + r * stride, x + (size_t)r * K, K);
+                sl_quantize_row_q8_act(x + (size_t)r * K, xq + (size_t)r * K, xd + (size_t)r * nb, K);
+            }
+            for (int i = 0; i < MAXR * LDO; i++) out[i] = -7.0f;
+            ks[k]->tile(out, LDO, act, stride, nr, pw, p0, np, use_bias ? bias : NULL);
+            const int c0 = p0 * SL_Q8P_COLS, c1 = (p0 + np) * SL_Q8P_COLS < N ? (p0 + np) * SL_Q8P_COLS : N;
+            for (int r = 0; r < MAXR; r++)
                 for (int c = 0; c < LDO; c++) {
-                    if (r >= nr || c >= nc) {
-                        bad_untouched += out[r * LDO + c] != -7.0f;
+                    const float got = out[r * LDO + c];
+                    if (r >= nr || c < c0 || c >= c1) {
+                        bad_untouched += got != -7.0f;
                         continue;
                     }
-                    double ref = 0, mag = 0;
+                    double ref = use_bias ? bias[c] : 0, mag = fabs(ref);
                     for (int b = 0; b < nb; b++) {
                         int32_t sum = 0, abs_sum = 0;
                         for (int i = 0; i < 32; i++) {
-                            sum += x[(r * nb + b) * 32 + i] * w[c * nb + b].qs[i];
-                            abs_sum += abs(x[(r * nb + b) * 32 + i] * w[c * nb + b].qs[i]);
+                            const int p = xq[r * K + b * 32 + i] * w[c * nb + b].qs[i];
+                            sum += p;
+                            abs_sum += abs(p);
                         }
-                        const double scale = (double)dx[r * nb + b] * sl_fp16_to_fp32(w[c * nb + b].d);
+                        const double scale = (double)xd[r * nb + b] * sl_fp16_to_fp32(w[c * nb + b].d);
                         ref += sum * scale;
                         mag += abs_sum * scale;
                     }
-                    double e = fabs(out[r * LDO + c] - ref) / (mag + 1e-30);
-                    if (!(e <= worst)) worst = e;
+                    if (exact) {
+                        bad_int += got != (float)ref;
+                    } else {
+                        const double e = fabs(got - ref) / (mag + 1e-30);
+                        if (!(e <= worst)) worst = e;
+                    }
                 }
+            sl_q8_packed_free(pw);
         }
+        CHECK(bad_int == 0, "%s: %d integer block sums differ from the exact ones", ks[k]->name, bad_int);
         CHECK(worst <= 1e-6, "%s: float result off by %.3g of the sum of |products|", ks[k]->name, worst);
         CHECK(bad_untouched == 0, "%s: %d outputs outside the tile written", ks[k]->name, bad_untouched);
         printf("  %-12s integer sums exact; float results within %.2e of the sum of |products|\n",
                ks[k]->name, worst);
+        free(act);
     }
     free(x);
+    free(bias);
+    free(w);
+    free(xq);
+    free(xd);
+    free(out);
 }
 
 /* ---- the matmul ---------------------------------------------------------------------------------- */
@@ -247,9 +267,11 @@ static void test_matmul_case(int M, int N, int K) {
     for (int n = 0; n < N; n++) sl_dequantize_row_q8_0(Wq + (size_t)n * (K / 32), Wd + (size_t)n * K, K);
     for (int m = 0; m < M; m++)
         sl_quantize_row_q8_act(inp + (size_t)m * K, xq + (size_t)m * K, xd + (size_t)m * (K / 32), K);
-    matmul_q8_0_forward(out_q, inp, Wq, bias, M, N, K, scratch, NULL);
+    sl_q8_packed *Wp = sl_q8_pack(Wq, N, K);
+    matmul_q8_0_forward(out_q, inp, Wp, bias, M, scratch, NULL);
     sl_pool *pool = sl_pool_create(2);
-    matmul_q8_0_forward(out_q2, inp, Wq, bias, M, N, K, scratch, pool);
+    matmul_q8_0_forward(out_q2, inp, Wp, bias, M, scratch, pool);
+    sl_q8_packed_free(Wp);
     matmul_forward(out_d, inp, Wd, bias, M, N, K, pool);
     matmul_forward(out_f, inp, W, bias, M, N, K, pool);
     sl_pool_free(pool);
@@ -313,35 +335,33 @@ static double now_s(void) {
 /* Not a check: each kernel over a 128 x 768 x 768 product on one thread, for the record. */
 static void bench_kernels(void) {
     enum { M = 128, N = 768, K = 768, NB = K / 32 };
-    int8_t *x = malloc((size_t)M * K);
-    float *dx = malloc((size_t)M * NB * sizeof *dx), *out = malloc((size_t)M * N * sizeof *out);
-    sl_block_q8_0 *w = malloc((size_t)N * NB * sizeof *w);
-    for (size_t i = 0; i < (size_t)M * K; i++) x[i] = (int8_t)((int)(rand_u32() % 255) - 127);
-    for (size_t i = 0; i < (size_t)M * NB; i++) dx[i] = 0.01f;
-    for (size_t i = 0; i < (size_t)N * NB; i++) {
-        w[i].d = sl_fp32_to_fp16(0.001f);
-        for (int j = 0; j < 32; j++) w[i].qs[j] = (int8_t)(rand_u32() & 0xff);
-    }
-    const sl_q8_0_kernels *ks[8];
-    const int n = sl_q8_0_kernels_available(ks, 8);
+    float *x = malloc(sizeof(float) * M * K), *out = malloc(sizeof(float) * M * N);
+    sl_block_q8_0 *w = malloc(sizeof(sl_block_q8_0) * N * NB);
+    random_weights(w, N, NB, 0);
+    random_acts(x, M, K, 0);
+    sl_q8_packed *pw = sl_q8_pack(w, N, K);
+    const sl_q8_kernels *ks[8];
+    const int n = sl_q8_kernels_available(ks, 8);
     printf("  one thread, %dx%dx%d:", M, N, K);
     for (int k = 0; k < n; k++) {
+        const size_t stride = ks[k]->act_size(K);
+        uint8_t *act = aligned_alloc(64, M * stride);
+        for (int m = 0; m < M; m++) ks[k]->quantize(act + m * stride, x + (size_t)m * K, K);
+        const int R = ks[k]->rows, P = ks[k]->panels; /* R divides 128; P divides 48 */
         double best = 1e9;
-        const int R = ks[k]->rows, C = ks[k]->cols; /* both divide 128 and 32 */
         for (int rep = 0; rep < 3; rep++) {
             double t0 = now_s();
-            for (int n0 = 0; n0 < N; n0 += 32)
+            for (int p = 0; p < pw->n_panels; p += P)
                 for (int m = 0; m < M; m += R)
-                    for (int c = n0; c < n0 + 32; c += C)
-                        ks[k]->tile(out + (size_t)m * N + c, N, x + (size_t)m * K, dx + (size_t)m * NB, R,
-                                    w + (size_t)c * NB, C, NB);
+                    ks[k]->tile(out + (size_t)m * N, N, act + m * stride, stride, R, pw, p, P, NULL);
             best = fmin(best, now_s() - t0);
         }
         printf("  %s %.1f GMAC/s", ks[k]->name, (double)M * N * K / best / 1e9);
+        free(act);
     }
     printf("\n");
+    sl_q8_packed_free(pw);
     free(x);
-    free(dx);
     free(out);
     free(w);
 }

@@ -100,10 +100,11 @@ sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K) {
                 const int n = p * SL_Q8P_COLS + c;
                 const sl_block_q8_0 *src = n < N ? &w[(size_t)n * nb + b] : NULL;
                 int32_t sum = 0;
-                for (int i = 0; i < SL_Q8_0_BLOCK; i++) {
-                    const int8_t v = src ? src->qs[i] : 0;
-                    dst[(i >> 2) * 64 + c * 4 + (i & 3)] = v;
-                    sum += v;
+                if (src) {
+                    for (int g = 0; g < SL_Q8_0_BLOCK / 4; g++) memcpy(dst + g * 64 + c * 4, src->qs + 4 * g, 4);
+                    for (int i = 0; i < SL_Q8_0_BLOCK; i++) sum += src->qs[i];
+                } else {
+                    for (int g = 0; g < SL_Q8_0_BLOCK / 4; g++) memset(dst + g * 64 + c * 4, 0, 4);
                 }
                 d[ci + (size_t)c] = src ? sl_fp16_to_fp32(src->d) : 0.0f;
                 wsum[ci + (size_t)c] = sum;

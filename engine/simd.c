@@ -208,6 +208,25 @@ TARGET_VNNI static INLINE void vnni_tile(float *out, size_t ldo, const uint8_t *
     }
 }
 
+/* The "i8" format as i8_quantize writes it, bit for bit (the same max, scale, reciprocal and products;
+   vcvtps2dq rounds half to even as the scalar 1.5 * 2^23 trick does), 32 inputs per step. */
+TARGET_VNNI static void i8_quantize_avx512(uint8_t *row, const float *x, int K) {
+    int8_t *q = (int8_t *)row;
+    float *d = (float *)(void *)(row + round64((size_t)K));
+    int32_t *corr = (int32_t *)(void *)(d + K / SL_Q8_0_BLOCK);
+    for (int b = 0; b < K / SL_Q8_0_BLOCK; b++) {
+        const __m512 v0 = _mm512_loadu_ps(x + b * SL_Q8_0_BLOCK), v1 = _mm512_loadu_ps(x + b * SL_Q8_0_BLOCK + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        const float db = amax / 127.0f, id = db != 0 ? 1.0f / db : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, vid));
+        _mm_storeu_si128((__m128i *)(void *)(q + b * SL_Q8_0_BLOCK), _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(void *)(q + b * SL_Q8_0_BLOCK + 16), _mm512_cvtsepi32_epi8(q1));
+        d[b] = db;
+        corr[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+}
+
 TARGET_VNNI static void tile_avx512vnni(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
                                         const sl_q8_packed *w, int p0, int np, const float *bias) {
     if (np == 3) vnni_tile(out, ldo, act, act_stride, nr, w, p0, bias, 3);
@@ -216,7 +235,7 @@ TARGET_VNNI static void tile_avx512vnni(float *out, size_t ldo, const uint8_t *a
 }
 
 static const sl_q8_kernels kernels_avx2 = {"avx2", AVX2_R, 1, i16_size, i16_quantize, tile_avx2};
-static const sl_q8_kernels kernels_avx512vnni = {"avx512vnni", VNNI_R, VNNI_J, i8_size, i8_quantize,
+static const sl_q8_kernels kernels_avx512vnni = {"avx512vnni", VNNI_R, VNNI_J, i8_size, i8_quantize_avx512,
                                                  tile_avx512vnni};
 #endif
 

@@ -129,10 +129,12 @@ int cmd_bench(int argc, char **argv) {
     }
     sl_error err;
     sl_model *m;
+    const double t_load = now_ms();
     if (sl_model_load_file(model_path, &m, &err) || sl_model_set_threads(m, (int)threads, &err)) {
         fprintf(stderr, "surligne bench: %s\n", err.message);
         return 1;
     }
+    printf("surligne  load %s: %.0f ms\n", model_path, now_ms() - t_load);
     const sl_config *c = sl_model_config(m);
     int rc = 0;
     for (int s = 0; s < n_seqs && rc == 0; s++) {

@@ -1,0 +1,173 @@
+/* The vectorised kernels against straightforward double-precision references: GELU and its derivative
+   (their erf and exp approximations) over a dense sweep, and attention (the inference path and the
+   training path that saves probabilities) on random q, k, v with padding keys, with and without threads. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kernels.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rand_u32(void) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng >> 32);
+}
+static float rand_uniform(void) { /* [-1, 1) */
+    return (float)((rand_u32() >> 8) / 16777216.0) * 2.0f - 1.0f;
+}
+
+/* ---- GELU -------------------------------------------------------------------------------------- */
+
+static double gelu_ref(double x) { return 0.5 * x * (1.0 + erf(x * M_SQRT1_2)); }
+static double gelu_grad_ref(double x) {
+    return 0.5 * (1.0 + erf(x * M_SQRT1_2)) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+}
+
+/* Every float of [-10, 10] at a stride (and n not a multiple of 8, for the tail). erf may be off by 2e-7
+   absolute (about 2 ulp of its values near 1), which GELU scales by x / 2; the products add an ulp. */
+static void test_gelu(void) {
+    const uint32_t stride = 997, top = 0x41200000u; /* 10.0f */
+    const int64_t n = 2 * (int64_t)(top / stride) + 3;
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
+    float *g = malloc((size_t)n * sizeof *g);
+    if (!x || !y || !g) {
+        CHECK(0, "no memory");
+        return;
+    }
+    int64_t i = 0;
+    for (uint32_t u = 0; u < top && i + 1 < n; u += stride) {
+        float f;
+        memcpy(&f, &u, sizeof f);
+        x[i++] = f;
+        x[i++] = -f;
+    }
+    while (i < n) x[i++] = 10.0f;
+    memcpy(y, x, (size_t)n * sizeof *y);
+    gelu_forward(y, y, n); /* in place, as the model does it */
+    for (i = 0; i < n; i++) g[i] = 1.0f;
+    gelu_backward(g, x, g, n);
+    double worst = 0, worst_grad = 0;
+    for (i = 0; i < n; i++) {
+        const double ref = gelu_ref(x[i]);
+        const double err = fabs(y[i] - ref) / (0.5 * fabs(x[i]) * 2e-7 + fabs(ref) * 1.2e-7 + 1e-38);
+        const double gref = gelu_grad_ref(x[i]), gerr = fabs(g[i] - gref) / (2.5e-7 + fabs(gref) * 2.5e-7);
+        worst = err > worst ? err : worst;
+        worst_grad = gerr > worst_grad ? gerr : worst_grad;
+    }
+    printf("GELU: worst error %.2f of its bound, derivative %.2f\n", worst, worst_grad);
+    CHECK(worst <= 1, "GELU error %.3g of its bound", worst);
+    CHECK(worst_grad <= 1, "GELU derivative error %.3g of its bound", worst_grad);
+    const float special[3] = {0.0f, INFINITY, -50.0f};
+    float out[3];
+    gelu_forward(out, special, 3);
+    CHECK(out[0] == 0 && out[1] == INFINITY && out[2] == 0, "GELU(0, inf, -50) = %g %g %g", out[0], out[1],
+          out[2]);
+    free(x);
+    free(y);
+    free(g);
+}
+
+/* ---- attention --------------------------------------------------------------------------------- */
+
+/* out (B,T,C) and outabs (B,T,C) = sum of p |v|, the scale of the rounding errors an output may carry. */
+static void attention_ref(double *out, double *outabs, const float *q, const float *k, const float *v,
+                          const uint8_t *mask, int B, int T, int C, int NH) {
+    const int D = C / NH;
+    double *p = malloc((size_t)T * sizeof *p);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < T; t++) {
+                const float *qt = q + ((size_t)b * T + t) * C + h * D;
+                double mx = -INFINITY, sum = 0;
+                for (int u = 0; u < T; u++) {
+                    const float *ku = k + ((size_t)b * T + u) * C + h * D;
+                    double s = 0;
+                    for (int d = 0; d < D; d++) s += (double)qt[d] * ku[d];
+                    p[u] = s / sqrt(D);
+                    if (mask[b * T + u] && p[u] > mx) mx = p[u];
+                }
+                for (int u = 0; u < T; u++) sum += p[u] = mask[b * T + u] ? exp(p[u] - mx) : 0;
+                const size_t row = ((size_t)b * T + t) * C + (size_t)h * D;
+                double *o = out + row, *oa = outabs + row;
+                for (int d = 0; d < D; d++) {
+                    o[d] = oa[d] = 0;
+                    for (int u = 0; u < T; u++) {
+                        const double w = sum > 0 ? p[u] / sum : 0;
+                        const double vu = v[((size_t)b * T + u) * C + (size_t)h * D + d];
+                        o[d] += w * vu;
+                        oa[d] += w * fabs(vu);
+                    }
+                }
+            }
+    free(p);
+}
+
+/* Row 0 of the batch is all real tokens; row 1 has every fifth key and the last quarter padded, or (with
+   all_pad) no real token at all, whose outputs must be 0. */
+static void test_attention_case(int T, int NH, int D, int all_pad, sl_pool *pool3) {
+    const int B = 2, C = NH * D;
+    const size_t n = (size_t)B * T * C;
+    float *q = malloc(n * sizeof *q), *k = malloc(n * sizeof *k), *v = malloc(n * sizeof *v);
+    float *out = malloc(n * sizeof *out), *out3 = malloc(n * sizeof *out3), *outp = malloc(n * sizeof *outp);
+    float *probs = malloc((size_t)B * NH * T * T * sizeof *probs);
+    float *scratch = malloc(3 * (size_t)T * sizeof *scratch);
+    double *ref = malloc(n * sizeof *ref), *refabs = malloc(n * sizeof *refabs);
+    uint8_t *mask = malloc((size_t)B * T);
+    if (!q || !k || !v || !out || !out3 || !outp || !probs || !scratch || !ref || !refabs || !mask) {
+        CHECK(0, "no memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) { /* scores of standard deviation 3: peaked softmax rows */
+        q[i] = 3 * rand_uniform();
+        k[i] = 3 * rand_uniform();
+        v[i] = rand_uniform();
+    }
+    for (int t = 0; t < T; t++) {
+        mask[t] = 1;
+        mask[T + t] = !all_pad && t % 5 != 4 && t < T - T / 4;
+    }
+    attention_ref(ref, refabs, q, k, v, mask, B, T, C, NH);
+    attention_forward(out, NULL, q, k, v, mask, B, T, C, NH, NULL, scratch, NULL);
+    attention_forward(out3, NULL, q, k, v, mask, B, T, C, NH, NULL, scratch, pool3);
+    attention_forward(outp, probs, q, k, v, mask, B, T, C, NH, NULL, scratch, pool3); /* the training path */
+    double worst = 0, worst_p = 0;
+    int differ = 0, nonzero_pad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double scale = refabs[i] > 0 ? refabs[i] : 1;
+        const double e = fabs(out[i] - ref[i]) / scale, ep = fabs(outp[i] - ref[i]) / scale;
+        worst = e > worst ? e : worst;
+        worst_p = ep > worst_p ? ep : worst_p;
+        differ += out3[i] != out[i];
+        nonzero_pad += all_pad && i >= n / 2 && out[i] != 0;
+    }
+    printf("attention T=%d NH=%d D=%d%s: max error %.3g (training path %.3g) of sum p|v|\n", T, NH, D,
+           all_pad ? " (row 1 all padding)" : "", worst, worst_p);
+    /* the old per-pair code errs by up to 1.6e-6 here: the rounding of the scores, which exp amplifies */
+    CHECK(worst <= 4e-6, "T=%d NH=%d D=%d: attention error %.3g", T, NH, D, worst);
+    CHECK(worst_p <= 4e-6, "T=%d NH=%d D=%d: training-path attention error %.3g", T, NH, D, worst_p);
+    CHECK(differ == 0, "T=%d NH=%d D=%d: %d outputs differ with 3 threads", T, NH, D, differ);
+    CHECK(nonzero_pad == 0, "T=%d: %d outputs of a row without real keys are not 0", T, nonzero_pad);
+    float *buffers[] = {q, k, v, out, out3, outp, probs, scratch};
+    for (int i = 0; i < 8; i++) free(buffers[i]);
+    free(ref);
+    free(refabs);
+    free(mask);
+}
+
+static void test_attention(void) {
+    sl_pool *pool3 = sl_pool_create(3);
+    CHECK(pool3 != NULL, "cannot start 3 threads");
+    const int Ts[] = {1, 7, 33, 128};
+    for (int i = 0; i < 4; i++) test_attention_case(Ts[i], 4, 16, 0, pool3);
+    test_attention_case(7, 4, 16, 1, pool3);
+    test_attention_case(130, 12, 64, 0, pool3); /* the base model's heads, 3 key chunks, the last partial */
+    test_attention_case(33, 2, 24, 0, pool3);   /* a head size the inference path leaves to the general one */
+    sl_pool_free(pool3);
+}
+
+int main(void) {
+    test_gelu();
+    test_attention();
+    return check_report("test_kernels");
+}

@@ -1,5 +1,6 @@
 #include "simd.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Every kernel computes the same tile (see simd.h). Rows beyond nr repeat the last valid one, so the
@@ -300,6 +301,50 @@ static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_str
 static const sl_q8_kernels kernels_wasm = {"wasm-simd128", WASM_R, 1, i16_size, i16_quantize, tile_wasm};
 #endif
 
+#if defined(__wasm_simd128__) && defined(SL_WASM_RELAXED) /* CMake option SURLIGNE_WASM_RELAXED */
+
+/* ---- WebAssembly relaxed SIMD ---------------------------------------------------------------------- */
+
+/* "u7": 7-bit activations offset to unsigned, u = q + 64 in [1, 127] with q = round(x / d7) in [-63, 63]
+   and d7 = max|x| / 63 per block (K bytes), then the block scales d7 (K/32 floats). The relaxed byte dot
+   product is deterministic only with one operand in [0, 127]: these bytes are that operand. */
+static size_t u7_size(int K) { return round64((size_t)K) + round64((size_t)K / SL_Q8_0_BLOCK * 4); }
+
+static void u7_quantize(uint8_t *row, const float *x, int K) {
+    float *d = (float *)(void *)(row + round64((size_t)K));
+    for (int b = 0; b < K / SL_Q8_0_BLOCK; b++) {
+        const float *xb = x + b * SL_Q8_0_BLOCK;
+        float amax = 0;
+        for (int i = 0; i < SL_Q8_0_BLOCK; i++) amax = fabsf(xb[i]) > amax ? fabsf(xb[i]) : amax;
+        const float d7 = amax / 63.0f, id = d7 != 0 ? 1.0f / d7 : 0.0f;
+        d[b] = d7;
+        for (int i = 0; i < SL_Q8_0_BLOCK; i++) { /* round half to even, as sl_quantize_row_q8_act */
+            const float v = (xb[i] * id + 12582912.0f) - 12582912.0f;
+            row[b * SL_Q8_0_BLOCK + i] = (uint8_t)((int)v + 64);
+        }
+    }
+}
+
+/* The kernel is a wasm module of its own (engine/wasm_relaxed/q8_relaxed.c: the engine's toolchain,
+   emcc 3.1.6, cannot emit or even carry the final relaxed opcodes), reached through these two imports of
+   web/q8_relaxed_library.js. sl_relaxed_available() is 1 where the module validates and passes its
+   self-test (current Chromium; not Node 20, nor browsers without relaxed SIMD), checked once per thread. */
+extern int sl_relaxed_available(void);
+extern void sl_relaxed_tile(float *out, int ldo, const uint8_t *act, int act_stride, int nr, const int8_t *qs,
+                            const float *d, const int32_t *wsum, int N, int nb, int p0, int np,
+                            const float *bias);
+
+/* A whole run of rows per call (the module loops over its 4-row micro-tiles), so the trip through JS is
+   paid once per 64 rows x 3 panels. */
+static void tile_wasm_relaxed(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                              const sl_q8_packed *w, int p0, int np, const float *bias) {
+    sl_relaxed_tile(out, (int)ldo, act, (int)act_stride, nr, w->qs, w->d, w->wsum, w->N, w->nb, p0, np, bias);
+}
+
+static const sl_q8_kernels kernels_wasm_relaxed = {"wasm-relaxed", 64, 3, u7_size, u7_quantize,
+                                                   tile_wasm_relaxed};
+#endif
+
 /* ---- choice --------------------------------------------------------------------------------------- */
 
 int sl_q8_kernels_available(const sl_q8_kernels **list, int max) {
@@ -317,6 +362,9 @@ int sl_q8_kernels_available(const sl_q8_kernels **list, int max) {
 #endif
 #ifdef __wasm_simd128__
     all[n++] = &kernels_wasm;
+#endif
+#if defined(__wasm_simd128__) && defined(SL_WASM_RELAXED)
+    if (sl_relaxed_available()) all[n++] = &kernels_wasm_relaxed;
 #endif
     for (int i = 0; i < n && i < max; i++) list[i] = all[i];
     return n < max ? n : max;

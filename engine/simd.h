@@ -20,7 +20,9 @@
    sums are exact in every implementation; the float accumulation order differs (per block on the scalar
    path, per lane on the vector paths), so float results agree to rounding. Kernels: scalar C
    (everywhere), AVX2 and AVX-512 VNNI on x86-64 (target attributes, chosen at run time from the
-   processor's features: one binary runs everywhere), WebAssembly simd128 when compiled with -msimd128. */
+   processor's features: one binary runs everywhere), WebAssembly simd128 when compiled with -msimd128,
+   and WebAssembly relaxed SIMD where the engine runs it (a module of its own, engine/wasm_relaxed/; its
+   activations are 7-bit, so its results differ from the others' by that rounding, not only by order). */
 #ifndef SL_SIMD_H
 #define SL_SIMD_H
 
@@ -43,7 +45,7 @@ typedef void (*sl_q8_tile_fn)(float *out, size_t ldo, const uint8_t *act, size_t
                               const sl_q8_packed *w, int p0, int np, const float *bias);
 
 typedef struct {
-    const char *name; /* "scalar", "avx2", "avx512vnni", "wasm-simd128" */
+    const char *name; /* "scalar", "avx2", "avx512vnni", "wasm-simd128", "wasm-relaxed" */
     int rows, panels; /* the tile's largest nr and np */
     /* bytes of one quantised activation row of K inputs (a multiple of 64) */
     size_t (*act_size)(int K);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly engine into build-wasm/dist/ (see README.md, "WebAssembly"):
-#   1. installs what is missing (tools/install-deps.sh wasm: Debian's emscripten, Node.js, dpkg-dev);
+#   1. installs what is missing (tools/install-deps.sh wasm: Debian's emscripten, Node.js, dpkg-dev, and
+#      clang-19 + lld-19 for the relaxed-SIMD kernel module embedded in the engine's JS, engine/wasm_relaxed/);
 #   2. fetches utf8proc's source package from Debian into build-wasm/_deps/ (once), with a private apt
 #      configuration that leaves the system's apt sources untouched;
 #   3. configures with emcmake (once) and builds with cmake; prints the sizes of the .wasm files.
@@ -40,6 +41,6 @@ fi
 # -Wpthreads-mem-growth: emcc's warning that JS reads of a growable shared memory are slower; known, wanted
 cmake --build "$build" -j"$(nproc)" 2> >(grep -v 'pthreads-mem-growth' >&2)
 
-for f in "$build"/dist/*.wasm; do
-  printf 'build-wasm: %-32s %8d bytes, %8d gzipped\n' "$f" "$(stat -c %s "$f")" "$(gzip -9c "$f" | wc -c)"
+for f in "$build"/dist/*.wasm "$build"/relaxed/*.wasm; do
+  printf 'build-wasm: %-38s %8d bytes, %8d gzipped\n' "$f" "$(stat -c %s "$f")" "$(gzip -9c "$f" | wc -c)"
 done

@@ -4,8 +4,9 @@
 #           libopenblas-dev (large f32 matrix products in native builds; -DSURLIGNE_BLAS=OFF does without)
 # Extra groups: `tools/install-deps.sh reference` adds python3-torch, python3-numpy, python3-sentencepiece
 # (the PyTorch reference scripts in tools/reference/; the tests do not need them).
-# `tools/install-deps.sh wasm` adds emscripten (Debian's 3.1.6: emcc, clang 14, binaryen, Node.js) and
-# dpkg-dev (dpkg-source unpacks utf8proc's Debian source for tools/build-wasm.sh).
+# `tools/install-deps.sh wasm` adds emscripten (Debian's 3.1.6: emcc, clang 14, binaryen, Node.js),
+# dpkg-dev (dpkg-source unpacks utf8proc's Debian source for tools/build-wasm.sh), and clang-19 and lld-19
+# (wasm-ld-19), which build the relaxed-SIMD kernel module that emcc 3.1.6 cannot (engine/wasm_relaxed/).
 # `tools/install-deps.sh browser` adds chromium (Debian's, driven by playwright-core in tests/browser/),
 # nodejs, and npm when no npm command is there (a Node.js that bundles npm needs no Debian npm).
 # `tools/install-deps.sh bench` adds python3-onnx, python3-torch, python3-numpy, python3-sentencepiece
@@ -16,7 +17,7 @@ packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev libopenbla
 for group in "$@"; do
   case "$group" in
     reference) packages+=(python3-torch python3-numpy python3-sentencepiece) ;;
-    wasm) packages+=(emscripten nodejs dpkg-dev) ;;
+    wasm) packages+=(emscripten nodejs dpkg-dev clang-19 lld-19) ;;
     browser)
       packages+=(chromium nodejs)
       command -v npm >/dev/null || packages+=(npm)

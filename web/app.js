@@ -71,7 +71,7 @@ function describeModel(name, info) {
     formatBytes(info.bytes),
     info.source === 'network' && !info.stored ? 'téléchargé (non gardé)' : from,
     `${info.threads} ${info.threads > 1 ? 'fils' : 'fil'}${info.crossOriginIsolated ? '' : ' (page non isolée)'}`,
-    info.simd ? 'SIMD' : 'sans SIMD',
+    info.kernel === 'wasm-relaxed' ? 'SIMD relaxed' : info.simd ? 'SIMD' : 'sans SIMD',
     `prêt en ${Math.round(info.readyMs)} ms`,
   ];
   modelInfo.textContent = parts.join(' · ');

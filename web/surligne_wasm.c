@@ -15,14 +15,22 @@
 
    Errors: a call that fails returns 0 (NULL) and leaves the message in sl_wasm_last_error() and the status
    (sl_status) in sl_wasm_last_status(). Everything else about the model — tensors used in place, labels
-   from the file, offsets into the original text — is surligne.h's contract unchanged. */
+   from the file, offsets into the original text — is surligne.h's contract unchanged.
+
+   At the end of the file, for tests and benchmarks: sl_wasm_kernel (the q8_0 kernel that runs),
+   sl_wasm_logits (the raw classifier outputs for a text), sl_wasm_q8_product (one matrix product with a
+   chosen kernel, timed). */
 #include <emscripten/emscripten.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model.h"
+#include "quant.h"
+#include "simd.h"
 #include "surligne.h"
+#include "tokenizer.h"
 
 typedef struct {
     sl_model *model;
@@ -189,4 +197,92 @@ EMSCRIPTEN_KEEPALIVE const char *sl_wasm_recognize(sl_wasm_handle *h, const char
     json_append(h, "]", 1);
     sl_entities_free(&ents);
     return json_finish(h);
+}
+
+/* ---- the q8_0 kernel, for tests and benchmarks ------------------------------------------------ */
+
+/* The name of the q8_0 kernel the engine runs: "wasm-relaxed" where the engine supports relaxed SIMD
+   (web/q8_relaxed_library.js decides, once per thread), "wasm-simd128" otherwise. */
+EMSCRIPTEN_KEEPALIVE const char *sl_wasm_kernel(void) { return sl_q8_kernels_best()->name; }
+
+/* The classifier's raw outputs for the first window of a text: its tokens with <s> and </s>, at most
+   max_tokens of them (and the model's window), into logits (tokens, labels): room for max_tokens x labels
+   floats. Returns the number of tokens, or -1 with the message in sl_wasm_last_error(). */
+EMSCRIPTEN_KEEPALIVE int sl_wasm_logits(sl_wasm_handle *h, const char *text, size_t len, int max_tokens,
+                                        float *logits) {
+    const sl_tokenizer *tok = sl_model_tokenizer(h->model);
+    int32_t bos = -1, eos = -1;
+    for (int32_t id = 0; id < sl_tokenizer_n_tokens(tok) && (bos < 0 || eos < 0); id++) {
+        const char *p = sl_tokenizer_piece(tok, id, NULL);
+        if (bos < 0 && !strcmp(p, "<s>")) bos = id;
+        if (eos < 0 && !strcmp(p, "</s>")) eos = id;
+    }
+    if (max_tokens > sl_model_max_tokens(h->model)) max_tokens = sl_model_max_tokens(h->model);
+    if (bos < 0 || eos < 0 || max_tokens < 2) {
+        set_error(SL_ERR_ARGUMENT, "no <s> and </s> in the vocabulary, or max_tokens %d < 2", max_tokens);
+        return -1;
+    }
+    sl_tokens tk = {0};
+    int n = -1;
+    int32_t *ids = NULL;
+    if (sl_tokenize(tok, text, len, &tk, &last_error) == SL_OK) {
+        n = tk.n + 2 < max_tokens ? tk.n + 2 : max_tokens;
+        if ((ids = malloc((size_t)n * sizeof *ids))) {
+            ids[0] = bos;
+            for (int i = 1; i < n - 1; i++) ids[i] = tk.ids[i - 1];
+            ids[n - 1] = eos;
+            if (sl_model_forward(h->model, ids, 1, n, logits, &last_error) != SL_OK) n = -1;
+        } else {
+            set_error(SL_ERR_MEMORY, "no memory for %d token ids", n);
+            n = -1;
+        }
+    }
+    free(ids);
+    sl_tokens_free(&tk);
+    return n;
+}
+
+/* out (M,N) = x (M,K) . q8_0(w (N,K))^T + bias (N, may be NULL) with the kernel named `kernel` (one of
+   sl_q8_kernels_available), on this thread, `reps` times: the weights are quantised to q8_0 and packed
+   first (not timed), then each repetition quantises x and runs the tiles, as matmul_q8_0_forward does.
+   Returns the fastest repetition in ms, or -1 (unknown kernel, no memory, K not a multiple of 32). */
+EMSCRIPTEN_KEEPALIVE double sl_wasm_q8_product(const char *kernel, float *out, const float *x, int M,
+                                               const float *w, int N, int K, const float *bias, int reps) {
+    const sl_q8_kernels *list[8], *k = NULL;
+    const int n = sl_q8_kernels_available(list, 8);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(list[i]->name, kernel)) k = list[i];
+    if (!k || M < 1 || N < 1 || K < SL_Q8_0_BLOCK || K % SL_Q8_0_BLOCK) {
+        set_error(SL_ERR_ARGUMENT, "no kernel '%s' or bad shape %dx%dx%d", kernel, M, N, K);
+        return -1;
+    }
+    const int nb = K / SL_Q8_0_BLOCK;
+    sl_block_q8_0 *wq = malloc((size_t)N * nb * sizeof *wq);
+    const size_t stride = k->act_size(K);
+    uint8_t *act = aligned_alloc(64, (size_t)M * stride);
+    sl_q8_packed *pw = NULL;
+    if (wq && act) {
+        for (int c = 0; c < N; c++) sl_quantize_row_q8_0(w + (size_t)c * K, wq + (size_t)c * nb, K);
+        pw = sl_q8_pack(wq, N, K);
+    }
+    double best = -1;
+    if (pw) {
+        for (int rep = 0; rep < (reps < 1 ? 1 : reps); rep++) {
+            const double t0 = emscripten_get_now();
+            for (int m = 0; m < M; m++) k->quantize(act + (size_t)m * stride, x + (size_t)m * K, K);
+            for (int p = 0; p < pw->n_panels; p += k->panels)
+                for (int m = 0; m < M; m += k->rows)
+                    k->tile(out + (size_t)m * N, (size_t)N, act + (size_t)m * stride, stride,
+                            M - m < k->rows ? M - m : k->rows, pw, p,
+                            pw->n_panels - p < k->panels ? pw->n_panels - p : k->panels, bias);
+            const double ms = emscripten_get_now() - t0;
+            if (best < 0 || ms < best) best = ms;
+        }
+    } else {
+        set_error(SL_ERR_MEMORY, "no memory for a %dx%dx%d product", M, N, K);
+    }
+    sl_q8_packed_free(pw);
+    free(act);
+    free(wq);
+    return best;
 }

@@ -64,6 +64,7 @@ async function load({ id, url, sha256, expectedBytes, threads: wanted, wasmBase 
       build,
       threads,
       simd: true,
+      kernel: M.UTF8ToString(M._sl_wasm_kernel()), // the q8_0 product: 'wasm-relaxed' or 'wasm-simd128'
       crossOriginIsolated: isolated,
       source: model.source,
       bytes: n,

@@ -48,6 +48,9 @@ export interface ModelInfo {
   threads: number;
   requestedThreads: number;
   simd: boolean;
+  /** The int8 matrix product in use: 'wasm-relaxed' where the browser runs relaxed SIMD (7-bit
+   * activations), else 'wasm-simd128'. */
+  kernel: 'wasm-relaxed' | 'wasm-simd128';
   crossOriginIsolated: boolean;
   /** Where the model bytes came from. */
   source: 'indexeddb' | 'network';

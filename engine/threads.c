@@ -4,13 +4,25 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/* Between two runs of a forward pass (about 150 of them, a fraction of a millisecond apart) a thread spins
+   this many times on the run counter before it sleeps on the condition variable: a sleep and a wake-up
+   cost more than the gap (5% of the time at two threads, seen with perf). About 0.2 ms on x86. */
+#define SPINS 4096
+
 struct sl_pool {
     int n_threads; /* including the caller */
     pthread_t *workers;
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
-    unsigned generation; /* bumped for every run; workers wait for a new one */
-    int running;         /* workers still inside the current run */
+    atomic_uint generation; /* bumped (under lock) for every run; workers wait for a new one */
+    atomic_int running;     /* workers still inside the current run */
     int quit;
     /* the current run */
     sl_task_fn task;
@@ -38,15 +50,19 @@ static void *worker_main(void *arg) {
     int thread = wa->thread;
     free(wa);
     unsigned seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
+        for (int i = 0; i < SPINS && atomic_load(&p->generation) == seen; i++) CPU_RELAX();
+        pthread_mutex_lock(&p->lock);
+        while (!p->quit && atomic_load(&p->generation) == seen) pthread_cond_wait(&p->wake, &p->lock);
         if (p->quit) break;
-        seen = p->generation;
+        seen = atomic_load(&p->generation);
         pthread_mutex_unlock(&p->lock);
         run_tasks(p, thread);
-        pthread_mutex_lock(&p->lock);
-        if (--p->running == 0) pthread_cond_signal(&p->done);
+        if (atomic_fetch_sub(&p->running, 1) == 1) { /* the last one: the caller may be asleep */
+            pthread_mutex_lock(&p->lock);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -108,12 +124,15 @@ void sl_pool_run(sl_pool *p, int n_tasks, sl_task_fn task, void *ctx) {
     p->ctx = ctx;
     p->n_tasks = n_tasks;
     atomic_store(&p->next, 0);
-    p->running = p->n_threads - 1;
-    p->generation++;
+    atomic_store(&p->running, p->n_threads - 1);
+    atomic_fetch_add(&p->generation, 1);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     run_tasks(p, 0);
-    pthread_mutex_lock(&p->lock);
-    while (p->running > 0) pthread_cond_wait(&p->done, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < SPINS && atomic_load(&p->running) > 0; i++) CPU_RELAX();
+    if (atomic_load(&p->running) > 0) {
+        pthread_mutex_lock(&p->lock);
+        while (atomic_load(&p->running) > 0) pthread_cond_wait(&p->done, &p->lock);
+        pthread_mutex_unlock(&p->lock);
+    }
 }

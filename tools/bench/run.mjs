@@ -1,15 +1,17 @@
 // One engine at one thread count, in its own Node process (spawned by tools/bench/bench.mjs, which prints the
 // table): times a forward pass of each model on each benchmark sequence and writes one JSON object to stdout.
 //
-//   node tools/bench/run.mjs ENGINE THREADS INPUTS.json MODEL[,MODEL...] [--repeat N] [--warmup N]
+//   node tools/bench/run.mjs ENGINE THREADS INPUTS.json MODEL[,MODEL...] [--repeat N] [--warmup N] [--budget S]
 //
 // ENGINE: ort-web (onnxruntime-web, wasm backend, SIMD), ort-node (onnxruntime-node, CPU execution provider)
 // or surligne-wasm (build-wasm/dist/node/surligne.cjs at one thread, surligne-mt.cjs beyond).
 // INPUTS.json: [{seq, ids: [...], text}] — the token ids the ORT engines run on, and the French text that
 // surligne's wasm build tokenises into exactly those ids (its API takes text: the time includes tokenising
 // and decoding entities, small beside the forward pass).
-// Output: {engine, threads, results: [{model, seq, times: [ms...], median, logits?}]}; logits (ORT only) are
-// the last run's, flattened, for the agreement check.
+// --budget S: the timed runs stop before --repeat once they have taken S seconds, if at least 3 were done
+// (0: no limit). Output: {engine, threads, results: [{model, seq, times: [ms...], median, logits?}]}; logits,
+// flattened, for the agreement check: the last run's (ORT), or sl_wasm_logits's where the wasm build has it
+// (untimed).
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
@@ -21,6 +23,9 @@ const option = (name, fallback) => {
 const threads = Number(threadsArg);
 const repeat = option('--repeat', 10);
 const warmup = option('--warmup', 2);
+const budget = option('--budget', 0) * 1e3;
+const enough = (times) => times.length >= repeat ||
+  (budget > 0 && times.length >= 3 && times.reduce((a, b) => a + b, 0) >= budget);
 const inputs = JSON.parse(readFileSync(inputsPath, 'utf8'));
 const models = modelsArg.split(',');
 
@@ -32,7 +37,7 @@ const median = (xs) => {
 function time(fn) {
   for (let i = 0; i < warmup; i++) fn();
   const times = [];
-  for (let i = 0; i < repeat; i++) {
+  while (!enough(times)) {
     const t0 = performance.now();
     fn();
     times.push(performance.now() - t0);
@@ -44,12 +49,29 @@ async function timeAsync(fn) {
   let out;
   for (let i = 0; i < warmup; i++) out = await fn();
   const times = [];
-  for (let i = 0; i < repeat; i++) {
+  while (!enough(times)) {
     const t0 = performance.now();
     out = await fn();
     times.push(performance.now() - t0);
   }
   return { times, out };
+}
+
+// The logits of text's first seq tokens, flattened, where the build exports sl_wasm_logits; else undefined.
+function surligneLogits(M, h, text, seq) {
+  if (!M._sl_wasm_logits) return undefined;
+  const nLabels = JSON.parse(M.UTF8ToString(M._sl_wasm_labels(h))).length;
+  const bytes = new TextEncoder().encode(text);
+  const p = M._malloc(bytes.length + 1);
+  const q = M._malloc(seq * nLabels * 4);
+  try {
+    M.HEAPU8.set(bytes, p);
+    const n = M._sl_wasm_logits(h, p, bytes.length, seq, q);
+    return n === seq ? Array.from(M.HEAPF32.subarray(q >> 2, (q >> 2) + seq * nLabels)) : undefined;
+  } finally {
+    M._free(q);
+    M._free(p);
+  }
 }
 
 const results = [];
@@ -89,7 +111,7 @@ if (engine === 'ort-web' || engine === 'ort-node') {
     const m = wasm.load(readFileSync(model));
     for (const { seq, text } of inputs) {
       const times = time(() => m.recognize(text, { threads }));
-      results.push({ model, seq, times, median: median(times) });
+      results.push({ model, seq, times, median: median(times), logits: surligneLogits(wasm.M, m.h, text, seq) });
     }
     m.free();
   }

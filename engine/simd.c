@@ -44,6 +44,16 @@ static inline const float *i16_scales(const uint8_t *row, int K) {
     return (const float *)(const void *)(row + round64((size_t)K * 2));
 }
 
+/* The values and scales of the tile's R rows (rows beyond nr repeat the last). */
+static inline void i16_rows(const int16_t **x, const float **dx, int R, const uint8_t *act, size_t act_stride,
+                            int nr, int K) {
+    for (int r = 0; r < R; r++) {
+        const uint8_t *row = act + (size_t)(r < nr ? r : nr - 1) * act_stride;
+        x[r] = (const int16_t *)(const void *)row;
+        dx[r] = i16_scales(row, K);
+    }
+}
+
 static void i16_quantize(uint8_t *row, const float *x, int K) {
     int16_t *q = (int16_t *)(void *)row;
     float *d = (float *)(void *)(row + round64((size_t)K * 2));
@@ -112,11 +122,7 @@ TARGET_AVX2 static void tile_avx2(float *out, size_t ldo, const uint8_t *act, si
     const int nb = w->nb, K = w->K;
     const int16_t *x[R];
     const float *dx[R];
-    for (int r = 0; r < R; r++) {
-        const uint8_t *row = act + (size_t)(r < nr ? r : nr - 1) * act_stride;
-        x[r] = (const int16_t *)(const void *)row;
-        dx[r] = i16_scales(row, K);
-    }
+    i16_rows(x, dx, R, act, act_stride, nr, K);
     for (int p = p0; p < p0 + np; p++)
         for (int h = 0; h < 2; h++) {
             const int n0 = p * SL_Q8P_COLS + 8 * h;
@@ -257,11 +263,7 @@ static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_str
     const int nb = w->nb, K = w->K;
     const int16_t *x[R];
     const float *dx[R];
-    for (int r = 0; r < R; r++) {
-        const uint8_t *row = act + (size_t)(r < nr ? r : nr - 1) * act_stride;
-        x[r] = (const int16_t *)(const void *)row;
-        dx[r] = i16_scales(row, K);
-    }
+    i16_rows(x, dx, R, act, act_stride, nr, K);
     for (int p = p0; p < p0 + np; p++)
         for (int q = 0; q < 4; q++) {
             const int n0 = p * SL_Q8P_COLS + 4 * q;

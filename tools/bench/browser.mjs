@@ -47,10 +47,10 @@ const PAGE = '<!doctype html><meta charset="utf-8"><title>surligne bench</title>
 const MIME = { '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm' };
 
-// URL path -> file: /worker.mjs, /ort/NAME, /wasm/NAME, /model/I (models[I]); null for anything else.
+// URL path -> file: /worker.mjs, /logits.mjs, /ort/NAME, /wasm/NAME, /model/I (models[I]); null for anything else.
 function resolvePath(p) {
   const m = p.match(/^\/(ort|wasm|model)\/([\w.-]+)$/);
-  if (p === '/worker.mjs') return path.join(ROOT, 'tools/bench/worker.mjs');
+  if (p === '/worker.mjs' || p === '/logits.mjs') return path.join(ROOT, 'tools/bench', p.slice(1));
   if (!m) return null;
   if (m[1] === 'ort') return path.join(ORT_DIST, m[2]);
   if (m[1] === 'wasm') return path.join(WASM_DIST, m[2]);

@@ -14,6 +14,7 @@
 // (untimed).
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { surligneLogits } from './logits.mjs';
 
 const [engine, threadsArg, inputsPath, modelsArg, ...rest] = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -57,22 +58,6 @@ async function timeAsync(fn) {
   return { times, out };
 }
 
-// The logits of text's first seq tokens, flattened, where the build exports sl_wasm_logits; else undefined.
-function surligneLogits(M, h, text, seq) {
-  if (!M._sl_wasm_logits) return undefined;
-  const nLabels = JSON.parse(M.UTF8ToString(M._sl_wasm_labels(h))).length;
-  const bytes = new TextEncoder().encode(text);
-  const p = M._malloc(bytes.length + 1);
-  const q = M._malloc(seq * nLabels * 4);
-  try {
-    M.HEAPU8.set(bytes, p);
-    const n = M._sl_wasm_logits(h, p, bytes.length, seq, q);
-    return n === seq ? Array.from(M.HEAPF32.subarray(q >> 2, (q >> 2) + seq * nLabels)) : undefined;
-  } finally {
-    M._free(q);
-    M._free(p);
-  }
-}
 
 const results = [];
 let info = '';

@@ -10,6 +10,7 @@
 // copy in between. `check` is what the threads really were: crossOriginIsolated, the Workers the engine
 // started (Worker is wrapped to count them), onnxruntime's numThreads after its initialisation; and
 // surligne's q8_0 kernel.
+import { surligneLogits } from './logits.mjs';
 const NativeWorker = self.Worker;
 let workersStarted = 0;
 self.Worker = class extends NativeWorker {
@@ -99,23 +100,6 @@ async function loadGguf(M, url) {
   return h;
 }
 
-// The logits of text's first seq tokens, flattened, where the build exports sl_wasm_logits (untimed; for the
-// agreement check); undefined elsewhere.
-function surligneLogits(M, h, text, seq) {
-  if (!M._sl_wasm_logits) return undefined;
-  const nLabels = JSON.parse(M.UTF8ToString(M._sl_wasm_labels(h))).length;
-  const bytes = new TextEncoder().encode(text);
-  const p = M._malloc(bytes.length + 1);
-  const q = M._malloc(seq * nLabels * 4);
-  try {
-    M.HEAPU8.set(bytes, p);
-    const n = M._sl_wasm_logits(h, p, bytes.length, seq, q);
-    return n === seq ? Array.from(M.HEAPF32.subarray(q >> 2, (q >> 2) + seq * nLabels)) : undefined;
-  } finally {
-    M._free(q);
-    M._free(p);
-  }
-}
 
 async function runSurligne({ threads, models, inputs, ...timing }) {
   const build = threads > 1 ? 'surligne-mt' : 'surligne';

@@ -488,13 +488,16 @@ sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p) {
     return d;
 }
 
-/* A Linear layer, out (M,N) = inp (M,K) . W (N,K)^T + bias, with W in f32 or (wq not NULL) in q8_0. */
+/* A Linear layer, out (M,N) = inp (M,K) . W (N,K)^T + bias, with W in f32 or (wq not NULL) in q8_0; then
+   GELU in place when `gelu` (the q8_0 product applies it tile by tile, while the tile is in cache). */
 static void linear_forward(float *out, const float *inp, const float *w, const sl_q8_packed *wq, const float *bias,
-                           int M, int N, int K, const sl_acts *a, sl_pool *pool) {
-    if (wq)
-        matmul_q8_0_forward(out, inp, wq, bias, M, a->q8_scratch, pool);
-    else
+                           int M, int N, int K, int gelu, const sl_acts *a, sl_pool *pool) {
+    if (wq) {
+        matmul_q8_0_forward(out, inp, wq, bias, M, gelu, a->q8_scratch, pool);
+    } else {
         matmul_forward(out, inp, w, bias, M, N, K, pool);
+        if (gelu) gelu_forward(out, out, (int64_t)M * N);
+    }
 }
 
 void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *ids, int B, int T, sl_acts *a,
@@ -535,19 +538,23 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
         sl_layer_acts *la = &a->layers[l];
         const float *in = l == 0 ? a->x0 : a->layers[l - 1].out;
         const int site = SITE_LAYER + 3 * l;
-        linear_forward(la->q, in, lw[L_Q_W], Q8(L_Q_W), lw[L_Q_B], N, C, C, a, pool);
-        linear_forward(la->k, in, lw[L_K_W], Q8(L_K_W), lw[L_K_B], N, C, C, a, pool);
-        linear_forward(la->v, in, lw[L_V_W], Q8(L_V_W), lw[L_V_B], N, C, C, a, pool);
+        linear_forward(la->q, in, lw[L_Q_W], Q8(L_Q_W), lw[L_Q_B], N, C, C, 0, a, pool);
+        linear_forward(la->k, in, lw[L_K_W], Q8(L_K_W), lw[L_K_B], N, C, C, 0, a, pool);
+        linear_forward(la->v, in, lw[L_V_W], Q8(L_V_W), lw[L_V_B], N, C, C, 0, a, pool);
         d = sl_dropout_site(drop, site, drop ? drop->attention : 0);
         attention_forward(la->ctx, la->probs, la->q, la->k, la->v, a->mask, B, T, C, NH, &d, a->scratch, pool);
-        linear_forward(la->res1, la->ctx, lw[L_O_W], Q8(L_O_W), lw[L_O_B], N, C, C, a, pool);
+        linear_forward(la->res1, la->ctx, lw[L_O_W], Q8(L_O_W), lw[L_O_B], N, C, C, 0, a, pool);
         d = sl_dropout_site(drop, site + 1, hidden);
         dropout_forward(la->res1, (int64_t)N * C, &d);
         residual_forward(la->res1, in, (int64_t)N * C);
         layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, la->res1, lw[L_LN1_W], lw[L_LN1_B], N, C, c->ln_eps);
-        linear_forward(la->ff_pre, la->ln1, lw[L_UP_W], Q8(L_UP_W), lw[L_UP_B], N, F, C, a, pool);
-        gelu_forward(la->ff_act, la->ff_pre, (int64_t)N * F);
-        linear_forward(la->res2, la->ff_act, lw[L_DOWN_W], Q8(L_DOWN_W), lw[L_DOWN_B], N, C, F, a, pool);
+        if (la->ff_act == la->ff_pre) { /* inference: GELU in place */
+            linear_forward(la->ff_act, la->ln1, lw[L_UP_W], Q8(L_UP_W), lw[L_UP_B], N, F, C, 1, a, pool);
+        } else { /* training keeps the input of GELU for the backward pass */
+            linear_forward(la->ff_pre, la->ln1, lw[L_UP_W], Q8(L_UP_W), lw[L_UP_B], N, F, C, 0, a, pool);
+            gelu_forward(la->ff_act, la->ff_pre, (int64_t)N * F);
+        }
+        linear_forward(la->res2, la->ff_act, lw[L_DOWN_W], Q8(L_DOWN_W), lw[L_DOWN_B], N, C, F, 0, a, pool);
 #undef Q8
         d = sl_dropout_site(drop, site + 2, hidden);
         dropout_forward(la->res2, (int64_t)N * C, &d);
@@ -561,7 +568,7 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
         dropout_forward(a->cls_in, (int64_t)N * C, &d);
         top = a->cls_in;
     }
-    linear_forward(logits, top, w->head[H_CLS_W], w->q8_head[H_CLS_W], w->head[H_CLS_B], N, L, C, a, pool);
+    linear_forward(logits, top, w->head[H_CLS_W], w->q8_head[H_CLS_W], w->head[H_CLS_B], N, L, C, 0, a, pool);
 }
 
 sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {

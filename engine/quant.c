@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "kernels.h"
 #include "model.h"
 #include "simd.h"
 
@@ -133,7 +134,7 @@ typedef struct {
     const sl_q8_packed *w;
     uint8_t *act;
     size_t stride;
-    int M;
+    int M, gelu;
     const sl_q8_kernels *kernels;
 } q8_matmul_ctx;
 
@@ -152,16 +153,24 @@ static void product_task(void *arg, int task, int thread) {
     const q8_matmul_ctx *c = arg;
     const int P = c->kernels->panels, R = c->kernels->rows, N = c->w->N;
     const int p0 = task * P, np = c->w->n_panels - p0 < P ? c->w->n_panels - p0 : P;
-    for (int m = 0; m < c->M; m += R)
-        c->kernels->tile(c->out + (size_t)m * N, (size_t)N, c->act + (size_t)m * c->stride, c->stride,
-                         c->M - m < R ? c->M - m : R, c->w, p0, np, c->bias);
+    const int n0 = p0 * SL_Q8P_COLS, n1 = (p0 + np) * SL_Q8P_COLS < N ? (p0 + np) * SL_Q8P_COLS : N;
+    for (int m = 0; m < c->M; m += R) {
+        const int mr = c->M - m < R ? c->M - m : R;
+        c->kernels->tile(c->out + (size_t)m * N, (size_t)N, c->act + (size_t)m * c->stride, c->stride, mr, c->w,
+                         p0, np, c->bias);
+        if (c->gelu)
+            for (int r = 0; r < mr; r++) {
+                float *row = c->out + (size_t)(m + r) * N + n0;
+                gelu_forward(row, row, n1 - n0);
+            }
+    }
 }
 
 void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
-                         void *scratch, sl_pool *pool) {
+                         int gelu, void *scratch, sl_pool *pool) {
     const sl_q8_kernels *k = sl_q8_kernels_best();
     uint8_t *act = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    q8_matmul_ctx c = {out, inp, bias, weight, act, k->act_size(weight->K), M, k};
+    q8_matmul_ctx c = {out, inp, bias, weight, act, k->act_size(weight->K), M, gelu, k};
     sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, quantize_task, &c);
     sl_pool_run(pool, (weight->n_panels + k->panels - 1) / k->panels, product_task, &c);
 }

@@ -69,11 +69,12 @@ void sl_q8_packed_free(sl_q8_packed *p);
 /* Bytes of scratch memory matmul_q8_0_forward needs for M rows of K inputs. */
 size_t matmul_q8_0_scratch_size(int M, int K);
 
-/* out (M,N) = inp (M,K) . weight^T + bias (N) (bias may be NULL), weight packed from q8_0 rows (N,K).
-   scratch: matmul_q8_0_scratch_size(M, K) bytes. Threads split the quantisation of inp by rows, then the
-   output by panels of columns. */
+/* out (M,N) = inp (M,K) . weight^T + bias (N) (bias may be NULL), weight packed from q8_0 rows (N,K), then
+   GELU (gelu_forward) when `gelu`: applied to each tile as it is written, while it is in cache, and by the
+   threads that write it. scratch: matmul_q8_0_scratch_size(M, K) bytes. Threads split the quantisation of
+   inp by rows, then the output by panels of columns. */
 void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
-                         void *scratch, sl_pool *pool);
+                         int gelu, void *scratch, sl_pool *pool);
 
 /* ---- model files -------------------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "convert.h"
+#include "kernels.h"
 #include "model.h"
 #include "quant.h"
 #include "simd.h"
@@ -268,9 +269,16 @@ static void test_matmul_case(int M, int N, int K) {
     for (int m = 0; m < M; m++)
         sl_quantize_row_q8_act(inp + (size_t)m * K, xq + (size_t)m * K, xd + (size_t)m * (K / 32), K);
     sl_q8_packed *Wp = sl_q8_pack(Wq, N, K);
-    matmul_q8_0_forward(out_q, inp, Wp, bias, M, scratch, NULL);
+    matmul_q8_0_forward(out_q, inp, Wp, bias, M, 0, scratch, NULL);
     sl_pool *pool = sl_pool_create(2);
-    matmul_q8_0_forward(out_q2, inp, Wp, bias, M, scratch, pool);
+    matmul_q8_0_forward(out_q2, inp, Wp, bias, M, 0, scratch, pool);
+    /* GELU applied tile by tile equals GELU after the product, bit for bit */
+    float *out_g = malloc((size_t)M * N * sizeof *out_g);
+    matmul_q8_0_forward(out_g, inp, Wp, bias, M, 1, scratch, pool);
+    gelu_forward(out_q2, out_q2, (int64_t)M * N);
+    CHECK(memcmp(out_g, out_q2, (size_t)M * N * sizeof *out_g) == 0, "%dx%dx%d: fused GELU differs", M, N, K);
+    matmul_q8_0_forward(out_q2, inp, Wp, bias, M, 0, scratch, pool);
+    free(out_g);
     sl_q8_packed_free(Wp);
     matmul_forward(out_d, inp, Wd, bias, M, N, K, pool);
     matmul_forward(out_f, inp, W, bias, M, N, K, pool);

@@ -121,10 +121,9 @@ void sl_q8_packed_free(sl_q8_packed *p) { free(p); }
 /* ---- the product --------------------------------------------------------------------------------- */
 
 /* Scratch: M quantised rows in the kernel's format, 64-byte aligned (+ 64 bytes to align the start). */
-size_t matmul_q8_0_scratch_size(int M, int K) {
-    const sl_q8_kernels *k = sl_q8_kernels_best();
-    return (size_t)M * k->act_size(K) + 64;
-}
+size_t sl_q8_scratch_size(const sl_q8_kernels *k, int M, int K) { return (size_t)M * k->act_size(K) + 64; }
+
+size_t matmul_q8_0_scratch_size(int M, int K) { return sl_q8_scratch_size(sl_q8_kernels_best(), M, K); }
 
 #define QUANT_ROWS 16 /* rows of inp per quantisation task */
 
@@ -166,9 +165,8 @@ static void product_task(void *arg, int task, int thread) {
     }
 }
 
-void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
-                         int gelu, void *scratch, sl_pool *pool) {
-    const sl_q8_kernels *k = sl_q8_kernels_best();
+void sl_q8_product(const sl_q8_kernels *k, float *out, const float *inp, const sl_q8_packed *weight,
+                   const float *bias, int M, int gelu, void *scratch, sl_pool *pool) {
     uint8_t *act = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     /* per tile only where a tile's rows are long enough (48 columns natively): on the 16 of simd128, the
        calls cost more than the cache saves (measured in Node: 3-5% slower) */
@@ -177,6 +175,11 @@ void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weigh
     sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, quantize_task, &c);
     sl_pool_run(pool, (weight->n_panels + k->panels - 1) / k->panels, product_task, &c);
     if (gelu && !per_tile) gelu_forward(out, out, (int64_t)M * weight->N);
+}
+
+void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
+                         int gelu, void *scratch, sl_pool *pool) {
+    sl_q8_product(sl_q8_kernels_best(), out, inp, weight, bias, M, gelu, scratch, pool);
 }
 
 /* ---- model files -------------------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 #include "simd.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* Every kernel computes the same tile (see simd.h). Rows beyond nr repeat the last valid one, so the
@@ -372,7 +373,15 @@ int sl_q8_kernels_available(const sl_q8_kernels **list, int max) {
     return n < max ? n : max;
 }
 
+/* Every product asks (in wasm, sl_relaxed_available() is a call into JS): the answer is kept. Threads that
+   race to set it first set the same value. */
 const sl_q8_kernels *sl_q8_kernels_best(void) {
-    const sl_q8_kernels *list[8];
-    return list[sl_q8_kernels_available(list, 8) - 1];
+    static _Atomic(const sl_q8_kernels *) best;
+    const sl_q8_kernels *k = atomic_load_explicit(&best, memory_order_relaxed);
+    if (!k) {
+        const sl_q8_kernels *list[8];
+        k = list[sl_q8_kernels_available(list, 8) - 1];
+        atomic_store_explicit(&best, k, memory_order_relaxed);
+    }
+    return k;
 }

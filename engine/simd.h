@@ -54,10 +54,15 @@ typedef struct {
     sl_q8_tile_fn tile;
 } sl_q8_kernels;
 
-/* The fastest implementation this processor runs. */
+/* The fastest implementation this processor runs (chosen once). */
 const sl_q8_kernels *sl_q8_kernels_best(void);
 /* Every implementation this processor runs, best last (scalar first); returns the count (<= 8). For tests
    and benchmarks. */
 int sl_q8_kernels_available(const sl_q8_kernels **list, int max);
+
+/* matmul_q8_0_forward and its scratch size (quant.h) with a given implementation, for tests and benchmarks. */
+size_t sl_q8_scratch_size(const sl_q8_kernels *k, int M, int K);
+void sl_q8_product(const sl_q8_kernels *k, float *out, const float *inp, const sl_q8_packed *weight,
+                   const float *bias, int M, int gelu, void *scratch, sl_pool *pool);
 
 #endif

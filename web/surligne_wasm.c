@@ -244,7 +244,7 @@ EMSCRIPTEN_KEEPALIVE int sl_wasm_logits(sl_wasm_handle *h, const char *text, siz
 
 /* out (M,N) = x (M,K) . q8_0(w (N,K))^T + bias (N, may be NULL) with the kernel named `kernel` (one of
    sl_q8_kernels_available), on this thread, `reps` times: the weights are quantised to q8_0 and packed
-   first (not timed), then each repetition quantises x and runs the tiles, as matmul_q8_0_forward does.
+   first (not timed), then each repetition is sl_q8_product (quantising x, then the tiles).
    Returns the fastest repetition in ms, or -1 (unknown kernel, no memory, K not a multiple of 32). */
 EMSCRIPTEN_KEEPALIVE double sl_wasm_q8_product(const char *kernel, float *out, const float *x, int M,
                                                const float *w, int N, int K, const float *bias, int reps) {
@@ -258,10 +258,9 @@ EMSCRIPTEN_KEEPALIVE double sl_wasm_q8_product(const char *kernel, float *out, c
     }
     const int nb = K / SL_Q8_0_BLOCK;
     sl_block_q8_0 *wq = malloc((size_t)N * nb * sizeof *wq);
-    const size_t stride = k->act_size(K);
-    uint8_t *act = aligned_alloc(64, (size_t)M * stride);
+    void *scratch = malloc(sl_q8_scratch_size(k, M, K));
     sl_q8_packed *pw = NULL;
-    if (wq && act) {
+    if (wq && scratch) {
         for (int c = 0; c < N; c++) sl_quantize_row_q8_0(w + (size_t)c * K, wq + (size_t)c * nb, K);
         pw = sl_q8_pack(wq, N, K);
     }
@@ -269,12 +268,7 @@ EMSCRIPTEN_KEEPALIVE double sl_wasm_q8_product(const char *kernel, float *out, c
     if (pw) {
         for (int rep = 0; rep < (reps < 1 ? 1 : reps); rep++) {
             const double t0 = emscripten_get_now();
-            for (int m = 0; m < M; m++) k->quantize(act + (size_t)m * stride, x + (size_t)m * K, K);
-            for (int p = 0; p < pw->n_panels; p += k->panels)
-                for (int m = 0; m < M; m += k->rows)
-                    k->tile(out + (size_t)m * N, (size_t)N, act + (size_t)m * stride, stride,
-                            M - m < k->rows ? M - m : k->rows, pw, p,
-                            pw->n_panels - p < k->panels ? pw->n_panels - p : k->panels, bias);
+            sl_q8_product(k, out, x, pw, bias, M, 0, scratch, NULL);
             const double ms = emscripten_get_now() - t0;
             if (best < 0 || ms < best) best = ms;
         }
@@ -282,7 +276,7 @@ EMSCRIPTEN_KEEPALIVE double sl_wasm_q8_product(const char *kernel, float *out, c
         set_error(SL_ERR_MEMORY, "no memory for a %dx%dx%d product", M, N, K);
     }
     sl_q8_packed_free(pw);
-    free(act);
+    free(scratch);
     free(wq);
     return best;
 }

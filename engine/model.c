@@ -8,6 +8,7 @@
 #include "fileio.h"
 #include "kernels.h"
 #include "safetensors.h"
+#include "simd.h"
 #include "threads.h"
 
 /* ---- the tensor table --------------------------------------------------------------------------- */
@@ -217,7 +218,7 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
     if (t->type == SL_GGML_Q8_0 && (q8 || packed)) { /* the parser checked that ne[0] is a multiple of 32 */
         const sl_block_q8_0 *blocks = (const sl_block_q8_0 *)(const void *)t->data;
         if (q8) *q8 = blocks;
-        else if (!(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0)))
+        else if (!(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0, sl_q8_kernels_best()->group)))
             return sl_fail(err, SL_ERR_MEMORY, "no memory to pack tensor '%s'", name);
         *out = NULL;
         if (!m->first_q8) m->first_q8 = t->name, m->first_q8_len = t->name_len;

@@ -1,5 +1,6 @@
 #include "quant.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,8 @@ void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k) {
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K) {
+sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K, int group) {
+    if (group != 2 && group != 4) return NULL;
     const int nb = K / SL_Q8_0_BLOCK, np = (N + SL_Q8P_COLS - 1) / SL_Q8P_COLS;
     const size_t n_blocks = (size_t)np * (size_t)nb, head = align64(sizeof(sl_q8_packed));
     const size_t qs_bytes = n_blocks * SL_Q8P_BLOCK_BYTES, col_bytes = align64(n_blocks * SL_Q8P_COLS * 4);
@@ -102,17 +104,19 @@ sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K) {
                 const sl_block_q8_0 *src = n < N ? &w[(size_t)n * nb + b] : NULL;
                 int32_t sum = 0;
                 if (src) {
-                    for (int g = 0; g < SL_Q8_0_BLOCK / 4; g++) memcpy(dst + g * 64 + c * 4, src->qs + 4 * g, 4);
+                    for (int g = 0; g < SL_Q8_0_BLOCK / group; g++)
+                        memcpy(dst + sl_q8p_offset(group, c, g * group), src->qs + group * g, (size_t)group);
                     for (int i = 0; i < SL_Q8_0_BLOCK; i++) sum += src->qs[i];
                 } else {
-                    for (int g = 0; g < SL_Q8_0_BLOCK / 4; g++) memset(dst + g * 64 + c * 4, 0, 4);
+                    for (int g = 0; g < SL_Q8_0_BLOCK / group; g++)
+                        memset(dst + sl_q8p_offset(group, c, g * group), 0, (size_t)group);
                 }
                 d[ci + (size_t)c] = src ? sl_fp16_to_fp32(src->d) : 0.0f;
                 wsum[ci + (size_t)c] = sum;
             }
         }
     sl_q8_packed *pk = (sl_q8_packed *)(void *)mem;
-    *pk = (sl_q8_packed){N, K, nb, np, qs, d, wsum};
+    *pk = (sl_q8_packed){N, K, nb, np, group, qs, d, wsum};
     return pk;
 }
 
@@ -167,6 +171,7 @@ static void product_task(void *arg, int task, int thread) {
 
 void sl_q8_product(const sl_q8_kernels *k, float *out, const float *inp, const sl_q8_packed *weight,
                    const float *bias, int M, int gelu, void *scratch, sl_pool *pool) {
+    assert(k->group == weight->group); /* packed for this kernel (model.c packs for sl_q8_kernels_best) */
     uint8_t *act = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     /* per tile only where a tile's rows are long enough (48 columns natively): on the 16 of simd128, the
        calls cost more than the cache saves (measured in Node: 3-5% slower) */

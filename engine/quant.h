@@ -60,10 +60,12 @@ void sl_dequantize_row_q8_0(const sl_block_q8_0 *y, float *x, int64_t k);
 void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k);
 
 /* Linear weights in the layout of the kernels (simd.h): made once when a model loads, from its q8_0 rows
-   (N rows of K/32 blocks). The same values, only moved: the fp16 scales become floats. One allocation,
-   about as large as the q8_0 rows. NULL when there is no memory. */
+   (N rows of K/32 blocks), with `group` (2 or 4) consecutive inputs of a column side by side, as the kernel
+   that will read them wants (its sl_q8_kernels.group). The same values, only moved: the fp16 scales become
+   floats. One allocation, about as large as the q8_0 rows. NULL when there is no memory (or group is not
+   2 or 4). */
 typedef struct sl_q8_packed sl_q8_packed;
-sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K);
+sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K, int group);
 void sl_q8_packed_free(sl_q8_packed *p);
 
 /* Bytes of scratch memory matmul_q8_0_forward needs for M rows of K inputs. */

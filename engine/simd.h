@@ -1,12 +1,17 @@
 /* The int8 matrix product of q8_0 weights, once per instruction set, behind one small interface.
 
-   Weights are packed once, when a model loads (sl_q8_pack, quant.h), into the layout every kernel reads:
+   Weights are packed once, when a model loads (sl_q8_pack, quant.h), into the layout the kernel reads:
    the N output columns in panels of SL_Q8P_COLS = 16 (the last one padded with zero columns), and in a
-   panel, for each block b of 32 inputs, 512 bytes where the 4 consecutive weights k = 32b + 4g .. 32b + 4g + 3
-   of column c sit at bytes 64g + 4c .. 64g + 4c + 3. So one 64-byte load is "4 inputs of 16 columns" (an
-   AVX-512 VNNI register, four WebAssembly registers), and a group of 4 inputs is one 32-bit broadcast of
-   the activations. Beside the bytes, each (panel, block) has the 16 columns' scales as floats and the 16
-   sums of their 32 weights (for kernels that offset one operand to make it unsigned).
+   panel, for each block b of 32 inputs, 512 bytes where the G consecutive weights k = 32b + Gg .. 32b + Gg
+   + G - 1 of column c sit at bytes 16Gg + Gc .. 16Gg + Gc + G - 1, G being the kernel's `group`:
+   - G = 4 for the kernels with a byte dot product of 4 (AVX-512 VNNI's vpdpbusd, relaxed SIMD's
+     i32x4.relaxed_dot_i8x16_i7x16_add_s): one 64-byte load is "4 inputs of 16 columns" (a VNNI register,
+     four WebAssembly registers), and a group of 4 inputs is one 32-bit broadcast of the activations;
+   - G = 2 for simd128, whose only integer dot product sums pairs of int16 (i32x4.dot_i16x8_s): 8 bytes
+     are "2 inputs of 4 columns", widened to int16 by the load, and their dot product with a pair of inputs
+     broadcast puts each column's sum in its own lane (G = 4 would leave two halves to add up per block).
+   Beside the bytes, each (panel, block) has the 16 columns' scales as floats and the 16 sums of their 32
+   weights (for kernels that offset one operand to make it unsigned).
 
    Activations are quantised per row in the kernel's own format (int8 or int16 values, per-block float
    scales, and what its arithmetic needs beside), act_size(K) bytes a row.
@@ -36,10 +41,14 @@
 
 struct sl_q8_packed {
     int N, K, nb, n_panels;
+    int group;           /* G above: 2 or 4 */
     const int8_t *qs;    /* (n_panels, nb, 512) as above */
     const float *d;      /* (n_panels, nb, 16) the blocks' scales (0 for padding columns) */
     const int32_t *wsum; /* (n_panels, nb, 16) the sum of each column's 32 weights in the block */
 };
+
+/* The byte of input i (< 32) of column c (< 16) in a block of 512, for group G */
+static inline size_t sl_q8p_offset(int G, int c, int i) { return (size_t)(16 * G * (i / G) + G * c + i % G); }
 
 typedef void (*sl_q8_tile_fn)(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
                               const sl_q8_packed *w, int p0, int np, const float *bias);
@@ -47,6 +56,7 @@ typedef void (*sl_q8_tile_fn)(float *out, size_t ldo, const uint8_t *act, size_t
 typedef struct {
     const char *name; /* "scalar", "avx2", "avx512vnni", "wasm-simd128", "wasm-relaxed" */
     int rows, panels; /* the tile's largest nr and np */
+    int group;        /* the layout of the weights it reads (sl_q8_pack's group; the scalar kernel reads both) */
     /* bytes of one quantised activation row of K inputs (a multiple of 64) */
     size_t (*act_size)(int K);
     /* one row x (K) into row (act_size(K) bytes, 64-byte aligned) */
@@ -60,7 +70,8 @@ const sl_q8_kernels *sl_q8_kernels_best(void);
    and benchmarks. */
 int sl_q8_kernels_available(const sl_q8_kernels **list, int max);
 
-/* matmul_q8_0_forward and its scratch size (quant.h) with a given implementation, for tests and benchmarks. */
+/* matmul_q8_0_forward and its scratch size (quant.h) with a given implementation, for tests and benchmarks
+   (weight packed with k->group). */
 size_t sl_q8_scratch_size(const sl_q8_kernels *k, int M, int K);
 void sl_q8_product(const sl_q8_kernels *k, float *out, const float *inp, const sl_q8_packed *weight,
                    const float *bias, int M, int gelu, void *scratch, sl_pool *pool);

@@ -175,7 +175,9 @@ static void test_kernels(void) {
     sl_block_q8_0 *w = malloc(sizeof(sl_block_q8_0) * MAXN * MAXNB);
     int8_t *xq = malloc((size_t)MAXR * MAXNB * 32);
     float *xd = malloc(sizeof(float) * MAXR * MAXNB), *out = malloc(sizeof(float) * MAXR * LDO);
-    for (int k = 0; k < n; k++) {
+    /* each kernel on the layout it reads, then the scalar one (which reads both) on group 2 */
+    for (int run = 0; run <= n; run++) {
+        const int k = run < n ? run : 0, group = run < n ? ks[k]->group : 2;
         const int R = ks[k]->rows, P = ks[k]->panels;
         CHECK(R <= MAXR && P <= 3, "%s: tile %dx%d larger than the test's", ks[k]->name, R, P);
         uint8_t *act = aligned_alloc(64, (size_t)R * ks[k]->act_size(MAXNB * 32));
@@ -194,7 +196,7 @@ static void test_kernels(void) {
             random_weights(w, N, nb, exact);
             random_acts(x, nr, K, exact);
             for (int c = 0; c < N; c++) bias[c] = rand_uniform();
-            sl_q8_packed *pw = sl_q8_pack(w, N, K);
+            sl_q8_packed *pw = sl_q8_pack(w, N, K, group);
             const size_t stride = ks[k]->act_size(K);
             for (int r = 0; r < nr; r++) {
                 ks[k]->quantize(act + r * stride, x + (size_t)r * K, K);
@@ -231,11 +233,14 @@ static void test_kernels(void) {
                 }
             sl_q8_packed_free(pw);
         }
-        CHECK(bad_int == 0, "%s: %d integer block sums differ from the exact ones", ks[k]->name, bad_int);
-        CHECK(worst <= 1e-6, "%s: float result off by %.3g of the sum of |products|", ks[k]->name, worst);
-        CHECK(bad_untouched == 0, "%s: %d outputs outside the tile written", ks[k]->name, bad_untouched);
-        printf("  %-12s integer sums exact; float results within %.2e of the sum of |products|\n",
-               ks[k]->name, worst);
+        CHECK(bad_int == 0, "%s (group %d): %d integer block sums differ from the exact ones", ks[k]->name, group,
+              bad_int);
+        CHECK(worst <= 1e-6, "%s (group %d): float result off by %.3g of the sum of |products|", ks[k]->name, group,
+              worst);
+        CHECK(bad_untouched == 0, "%s (group %d): %d outputs outside the tile written", ks[k]->name, group,
+              bad_untouched);
+        printf("  %-12s group %d: integer sums exact; float results within %.2e of the sum of |products|\n",
+               ks[k]->name, group, worst);
         free(act);
     }
     free(x);
@@ -268,7 +273,7 @@ static void test_matmul_case(int M, int N, int K) {
     for (int n = 0; n < N; n++) sl_dequantize_row_q8_0(Wq + (size_t)n * (K / 32), Wd + (size_t)n * K, K);
     for (int m = 0; m < M; m++)
         sl_quantize_row_q8_act(inp + (size_t)m * K, xq + (size_t)m * K, xd + (size_t)m * (K / 32), K);
-    sl_q8_packed *Wp = sl_q8_pack(Wq, N, K);
+    sl_q8_packed *Wp = sl_q8_pack(Wq, N, K, sl_q8_kernels_best()->group);
     matmul_q8_0_forward(out_q, inp, Wp, bias, M, 0, scratch, NULL);
     sl_pool *pool = sl_pool_create(2);
     matmul_q8_0_forward(out_q2, inp, Wp, bias, M, 0, scratch, pool);
@@ -347,11 +352,11 @@ static void bench_kernels(void) {
     sl_block_q8_0 *w = malloc(sizeof(sl_block_q8_0) * N * NB);
     random_weights(w, N, NB, 0);
     random_acts(x, M, K, 0);
-    sl_q8_packed *pw = sl_q8_pack(w, N, K);
     const sl_q8_kernels *ks[8];
     const int n = sl_q8_kernels_available(ks, 8);
     printf("  one thread, %dx%dx%d:", M, N, K);
     for (int k = 0; k < n; k++) {
+        sl_q8_packed *pw = sl_q8_pack(w, N, K, ks[k]->group);
         const size_t stride = ks[k]->act_size(K);
         uint8_t *act = aligned_alloc(64, M * stride);
         for (int m = 0; m < M; m++) ks[k]->quantize(act + m * stride, x + (size_t)m * K, K);
@@ -366,9 +371,9 @@ static void bench_kernels(void) {
         }
         printf("  %s %.1f GMAC/s", ks[k]->name, (double)M * N * K / best / 1e9);
         free(act);
+        sl_q8_packed_free(pw);
     }
     printf("\n");
-    sl_q8_packed_free(pw);
     free(x);
     free(out);
     free(w);

@@ -262,7 +262,7 @@ EMSCRIPTEN_KEEPALIVE double sl_wasm_q8_product(const char *kernel, float *out, c
     sl_q8_packed *pw = NULL;
     if (wq && scratch) {
         for (int c = 0; c < N; c++) sl_quantize_row_q8_0(w + (size_t)c * K, wq + (size_t)c * nb, K);
-        pw = sl_q8_pack(wq, N, K);
+        pw = sl_q8_pack(wq, N, K, k->group);
     }
     double best = -1;
     if (pw) {

@@ -255,13 +255,15 @@ static const sl_q8_kernels kernels_avx512vnni = {"avx512vnni", VNNI_R, VNNI_J, 4
 #include <wasm_simd128.h>
 
 /* No byte dot product in simd128: i32x4.dot_i16x8_s of int16 pairs. The weights are packed in pairs
-   (group 2): i16x8.load8x8_s of 8 bytes gives inputs 2h, 2h + 1 of 4 columns as int16, and its dot
-   product with the row's inputs 2h, 2h + 1 (int16 already, one 32-bit splat) adds each column's two
-   products in the column's lane: no lanes to add up at the end of a block. Half a panel (8 columns) at a
-   time, 4 rows: 8 integer accumulators and 3 operands in registers (of the 16 engines map v128 to), the 8
-   float ones beside. The loop over the 16 pairs of a block stays rolled: unrolled, clang reorders the sums
-   row by row and keeps all 16 weight vectors live, which spills (measured in Node: 4 x 8 rolled 31 GMAC/s,
-   4 x 4 rolled 25, unrolled 15; the k4 layout's 4 x 4 tile 26 with the lanes added per block). */
+   (group 2): 16 bytes are inputs 2h, 2h + 1 of 8 columns, widened to int16 in two halves of 4 columns,
+   and the dot product of a half with the row's inputs 2h, 2h + 1 (int16 already, one 32-bit splat) adds
+   each column's two products in the column's lane: no lanes to add up at the end of a block. Half a panel
+   (8 columns) at a time, 4 rows: 8 integer accumulators and 3 operands in registers (of the 16 engines
+   map v128 to), the 8 float ones beside. Measured with the 128 x 768 x 768 product, one thread, Node 20 /
+   Chromium 156: this tile 29 / 31 GMAC/s; with i16x8.load8x8_s per half instead of one load and two
+   widenings 31 / 22 (Chromium's V8 compiles that load badly); 4 rows x 4 columns 25 in Node; the 16 pairs
+   unrolled 15 (clang then orders the sums row by row and keeps 16 weight vectors live: spills); group 4's
+   4 x 4 tile, which adds lane pairs at the end of each block, 26 / 22. */
 enum { WASM_R = 4, WASM_C = 2 };
 static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
                       const sl_q8_packed *w, int p0, int np, const float *bias) {
@@ -286,7 +288,9 @@ static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_str
 #pragma clang loop unroll(disable)
                 for (int h = 0; h < SL_Q8_0_BLOCK / 2; h++) {
                     v128_t wv[C];
-                    for (int j = 0; j < C; j++) wv[j] = wasm_i16x8_load8x8(wb + 32 * h + 8 * j);
+                    const v128_t wraw = wasm_v128_load(wb + 32 * h);
+                    wv[0] = wasm_i16x8_extend_low_i8x16(wraw);
+                    wv[1] = wasm_i16x8_extend_high_i8x16(wraw);
                     for (int r = 0; r < R; r++) {
                         const v128_t xs = wasm_v128_load32_splat(x[r] + b * SL_Q8_0_BLOCK + 2 * h);
                         for (int j = 0; j < C; j++)

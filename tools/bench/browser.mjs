@@ -14,6 +14,7 @@
 // Chromium is Debian's (/usr/bin/chromium, or $SURLIGNE_CHROMIUM), with the flags of tests/browser/ and a
 // host resolver that resolves no name: nothing leaves 127.0.0.1 (every request is checked, too).
 // $SURLIGNE_BENCH_CHROMIUM_ARGS adds flags (space-separated), e.g. --js-flags=--no-wasm-dynamic-tiering.
+// $SURLIGNE_BENCH_KERNEL=wasm-simd128 makes surligne keep its simd128 q8_0 kernel where it would pick relaxed SIMD.
 import { createReadStream, readFileSync, readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -151,7 +152,8 @@ try {
     else cpu.push((now.cpu - mark.cpu) / (now.wall - mark.wall));
   });
   await page.goto(`${origin}/`);
-  const job = { engine, threads, inputs, repeat, warmup, budget, models: models.map((_, i) => `${origin}/model/${i}`) };
+  const job = { engine, threads, inputs, repeat, warmup, budget, models: models.map((_, i) => `${origin}/model/${i}`),
+    kernel: process.env.SURLIGNE_BENCH_KERNEL };
   const r = await page.evaluate((job) => new Promise((resolve) => {
     const w = new Worker('/worker.mjs', { type: 'module' });
     let chain = Promise.resolve(); // marks reach Node before the answer

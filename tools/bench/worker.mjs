@@ -101,10 +101,11 @@ async function loadGguf(M, url) {
 }
 
 
-async function runSurligne({ threads, models, inputs, ...timing }) {
+async function runSurligne({ threads, models, inputs, kernel: want, ...timing }) {
   const build = threads > 1 ? 'surligne-mt' : 'surligne';
   const factory = (await import(new URL(`/wasm/${build}.mjs`, self.location.href).href)).default;
-  const M = await factory({ surlignePoolSize: threads - 1, printErr: (s) => console.warn(`surligne: ${s}`) });
+  const M = await factory({ surlignePoolSize: threads - 1, printErr: (s) => console.warn(`surligne: ${s}`),
+    ...(want ? { surligneKernel: want } : {}) });
   const results = [];
   for (const model of models) {
     const h = await loadGguf(M, model);

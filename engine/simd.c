@@ -323,19 +323,24 @@ static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_str
 
 /* The "i16" format as the x86 build's i16_quantize writes it, bit for bit (the same max, scale and
    reciprocal; f32x4.nearest rounds half to even as the scalar 1.5 * 2^23 trick does), a block per step. */
+/* The 32 values of a block into v, and their largest magnitude (exact: max does not round). */
+static inline float block_scale_wasm(v128_t v[8], const float *xb) {
+    v128_t m = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < 8; i++) {
+        v[i] = wasm_v128_load(xb + 4 * i);
+        m = wasm_f32x4_max(m, wasm_f32x4_abs(v[i]));
+    }
+    m = wasm_f32x4_max(m, wasm_i32x4_shuffle(m, m, 2, 3, 0, 1));
+    m = wasm_f32x4_max(m, wasm_i32x4_shuffle(m, m, 1, 0, 3, 2));
+    return wasm_f32x4_extract_lane(m, 0);
+}
+
 static void i16_quantize_wasm(uint8_t *row, const float *x, int K) {
     int16_t *q = (int16_t *)(void *)row;
     float *d = (float *)(void *)(row + round64((size_t)K * 2));
     for (int b = 0; b < K / SL_Q8_0_BLOCK; b++) {
-        const float *xb = x + b * SL_Q8_0_BLOCK;
-        v128_t v[8], m = wasm_f32x4_splat(0.0f);
-        for (int i = 0; i < 8; i++) {
-            v[i] = wasm_v128_load(xb + 4 * i);
-            m = wasm_f32x4_max(m, wasm_f32x4_abs(v[i]));
-        }
-        m = wasm_f32x4_max(m, wasm_i32x4_shuffle(m, m, 2, 3, 0, 1));
-        m = wasm_f32x4_max(m, wasm_i32x4_shuffle(m, m, 1, 0, 3, 2));
-        const float db = wasm_f32x4_extract_lane(m, 0) / 127.0f, id = db != 0 ? 1.0f / db : 0.0f;
+        v128_t v[8];
+        const float db = block_scale_wasm(v, x + b * SL_Q8_0_BLOCK) / 127.0f, id = db != 0 ? 1.0f / db : 0.0f;
         const v128_t vid = wasm_f32x4_splat(id);
         d[b] = db;
         for (int i = 0; i < 8; i += 2) {
@@ -361,15 +366,17 @@ static size_t u7_size(int K) { return round64((size_t)K) + round64((size_t)K / S
 static void u7_quantize(uint8_t *row, const float *x, int K) {
     float *d = (float *)(void *)(row + round64((size_t)K));
     for (int b = 0; b < K / SL_Q8_0_BLOCK; b++) {
-        const float *xb = x + b * SL_Q8_0_BLOCK;
-        float amax = 0;
-        for (int i = 0; i < SL_Q8_0_BLOCK; i++) amax = fabsf(xb[i]) > amax ? fabsf(xb[i]) : amax;
-        const float d7 = amax / 63.0f, id = d7 != 0 ? 1.0f / d7 : 0.0f;
+        v128_t v[8];
+        const float d7 = block_scale_wasm(v, x + b * SL_Q8_0_BLOCK) / 63.0f, id = d7 != 0 ? 1.0f / d7 : 0.0f;
+        const v128_t vid = wasm_f32x4_splat(id), offset = wasm_i32x4_splat(64);
         d[b] = d7;
-        for (int i = 0; i < SL_Q8_0_BLOCK; i++) { /* round half to even, as sl_quantize_row_q8_act */
-            const float v = (xb[i] * id + 12582912.0f) - 12582912.0f;
-            row[b * SL_Q8_0_BLOCK + i] = (uint8_t)((int)v + 64);
-        }
+        v128_t h[4]; /* round half to even (f32x4.nearest), as sl_quantize_row_q8_act; + 64 */
+        for (int i = 0; i < 8; i += 2)
+            h[i / 2] = wasm_i16x8_narrow_i32x4(
+                wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(v[i], vid))), offset),
+                wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(v[i + 1], vid))), offset));
+        wasm_v128_store(row + b * SL_Q8_0_BLOCK, wasm_u8x16_narrow_i16x8(h[0], h[1]));
+        wasm_v128_store(row + b * SL_Q8_0_BLOCK + 16, wasm_u8x16_narrow_i16x8(h[2], h[3]));
     }
 }
 

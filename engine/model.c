@@ -539,9 +539,16 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
         sl_layer_acts *la = &a->layers[l];
         const float *in = l == 0 ? a->x0 : a->layers[l - 1].out;
         const int site = SITE_LAYER + 3 * l;
-        linear_forward(la->q, in, lw[L_Q_W], Q8(L_Q_W), lw[L_Q_B], N, C, C, 0, a, pool);
-        linear_forward(la->k, in, lw[L_K_W], Q8(L_K_W), lw[L_K_B], N, C, C, 0, a, pool);
-        linear_forward(la->v, in, lw[L_V_W], Q8(L_V_W), lw[L_V_B], N, C, C, 0, a, pool);
+        if (Q8(L_Q_W) && Q8(L_K_W) && Q8(L_V_W)) { /* one quantisation of in, one run of the threads */
+            float *const out[3] = {la->q, la->k, la->v};
+            const sl_q8_packed *const qkv[3] = {Q8(L_Q_W), Q8(L_K_W), Q8(L_V_W)};
+            const float *const bias[3] = {lw[L_Q_B], lw[L_K_B], lw[L_V_B]};
+            matmul_q8_0_forward_n(3, out, in, qkv, bias, N, a->q8_scratch, pool);
+        } else {
+            linear_forward(la->q, in, lw[L_Q_W], Q8(L_Q_W), lw[L_Q_B], N, C, C, 0, a, pool);
+            linear_forward(la->k, in, lw[L_K_W], Q8(L_K_W), lw[L_K_B], N, C, C, 0, a, pool);
+            linear_forward(la->v, in, lw[L_V_W], Q8(L_V_W), lw[L_V_B], N, C, C, 0, a, pool);
+        }
         d = sl_dropout_site(drop, site, drop ? drop->attention : 0);
         attention_forward(la->ctx, la->probs, la->q, la->k, la->v, a->mask, B, T, C, NH, &d, a->scratch, pool);
         linear_forward(la->res1, la->ctx, lw[L_O_W], Q8(L_O_W), lw[L_O_B], N, C, C, 0, a, pool);

@@ -77,6 +77,11 @@ size_t matmul_q8_0_scratch_size(int M, int K);
    inp by rows, then the output by panels of columns. */
 void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
                          int gelu, void *scratch, sl_pool *pool);
+/* n (<= 4) products of the same inp, out[i] (M,N_i) = inp (M,K) . weight[i]^T + bias[i] (bias may be NULL,
+   or any bias[i]): inp quantised once, and one run of the threads over the panels of all of them (the
+   attention's Q, K and V). */
+void matmul_q8_0_forward_n(int n, float *const *out, const float *inp, const sl_q8_packed *const *weight,
+                           const float *const *bias, int M, void *scratch, sl_pool *pool);
 
 /* ---- model files -------------------------------------------------------------------------------- */
 

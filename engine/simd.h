@@ -75,5 +75,9 @@ int sl_q8_kernels_available(const sl_q8_kernels **list, int max);
 size_t sl_q8_scratch_size(const sl_q8_kernels *k, int M, int K);
 void sl_q8_product(const sl_q8_kernels *k, float *out, const float *inp, const sl_q8_packed *weight,
                    const float *bias, int M, int gelu, void *scratch, sl_pool *pool);
+/* matmul_q8_0_forward_n with a given implementation, and GELU as matmul_q8_0_forward's. */
+void sl_q8_products(const sl_q8_kernels *k, int n, float *const *out, const float *inp,
+                    const sl_q8_packed *const *weight, const float *const *bias, int M, int gelu, void *scratch,
+                    sl_pool *pool);
 
 #endif

@@ -283,6 +283,18 @@ static void test_matmul_case(int M, int N, int K) {
     gelu_forward(out_q2, out_q2, (int64_t)M * N);
     CHECK(memcmp(out_g, out_q2, (size_t)M * N * sizeof *out_g) == 0, "%dx%dx%d: fused GELU differs", M, N, K);
     matmul_q8_0_forward(out_q2, inp, Wp, bias, M, 0, scratch, pool);
+    /* several products of one input (Q, K, V) give each product's bits: here W with and without bias */
+    {
+        float *const outs[2] = {out_g, out_d};
+        const sl_q8_packed *const ws[2] = {Wp, Wp};
+        const float *const bs[2] = {bias, NULL};
+        matmul_q8_0_forward_n(2, outs, inp, ws, bs, M, scratch, pool);
+        CHECK(memcmp(out_g, out_q2, (size_t)M * N * sizeof *out_g) == 0, "%dx%dx%d: a product of several differs",
+              M, N, K);
+        matmul_q8_0_forward(out_f, inp, Wp, NULL, M, 0, scratch, NULL);
+        CHECK(memcmp(out_d, out_f, (size_t)M * N * sizeof *out_d) == 0,
+              "%dx%dx%d: a product of several (no bias) differs", M, N, K);
+    }
     free(out_g);
     sl_q8_packed_free(Wp);
     matmul_forward(out_d, inp, Wd, bias, M, N, K, pool);

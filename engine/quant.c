@@ -103,14 +103,14 @@ sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K, int group) {
                 const int n = p * SL_Q8P_COLS + c;
                 const sl_block_q8_0 *src = n < N ? &w[(size_t)n * nb + b] : NULL;
                 int32_t sum = 0;
-                if (src) {
-                    for (int g = 0; g < SL_Q8_0_BLOCK / group; g++)
-                        memcpy(dst + sl_q8p_offset(group, c, g * group), src->qs + group * g, (size_t)group);
-                    for (int i = 0; i < SL_Q8_0_BLOCK; i++) sum += src->qs[i];
-                } else {
-                    for (int g = 0; g < SL_Q8_0_BLOCK / group; g++)
-                        memset(dst + sl_q8p_offset(group, c, g * group), 0, (size_t)group);
-                }
+                static const int8_t zeros[SL_Q8_0_BLOCK];
+                const int8_t *q = src ? src->qs : zeros;
+                /* copies of a constant size, which compilers inline (a call each in wasm otherwise) */
+                if (group == 4)
+                    for (int g = 0; g < SL_Q8_0_BLOCK / 4; g++) memcpy(dst + sl_q8p_offset(4, c, 4 * g), q + 4 * g, 4);
+                else
+                    for (int g = 0; g < SL_Q8_0_BLOCK / 2; g++) memcpy(dst + sl_q8p_offset(2, c, 2 * g), q + 2 * g, 2);
+                for (int i = 0; i < SL_Q8_0_BLOCK; i++) sum += q[i];
                 d[ci + (size_t)c] = src ? sl_fp16_to_fp32(src->d) : 0.0f;
                 wsum[ci + (size_t)c] = sum;
             }

@@ -118,6 +118,7 @@ struct sl_model {
     sl_config cfg;
     char *name;
     uint8_t *file_data; /* owned when loaded from a file */
+    int writable;       /* the q8_0 Linear weights may be packed over their own bytes (sl_model_load_writable) */
     sl_gguf *gguf;
     sl_weights w;
     float **owned; /* f32 copies of f16 tensors */
@@ -217,8 +218,11 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
     }
     if (t->type == SL_GGML_Q8_0 && (q8 || packed)) { /* the parser checked that ne[0] is a multiple of 32 */
         const sl_block_q8_0 *blocks = (const sl_block_q8_0 *)(const void *)t->data;
+        const int group = sl_q8_kernels_best()->group;
         if (q8) *q8 = blocks;
-        else if (!(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0, sl_q8_kernels_best()->group)))
+        else if (!(m->writable && (*packed = sl_q8_pack_in_place((sl_block_q8_0 *)(uintptr_t)blocks, (int)ne1,
+                                                                  (int)ne0, group))) &&
+                 !(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0, group)))
             return sl_fail(err, SL_ERR_MEMORY, "no memory to pack tensor '%s'", name);
         *out = NULL;
         if (!m->first_q8) m->first_q8 = t->name, m->first_q8_len = t->name_len;
@@ -401,13 +405,15 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     return load_tokenizer(m, err);
 }
 
-sl_status sl_model_load_memory(const void *data, size_t size, const char *name, sl_model **out, sl_error *err) {
+static sl_status load_model(const void *data, size_t size, const char *name, int writable, sl_model **out,
+                            sl_error *err) {
     *out = NULL;
     sl_model *m = calloc(1, sizeof *m);
     if (!m || !(m->name = strdup(name ? name : "model"))) {
         free(m);
         return sl_fail(err, SL_ERR_MEMORY, "no memory for the model");
     }
+    m->writable = writable;
     sl_status s = load_gguf(m, data, size, err);
     if (s != SL_OK) {
         if (!strstr(err->message, m->name)) sl_fail_context(err, "%s", m->name);
@@ -418,13 +424,21 @@ sl_status sl_model_load_memory(const void *data, size_t size, const char *name, 
     return SL_OK;
 }
 
+sl_status sl_model_load_memory(const void *data, size_t size, const char *name, sl_model **out, sl_error *err) {
+    return load_model(data, size, name, 0, out, err);
+}
+
+sl_status sl_model_load_writable(void *data, size_t size, const char *name, sl_model **out, sl_error *err) {
+    return load_model(data, size, name, 1, out, err);
+}
+
 sl_status sl_model_load_file(const char *path, sl_model **out, sl_error *err) {
     uint8_t *data;
     size_t size;
     *out = NULL;
     sl_status s = sl_read_file(path, &data, &size, err);
     if (s != SL_OK) return s;
-    s = sl_model_load_memory(data, size, path, out, err);
+    s = sl_model_load_writable(data, size, path, out, err);
     if (s != SL_OK) {
         free(data);
         return s;

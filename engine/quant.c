@@ -85,38 +85,75 @@ void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k) {
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* One panel: rows (n_rows <= 16 of them, nb blocks each; zero columns beyond) into dst (nb x 512 bytes), d
+   and wsum (nb x 16 each). */
+static void pack_panel(int8_t *dst, float *d, int32_t *wsum, const sl_block_q8_0 *rows, int n_rows, int nb,
+                       int group) {
+    static const int8_t zeros[SL_Q8_0_BLOCK];
+    for (int b = 0; b < nb; b++, dst += SL_Q8P_BLOCK_BYTES, d += SL_Q8P_COLS, wsum += SL_Q8P_COLS)
+        for (int c = 0; c < SL_Q8P_COLS; c++) {
+            const sl_block_q8_0 *src = c < n_rows ? &rows[(size_t)c * nb + b] : NULL;
+            const int8_t *q = src ? src->qs : zeros;
+            /* copies of a constant size, which compilers inline (a call each in wasm otherwise) */
+            if (group == 4)
+                for (int g = 0; g < SL_Q8_0_BLOCK / 4; g++) memcpy(dst + sl_q8p_offset(4, c, 4 * g), q + 4 * g, 4);
+            else
+                for (int g = 0; g < SL_Q8_0_BLOCK / 2; g++) memcpy(dst + sl_q8p_offset(2, c, 2 * g), q + 2 * g, 2);
+            int32_t sum = 0;
+            for (int i = 0; i < SL_Q8_0_BLOCK; i++) sum += q[i];
+            d[c] = src ? sl_fp16_to_fp32(src->d) : 0.0f;
+            wsum[c] = sum;
+        }
+}
+
+/* The header, then the panels' bytes when they are not in place (qs_bytes, else 0), then d and wsum. */
+static sl_q8_packed *packed_alloc(int N, int K, int group, size_t qs_bytes, int8_t **qs) {
+    const int nb = K / SL_Q8_0_BLOCK, np = (N + SL_Q8P_COLS - 1) / SL_Q8P_COLS;
+    const size_t n_blocks = (size_t)np * (size_t)nb, head = align64(sizeof(sl_q8_packed));
+    const size_t col_bytes = align64(n_blocks * SL_Q8P_COLS * 4);
+    uint8_t *mem = aligned_alloc(64, head + qs_bytes + 2 * col_bytes);
+    if (!mem) return NULL;
+    if (qs_bytes) *qs = (int8_t *)(mem + head);
+    sl_q8_packed *pk = (sl_q8_packed *)(void *)mem;
+    *pk = (sl_q8_packed){N, K, nb, np, group, *qs, (float *)(void *)(mem + head + qs_bytes),
+                         (int32_t *)(void *)(mem + head + qs_bytes + col_bytes)};
+    return pk;
+}
+
 sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K, int group) {
     if (group != 2 && group != 4) return NULL;
     const int nb = K / SL_Q8_0_BLOCK, np = (N + SL_Q8P_COLS - 1) / SL_Q8P_COLS;
-    const size_t n_blocks = (size_t)np * (size_t)nb, head = align64(sizeof(sl_q8_packed));
-    const size_t qs_bytes = n_blocks * SL_Q8P_BLOCK_BYTES, col_bytes = align64(n_blocks * SL_Q8P_COLS * 4);
-    uint8_t *mem = aligned_alloc(64, head + qs_bytes + 2 * col_bytes);
-    if (!mem) return NULL;
-    int8_t *qs = (int8_t *)(mem + head);
-    float *d = (float *)(void *)(mem + head + qs_bytes);
-    int32_t *wsum = (int32_t *)(void *)(mem + head + qs_bytes + col_bytes);
-    for (int p = 0; p < np; p++)
-        for (int b = 0; b < nb; b++) {
-            int8_t *dst = qs + ((size_t)p * nb + b) * SL_Q8P_BLOCK_BYTES;
-            const size_t ci = ((size_t)p * nb + b) * SL_Q8P_COLS;
-            for (int c = 0; c < SL_Q8P_COLS; c++) {
-                const int n = p * SL_Q8P_COLS + c;
-                const sl_block_q8_0 *src = n < N ? &w[(size_t)n * nb + b] : NULL;
-                int32_t sum = 0;
-                static const int8_t zeros[SL_Q8_0_BLOCK];
-                const int8_t *q = src ? src->qs : zeros;
-                /* copies of a constant size, which compilers inline (a call each in wasm otherwise) */
-                if (group == 4)
-                    for (int g = 0; g < SL_Q8_0_BLOCK / 4; g++) memcpy(dst + sl_q8p_offset(4, c, 4 * g), q + 4 * g, 4);
-                else
-                    for (int g = 0; g < SL_Q8_0_BLOCK / 2; g++) memcpy(dst + sl_q8p_offset(2, c, 2 * g), q + 2 * g, 2);
-                for (int i = 0; i < SL_Q8_0_BLOCK; i++) sum += q[i];
-                d[ci + (size_t)c] = src ? sl_fp16_to_fp32(src->d) : 0.0f;
-                wsum[ci + (size_t)c] = sum;
-            }
-        }
-    sl_q8_packed *pk = (sl_q8_packed *)(void *)mem;
-    *pk = (sl_q8_packed){N, K, nb, np, group, qs, d, wsum};
+    int8_t *qs = NULL;
+    sl_q8_packed *pk = packed_alloc(N, K, group, (size_t)np * (size_t)nb * SL_Q8P_BLOCK_BYTES, &qs);
+    if (!pk) return NULL;
+    for (int p = 0; p < np; p++) {
+        const size_t i = (size_t)p * nb;
+        const int rows = N - p * SL_Q8P_COLS < SL_Q8P_COLS ? N - p * SL_Q8P_COLS : SL_Q8P_COLS;
+        pack_panel(qs + i * SL_Q8P_BLOCK_BYTES, (float *)pk->d + i * SL_Q8P_COLS, (int32_t *)pk->wsum + i * SL_Q8P_COLS,
+                   w + (size_t)p * SL_Q8P_COLS * nb, rows, nb, group);
+    }
+    return pk;
+}
+
+/* Panel p's bytes (its 16 rows' 32-byte parts) end before panel p + 1's rows (34 bytes a block) begin, so
+   panels packed in order, each from a copy of its own rows, never overwrite rows still to be read. */
+sl_q8_packed *sl_q8_pack_in_place(sl_block_q8_0 *w, int N, int K, int group) {
+    if ((group != 2 && group != 4) || N % SL_Q8P_COLS) return NULL;
+    const int nb = K / SL_Q8_0_BLOCK, np = N / SL_Q8P_COLS;
+    int8_t *qs = (int8_t *)(void *)w;
+    sl_block_q8_0 *rows = malloc((size_t)SL_Q8P_COLS * nb * sizeof *rows);
+    sl_q8_packed *pk = rows ? packed_alloc(N, K, group, 0, &qs) : NULL;
+    if (!pk) {
+        free(rows);
+        return NULL;
+    }
+    for (int p = 0; p < np; p++) {
+        const size_t i = (size_t)p * nb;
+        memcpy(rows, w + (size_t)p * SL_Q8P_COLS * nb, (size_t)SL_Q8P_COLS * nb * sizeof *rows);
+        pack_panel(qs + i * SL_Q8P_BLOCK_BYTES, (float *)pk->d + i * SL_Q8P_COLS, (int32_t *)pk->wsum + i * SL_Q8P_COLS,
+                   rows, SL_Q8P_COLS, nb, group);
+    }
+    free(rows);
     return pk;
 }
 

@@ -274,6 +274,24 @@ static void test_matmul_case(int M, int N, int K) {
     for (int m = 0; m < M; m++)
         sl_quantize_row_q8_act(inp + (size_t)m * K, xq + (size_t)m * K, xd + (size_t)m * (K / 32), K);
     sl_q8_packed *Wp = sl_q8_pack(Wq, N, K, sl_q8_kernels_best()->group);
+    /* packed over the rows' own bytes: the same layout, or (N not a multiple of 16) NULL and the rows kept */
+    for (int group = 2; group <= 4; group += 2) {
+        const size_t nblk = (size_t)N * (K / 32), panels = (size_t)(N + 15) / 16 * (K / 32);
+        sl_block_q8_0 *rows = malloc(nblk * sizeof *rows);
+        memcpy(rows, Wq, nblk * sizeof *rows);
+        sl_q8_packed *a = sl_q8_pack(Wq, N, K, group), *b = sl_q8_pack_in_place(rows, N, K, group);
+        if (N % 16) {
+            CHECK(!b && !memcmp(rows, Wq, nblk * sizeof *rows), "%dx%d: packed in place with N %% 16 != 0", N, K);
+        } else {
+            CHECK(b && b->qs == (const int8_t *)(void *)rows && !memcmp(a->qs, b->qs, panels * 512) &&
+                      !memcmp(a->d, b->d, panels * 16 * sizeof(float)) &&
+                      !memcmp(a->wsum, b->wsum, panels * 16 * sizeof(int32_t)),
+                  "%dx%d group %d: packed in place differs from the packed copy", N, K, group);
+        }
+        sl_q8_packed_free(a);
+        sl_q8_packed_free(b);
+        free(rows);
+    }
     matmul_q8_0_forward(out_q, inp, Wp, bias, M, 0, scratch, NULL);
     sl_pool *pool = sl_pool_create(2);
     matmul_q8_0_forward(out_q2, inp, Wp, bias, M, 0, scratch, pool);

@@ -129,7 +129,7 @@ EMSCRIPTEN_KEEPALIVE sl_wasm_handle *sl_wasm_load(void *bytes, size_t size) {
         set_error(SL_ERR_MEMORY, "no memory for a model handle");
         return NULL;
     }
-    if (sl_model_load_memory(bytes, size, "model", &h->model, &last_error) != SL_OK) {
+    if (sl_model_load_writable(bytes, size, "model", &h->model, &last_error) != SL_OK) {
         free(bytes);
         free(h);
         return NULL;

@@ -13,8 +13,15 @@
 
 /* Between two runs of a forward pass (about 150 of them, a fraction of a millisecond apart) a thread spins
    this many times on the run counter before it sleeps on the condition variable: a sleep and a wake-up
-   cost more than the gap (5% of the time at two threads, seen with perf). About 0.2 ms on x86. */
+   cost more than the gap (5% of the time at two threads, seen with perf). About 0.2 ms on x86, where each
+   spin pauses; WebAssembly has no pause, and its loop of atomic loads is much faster, hence more spins
+   (Node and Chromium, two threads, 128 tokens of the base model: 4096 spins 231-242 / 195-219 ms,
+   65536 217-227 / 195-196 ms, 262144 244-247 / 228-245 ms). */
+#if defined(__x86_64__) || defined(__i386__)
 #define SPINS 4096
+#else
+#define SPINS 65536
+#endif
 
 struct sl_pool {
     int n_threads; /* including the caller */

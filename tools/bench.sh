@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The comparison benchmark against onnxruntime (what transformers.js runs): `npm run bench` or
 #   bash tools/bench.sh [--quick] [--repeat N] [--warmup N] [--budget S] [--seq 32,128,512] [--threads 1,2]
-#                       [--settings node,chromium,native]
+#                       [--settings node,chromium,native] [--rounds R]
 # (README.md, "Speed"). Steps, each skipped when already done:
 #   1. installs what is missing: tools/install-deps.sh bench (python3-onnx, python3-torch, ...) and browser
 #      (chromium) when Chromium is among the settings, the native and wasm builds (cmake; tools/build-wasm.sh),
@@ -13,6 +13,7 @@
 #      Chromium, and natively (--settings: any of node, chromium, native; all by default), and prints the table
 #      and the logits agreement (also written to build/bench/base/results.md and results.json).
 # --quick: a smoke run (2 layers x 32 in build/bench/tiny/, seq 32, one timed run): checks it all works.
+# --rounds R: each pair of engines R times in alternating order, the median of the R figures (bench.mjs).
 # Takes about 12 minutes in full on 2 cores (more on a busy machine); the models take 1.1 GB of disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,10 +25,10 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) name=tiny; shape=(--layers 2 --hidden 32 --heads 4 --intermediate 64)
       bench_args+=(--seq 32 --repeat 1 --warmup 1) ;;
-    --repeat | --warmup | --seq | --threads | --budget) bench_args+=("$1" "${2:?$1 needs a value}"); shift ;;
+    --repeat | --warmup | --seq | --threads | --budget | --rounds) bench_args+=("$1" "${2:?$1 needs a value}"); shift ;;
     --settings) settings=${2:?--settings needs a value}; bench_args+=("$1" "$2"); shift ;;
     *) echo "bench.sh: unknown argument '$1' (--quick, --repeat N, --warmup N, --budget S, --seq LIST, --threads LIST," \
-      "--settings LIST)" >&2
+      "--settings LIST, --rounds R)" >&2
       exit 2 ;;
   esac
   shift

@@ -3,7 +3,7 @@
 // See README.md, "Speed".
 //
 //   node tools/bench/bench.mjs DIR [--seq 32,128,512] [--threads 1,2] [--repeat 10] [--warmup 2] [--budget 20]
-//                              [--settings node,chromium,native]
+//                              [--settings node,chromium,native] [--rounds 1]
 //
 // DIR holds model.gguf + model-q8_0.gguf (surligne) and model.onnx + model_int8.onnx (onnxruntime), made from
 // one checkpoint by tools/bench.sh (tools/reference/export_onnx.py, surligne convert, surligne quantize).
@@ -18,6 +18,9 @@
 // exactly seq tokens (<s> and </s> included); fewer (at least 3) where the --repeat runs would take more than
 // --budget seconds (0: no limit; `surligne bench` always does --repeat): the slow wasm runs at 512 tokens,
 // which keeps the whole run near a quarter of an hour on 2 cores.
+// --rounds R runs each pair (onnxruntime, surligne) at each thread count R times, in turn and in alternating
+// order (O S, S O, ...), and reports the median of the R medians: this machine's speed drifts by 10-20 % over
+// minutes, and a ratio of two processes run one after the other takes the drift with it.
 // Then the logits of the same inputs are compared.
 // Writes DIR/results.json and DIR/results.md (the table in Markdown) besides printing it.
 import { execFileSync } from 'node:child_process';
@@ -40,7 +43,7 @@ const option = (name, fallback) => {
 const dir = args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--')));
 if (!dir) {
   console.error('usage: node tools/bench/bench.mjs DIR [--seq 32,128,512] [--threads 1,2] [--repeat 10] [--warmup 2] ' +
-    '[--budget 20] [--settings node,chromium,native]');
+    '[--budget 20] [--settings node,chromium,native] [--rounds 1]');
   process.exit(2);
 }
 const settings = option('--settings', SETTINGS.join(',')).split(',');
@@ -53,6 +56,11 @@ const threadCounts = option('--threads', '1,2').split(',').map(Number);
 const repeat = Number(option('--repeat', 10));
 const warmup = Number(option('--warmup', 2));
 const budget = Number(option('--budget', 20));
+const rounds = Math.max(1, Number(option('--rounds', 1)));
+const median = (xs) => {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+};
 const M = {
   f32: path.join(dir, 'model.gguf'),
   q8_0: path.join(dir, 'model-q8_0.gguf'),
@@ -119,19 +127,23 @@ const t0 = Date.now();
 const load0 = os.loadavg();
 let ortVersion = '';
 let chromiumVersion = '';
+// the pair of a setting and thread count, `rounds` times, onnxruntime first in even rounds
+function pair(ort, surligne) {
+  for (let r = 0; r < rounds; r++) for (const run of r % 2 ? [surligne, ort] : [ort, surligne]) run();
+}
 for (const setting of ['node', 'chromium'].filter((x) => settings.includes(x))) {
   for (const t of threadCounts) {
-    const info = child(setting, 'ort-web', t, [M.fp32, M.int8]);
-    ortVersion = info.split(';')[0];
-    chromiumVersion = info.match(/Chromium [\d.]+/)?.[0] ?? chromiumVersion;
-    child(setting, 'surligne-wasm', t, [M.f32, M.q8_0]);
+    pair(() => {
+      const info = child(setting, 'ort-web', t, [M.fp32, M.int8]);
+      ortVersion = info.split(';')[0];
+      chromiumVersion = info.match(/Chromium [\d.]+/)?.[0] ?? chromiumVersion;
+    }, () => child(setting, 'surligne-wasm', t, [M.f32, M.q8_0]));
   }
 }
 if (settings.includes('native')) {
   for (const t of threadCounts) {
-    nativeSurligne('f32', t);
-    nativeSurligne('q8_0', t);
-    ortVersion = child('native', 'ort-node', t, [M.fp32, M.int8]);
+    pair(() => { ortVersion = child('native', 'ort-node', t, [M.fp32, M.int8]); },
+      () => { nativeSurligne('f32', t); nativeSurligne('q8_0', t); });
   }
 }
 const load1 = os.loadavg();
@@ -176,9 +188,12 @@ const agreement = pairs.filter(([a, b]) => logits[a] && logits[b]).map(([a, b]) 
 }));
 
 // ---- table ---------------------------------------------------------------------------------------------
-const find = (setting, engine, precision, threads, seq) =>
-  rows.find((r) => r.setting === setting && r.engine === engine && r.precision === precision &&
+// one figure per (setting, engine, precision, threads, seq): the median of its rounds' medians
+const find = (setting, engine, precision, threads, seq) => {
+  const all = rows.filter((r) => r.setting === setting && r.engine === engine && r.precision === precision &&
     r.threads === threads && r.seq === seq);
+  return all.length ? { median: median(all.map((r) => r.median)) } : undefined;
+};
 const fmtMs = (x) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const table = [
   '| build | precision | threads | seq | surligne ms | surligne tok/s | onnxruntime ms | onnxruntime tok/s | surligne / onnxruntime |',
@@ -208,7 +223,8 @@ const fewer = cut.length ? `; ${cut.length} timings of ${Math.min(...cut.map((r)
 const header = `${os.cpus().length} × ${cpu}, Node ${process.version}${chromiumVersion ? `, ${chromiumVersion}` : ''}, ` +
   `onnxruntime-web/-node ${ortVersion.replace('onnxruntime ', '')}; ` +
   `OpenBLAS core type ${process.env.OPENBLAS_CORETYPE || 'auto'}; ` +
-  `median of ${repeat} after ${warmup} warm-up (surligne native: 1${fewer}), batch 1; load average ` +
+  `median of ${repeat} after ${warmup} warm-up (surligne native: 1${fewer})` +
+  `${rounds > 1 ? `, median of ${rounds} rounds in alternating order` : ''}, batch 1; load average ` +
   `${load0[0].toFixed(2)} before, ${load1[0].toFixed(2)} after; ${seconds.toFixed(0)} s`;
 const md = [header, '', ...table, '', ...agreeTable].join('\n') + '\n';
 console.log(md);

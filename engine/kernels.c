@@ -259,7 +259,8 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
    x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts, the first short enough that n times it is exact),
    e^r by a polynomial 1 + r + r^2 P(r) (P of degree 4, near-minimax: relative error 3.1e-9), 2^n built
    in the exponent bits. n is rounded by the 1.5 * 2^23 trick: adding it leaves the integer in the
-   mantissa. */
+   mantissa, so t's bits minus those of 1.5 * 2^23 are n as an integer (no float-to-int conversion, which
+   WebAssembly engines expand into a dozen x86 instructions: i32x4.trunc_sat_f32x4_s). */
 VEC_INLINE v8f exp8(v8f x) {
     const v8i tiny = x < -87.0f;
     x = select8(tiny, (v8f){0} - 87.0f, x);
@@ -267,7 +268,7 @@ VEC_INLINE v8f exp8(v8f x) {
     const v8f r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
     const v8f p3 = ((1.381461467e-3f * r + 8.368709870e-3f) * r + 4.166838734e-2f) * r + 1.666652069e-1f;
     const v8f p = (p3 * r + 4.999999345e-1f) * (r * r) + r + 1.0f;
-    const v8f two_n = (v8f)((__builtin_convertvector(n, v8i) + 127) << 23);
+    const v8f two_n = (v8f)(((v8i)t - 0x4B400000 + 127) << 23);
     return select8(tiny, (v8f){0}, p * two_n);
 }
 

@@ -77,8 +77,9 @@ size_t matmul_q8_0_scratch_size(int M, int K);
 
 /* out (M,N) = inp (M,K) . weight^T + bias (N) (bias may be NULL), weight packed from q8_0 rows (N,K), then
    GELU (gelu_forward) when `gelu`: applied to each tile as it is written, while it is in cache, and by the
-   threads that write it, where the kernel's tiles are wide enough to gain by it. scratch: matmul_q8_0_scratch_size(M, K) bytes. Threads split the quantisation of
-   inp by rows, then the output by panels of columns. */
+   threads that write it, where the kernel's tiles are wide enough to gain by it (else after the product,
+   by rows). scratch: matmul_q8_0_scratch_size(M, K) bytes. Threads split the quantisation of inp by rows,
+   then the output by panels of columns. */
 void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
                          int gelu, void *scratch, sl_pool *pool);
 /* n (<= 4) products of the same inp, out[i] (M,N_i) = inp (M,K) . weight[i]^T + bias[i] (bias may be NULL,

@@ -55,7 +55,6 @@ static inline void i16_rows(const int16_t **x, const float **dx, int R, const ui
     }
 }
 
-
 /* ---- scalar C ----------------------------------------------------------------------------------- */
 
 static void tile_scalar(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
@@ -264,7 +263,7 @@ static const sl_q8_kernels kernels_avx512vnni = {"avx512vnni", VNNI_R, VNNI_J, 4
    widenings 31 / 22 (Chromium's V8 compiles that load badly); 4 rows x 4 columns 25 in Node; the 16 pairs
    unrolled 15 (clang then orders the sums row by row and keeps 16 weight vectors live: spills); group 4's
    4 x 4 tile, which adds lane pairs at the end of each block, 26 / 22. */
-enum { WASM_R = 4, WASM_C = 2 };
+enum { WASM_R = 4, WASM_C = 2 }; /* C: the two halves of a 16-byte load */
 static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
                       const sl_q8_packed *w, int p0, int np, const float *bias) {
     enum { R = WASM_R, C = WASM_C };
@@ -321,8 +320,15 @@ static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_str
         }
 }
 
-/* The "i16" format as the x86 build's i16_quantize writes it, bit for bit (the same max, scale and
-   reciprocal; f32x4.nearest rounds half to even as the scalar 1.5 * 2^23 trick does), a block per step. */
+/* The "i16" format as the x86 build's i16_quantize writes it, bit for bit (the same max, scale, reciprocal
+   and rounding), a block per step. */
+/* round(v) as int32 lanes, half to even, for |v| < 2^22: adding 1.5 * 2^23 leaves the rounded integer in
+   the low bits of the mantissa (as the scalar quantiser does), read as an integer without a conversion
+   (V8 expands i32x4.trunc_sat_f32x4_s into about ten x86 instructions). */
+static inline v128_t round_i32_wasm(v128_t v) {
+    return wasm_i32x4_sub(wasm_f32x4_add(v, wasm_f32x4_splat(12582912.0f)), wasm_i32x4_splat(0x4B400000));
+}
+
 /* The 32 values of a block into v, and their largest magnitude (exact: max does not round). */
 static inline float block_scale_wasm(v128_t v[8], const float *xb) {
     v128_t m = wasm_f32x4_splat(0.0f);
@@ -344,8 +350,8 @@ static void i16_quantize_wasm(uint8_t *row, const float *x, int K) {
         const v128_t vid = wasm_f32x4_splat(id);
         d[b] = db;
         for (int i = 0; i < 8; i += 2) {
-            const v128_t q0 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(v[i], vid)));
-            const v128_t q1 = wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(v[i + 1], vid)));
+            const v128_t q0 = round_i32_wasm(wasm_f32x4_mul(v[i], vid));
+            const v128_t q1 = round_i32_wasm(wasm_f32x4_mul(v[i + 1], vid));
             wasm_v128_store(q + b * SL_Q8_0_BLOCK + 4 * i, wasm_i16x8_narrow_i32x4(q0, q1));
         }
     }
@@ -370,11 +376,11 @@ static void u7_quantize(uint8_t *row, const float *x, int K) {
         const float d7 = block_scale_wasm(v, x + b * SL_Q8_0_BLOCK) / 63.0f, id = d7 != 0 ? 1.0f / d7 : 0.0f;
         const v128_t vid = wasm_f32x4_splat(id), offset = wasm_i32x4_splat(64);
         d[b] = d7;
-        v128_t h[4]; /* round half to even (f32x4.nearest), as sl_quantize_row_q8_act; + 64 */
+        v128_t h[4]; /* round half to even, as sl_quantize_row_q8_act; + 64 */
         for (int i = 0; i < 8; i += 2)
             h[i / 2] = wasm_i16x8_narrow_i32x4(
-                wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(v[i], vid))), offset),
-                wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(wasm_f32x4_nearest(wasm_f32x4_mul(v[i + 1], vid))), offset));
+                wasm_i32x4_add(round_i32_wasm(wasm_f32x4_mul(v[i], vid)), offset),
+                wasm_i32x4_add(round_i32_wasm(wasm_f32x4_mul(v[i + 1], vid)), offset));
         wasm_v128_store(row + b * SL_Q8_0_BLOCK, wasm_u8x16_narrow_i16x8(h[0], h[1]));
         wasm_v128_store(row + b * SL_Q8_0_BLOCK + 16, wasm_u8x16_narrow_i16x8(h[2], h[3]));
     }

@@ -1,6 +1,7 @@
 /* The int8 matrix product of q8_0 weights, once per instruction set, behind one small interface.
 
-   Weights are packed once, when a model loads (sl_q8_pack, quant.h), into the layout the kernel reads:
+   Weights are packed once, when a model loads (sl_q8_pack, quant.h: over the q8_0 rows' own bytes where the
+   model may rewrite them, sl_q8_pack_in_place), into the layout the kernel reads:
    the N output columns in panels of SL_Q8P_COLS = 16 (the last one padded with zero columns), and in a
    panel, for each block b of 32 inputs, 512 bytes where the G consecutive weights k = 32b + Gg .. 32b + Gg
    + G - 1 of column c sit at bytes 16Gg + Gc .. 16Gg + Gc + G - 1, G being the kernel's `group`:

@@ -1,7 +1,7 @@
 /* The ceiling of the native int8 product on an x86-64 processor with AVX-512 VNNI: a loop of nothing but
    vpdpbusd (16 independent accumulators, operands in registers), on 512-bit and 256-bit registers; the
    best any int8 matrix product could do on one core (README.md, "Speed"). Not part of the build:
-     cc -O2 tools/bench/vnni_peak.c -o build/vnni_peak && build/vnni_peak */
+     gcc -O2 tools/bench/vnni_peak.c -o build/vnni_peak && build/vnni_peak */
 #include <immintrin.h>
 #include <stdio.h>
 #include <time.h>
@@ -20,8 +20,10 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"), noinline)) static double r
     for (int i = 0; i < ACC; i++) acc[i] = _mm512_set1_epi32(i);
     const __m512i w = _mm512_set1_epi8(3), x = _mm512_set1_epi8(5);
     const double t0 = now_s();
-    for (long k = 0; k < n; k++)
+    for (long k = 0; k < n; k++) {
+#pragma GCC unroll 16 /* accumulators in registers */
         for (int i = 0; i < ACC; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], w, x);
+    }
     const double t = now_s() - t0;
     int s = 0;
     for (int i = 0; i < ACC; i++) s += _mm512_reduce_add_epi32(acc[i]);
@@ -34,8 +36,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"), noinline)) static
     for (int i = 0; i < ACC; i++) acc[i] = _mm256_set1_epi32(i);
     const __m256i w = _mm256_set1_epi8(3), x = _mm256_set1_epi8(5);
     const double t0 = now_s();
-    for (long k = 0; k < n; k++)
+    for (long k = 0; k < n; k++) {
+#pragma GCC unroll 16
         for (int i = 0; i < ACC; i++) acc[i] = _mm256_dpbusd_epi32(acc[i], w, x);
+    }
     const double t = now_s() - t0;
     int s = 0;
     for (int i = 0; i < ACC; i++) s += _mm256_extract_epi32(acc[i], 0);

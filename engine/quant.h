@@ -67,8 +67,8 @@ void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k);
 typedef struct sl_q8_packed sl_q8_packed;
 sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K, int group);
 /* The same, with the weights' bytes laid out over the q8_0 rows themselves (they are 32 of every 34
-   bytes): the rows are no longer q8_0 afterwards. Only the scales and sums are allocated (a ninth of the
-   rows' size). NULL when N is not a multiple of SL_Q8P_COLS (16), or no memory; w is unchanged then. */
+   bytes): the rows are no longer q8_0 afterwards. Only the scales and sums are allocated (8 bytes per
+   block of 34). NULL when N is not a multiple of SL_Q8P_COLS (16), or no memory; w is unchanged then. */
 sl_q8_packed *sl_q8_pack_in_place(sl_block_q8_0 *w, int N, int K, int group);
 void sl_q8_packed_free(sl_q8_packed *p);
 

@@ -193,6 +193,17 @@ static sl_status get_dim(const sl_gguf *g, const char *key, int *out, sl_error *
     return SL_OK;
 }
 
+/* Whether another tensor of the file has bytes in t's range. GGUF lets tensors share data (offsets are
+   free): such a tensor is not packed over its own bytes, which the other one still reads. */
+static int shares_bytes(const sl_gguf *g, const sl_gguf_tensor *t) {
+    for (size_t i = 0; i < sl_gguf_n_tensors(g); i++) {
+        const sl_gguf_tensor *u = sl_gguf_tensor_at(g, i);
+        if (u != t && u->nbytes && t->nbytes && u->data < t->data + t->nbytes && t->data < u->data + u->nbytes)
+            return 1;
+    }
+    return 0;
+}
+
 /* Finds a tensor, checks its shape against the config, and gives an f32 pointer to its data (in place
    for F32, a converted copy for F16). A Linear weight or the word embeddings (q8 not NULL) may also be
    q8_0: then *q8 points at its blocks in place and *out is NULL. The position and type tables, LayerNorms
@@ -220,8 +231,8 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
         const sl_block_q8_0 *blocks = (const sl_block_q8_0 *)(const void *)t->data;
         const int group = sl_q8_kernels_best()->group;
         if (q8) *q8 = blocks;
-        else if (!(m->writable && (*packed = sl_q8_pack_in_place((sl_block_q8_0 *)(uintptr_t)blocks, (int)ne1,
-                                                                  (int)ne0, group))) &&
+        else if (!(m->writable && !shares_bytes(m->gguf, t) &&
+                   (*packed = sl_q8_pack_in_place((sl_block_q8_0 *)(uintptr_t)blocks, (int)ne1, (int)ne0, group))) &&
                  !(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0, group)))
             return sl_fail(err, SL_ERR_MEMORY, "no memory to pack tensor '%s'", name);
         *out = NULL;

@@ -495,6 +495,82 @@ static void compare_models(sl_model *ref, sl_model *m, const char *what, double 
     CHECK(agreement >= min_agreement, "%s: argmax agreement %.4f < %.2f", what, agreement, min_agreement);
 }
 
+/* The byte offset, in a GGUF file, of the data-offset field of tensor `name` (its info record: u64 name
+   length, the name, u32 n_dims, n_dims x u64, u32 type, u64 offset), or 0. */
+static size_t offset_field(const uint8_t *gguf, size_t size, const char *name, int n_dims) {
+    const size_t n = strlen(name);
+    for (size_t i = 8; i + n + 4 + 8 * (size_t)n_dims + 4 + 8 <= size; i++)
+        if (!memcmp(gguf + i, name, n) && gguf[i - 8] == n && !memcmp(gguf + i - 7, "\0\0\0\0\0\0\0", 7))
+            return i + n + 4 + 8 * (size_t)n_dims + 4;
+    return 0;
+}
+
+/* Logits of every case of logits.txt, one after the other (malloc'ed; *count floats), or NULL. */
+static float *all_logits(sl_model *m, size_t *count) {
+    FILE *f = fopen("tests/fixtures/tiny-hf/logits.txt", "r");
+    ids_case c;
+    float *out = NULL;
+    size_t n = 0;
+    sl_error err;
+    int r = 0;
+    while (f && (r = read_case(f, &c)) == 1) {
+        const size_t k = (size_t)c.B * c.T * sl_model_n_labels(m);
+        float *grown = realloc(out, (n + k) * sizeof *out);
+        r = grown && sl_model_forward(m, c.ids, c.B, c.T, grown + n, &err) == SL_OK ? 1 : -1;
+        out = grown ? grown : out;
+        n += k;
+        free(c.ids);
+        if (r < 0) break;
+    }
+    if (f) fclose(f);
+    if (r != 0) {
+        free(out);
+        return NULL;
+    }
+    *count = n;
+    return out;
+}
+
+/* q8_0 weights packed over the file's own bytes (sl_model_load_writable, as model files and the wasm build
+   load) give the logits of the packed copy, bit for bit; also when two tensors share their bytes (GGUF
+   allows it: here attn_k is made to point at attn_q's data), which must then not be packed in place. */
+static void test_pack_in_place(const uint8_t *q8, size_t q8_size, sl_model *m8) {
+    sl_error err;
+    uint8_t *bytes = malloc(q8_size), *aliased = malloc(q8_size), *aliased_w = malloc(q8_size);
+    memcpy(bytes, q8, q8_size);
+    memcpy(aliased, q8, q8_size);
+    const size_t fq = offset_field(q8, q8_size, "blk.0.attn_q.weight", 2);
+    const size_t fk = offset_field(q8, q8_size, "blk.0.attn_k.weight", 2);
+    CHECK(fq && fk, "tensor info of attn_q / attn_k not found");
+    if (fq && fk) memcpy(aliased + fk, aliased + fq, 8);
+    memcpy(aliased_w, aliased, q8_size);
+    sl_model *mw = NULL, *ma = NULL, *maw = NULL;
+    if (sl_model_load_writable(bytes, q8_size, "q8 in place", &mw, &err) != SL_OK ||
+        sl_model_load_memory(aliased, q8_size, "aliased", &ma, &err) != SL_OK ||
+        sl_model_load_writable(aliased_w, q8_size, "aliased in place", &maw, &err) != SL_OK) {
+        CHECK(0, "load: %s", err.message);
+    } else {
+        size_t n = 0;
+        float *a = all_logits(m8, &n), *b = all_logits(mw, &n), *c = all_logits(ma, &n), *d = all_logits(maw, &n);
+        CHECK(a && b && c && d && n, "forward failed");
+        if (a && b && c && d && n) {
+            CHECK(!memcmp(a, b, n * sizeof *a), "packed in place: logits differ from the packed copy's");
+            CHECK(memcmp(a, c, n * sizeof *a) != 0, "the aliased model should differ from the original");
+            CHECK(!memcmp(c, d, n * sizeof *c), "tensors sharing bytes: in-place load differs from the copy");
+        }
+        free(a);
+        free(b);
+        free(c);
+        free(d);
+    }
+    sl_model_free(mw);
+    sl_model_free(ma);
+    sl_model_free(maw);
+    free(bytes);
+    free(aliased);
+    free(aliased_w);
+}
+
 static void test_model(void) {
     sl_error err;
     uint8_t *f32 = NULL, *q8 = NULL, *f16 = NULL;
@@ -555,6 +631,7 @@ static void test_model(void) {
        diffs of order 1 and about 1/7 agreement. */
     compare_models(m32, m8, "q8_0", 0.1, 0.95);
     compare_models(m32, m16, "f16 ", 1e-3, 0.99);
+    test_pack_in_place(q8, q8_size, m8);
     for (int threads = 2; threads <= 3; threads++) {
         sl_model_set_threads(m8, threads, &err);
         char what[32];

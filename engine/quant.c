@@ -106,56 +106,45 @@ static void pack_panel(int8_t *dst, float *d, int32_t *wsum, const sl_block_q8_0
         }
 }
 
-/* The header, then the panels' bytes when they are not in place (qs_bytes, else 0), then d and wsum. */
-static sl_q8_packed *packed_alloc(int N, int K, int group, size_t qs_bytes, int8_t **qs) {
+/* Packs w into the panels, over w's own bytes when in_place (then N must be a multiple of 16): panel p's
+   bytes (its 16 rows' 32-byte parts) end before panel p + 1's rows (34 bytes a block) begin, so panels
+   packed in order, each from a copy of its own rows, never overwrite rows still to be read. One allocation:
+   the header, the panels' bytes when they are not in place, then d and wsum. */
+static sl_q8_packed *pack(sl_block_q8_0 *w, int N, int K, int group, int in_place) {
+    if ((group != 2 && group != 4) || (in_place && N % SL_Q8P_COLS)) return NULL;
     const int nb = K / SL_Q8_0_BLOCK, np = (N + SL_Q8P_COLS - 1) / SL_Q8P_COLS;
     const size_t n_blocks = (size_t)np * (size_t)nb, head = align64(sizeof(sl_q8_packed));
+    const size_t qs_bytes = in_place ? 0 : n_blocks * SL_Q8P_BLOCK_BYTES;
     const size_t col_bytes = align64(n_blocks * SL_Q8P_COLS * 4);
     uint8_t *mem = aligned_alloc(64, head + qs_bytes + 2 * col_bytes);
-    if (!mem) return NULL;
-    if (qs_bytes) *qs = (int8_t *)(mem + head);
-    sl_q8_packed *pk = (sl_q8_packed *)(void *)mem;
-    *pk = (sl_q8_packed){N, K, nb, np, group, *qs, (float *)(void *)(mem + head + qs_bytes),
-                         (int32_t *)(void *)(mem + head + qs_bytes + col_bytes)};
-    return pk;
-}
-
-sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K, int group) {
-    if (group != 2 && group != 4) return NULL;
-    const int nb = K / SL_Q8_0_BLOCK, np = (N + SL_Q8P_COLS - 1) / SL_Q8P_COLS;
-    int8_t *qs = NULL;
-    sl_q8_packed *pk = packed_alloc(N, K, group, (size_t)np * (size_t)nb * SL_Q8P_BLOCK_BYTES, &qs);
-    if (!pk) return NULL;
+    sl_block_q8_0 *copy = in_place ? malloc((size_t)SL_Q8P_COLS * nb * sizeof *copy) : NULL;
+    if (!mem || (in_place && !copy)) {
+        free(mem);
+        free(copy);
+        return NULL;
+    }
+    int8_t *qs = in_place ? (int8_t *)(void *)w : (int8_t *)(mem + head);
+    float *d = (float *)(void *)(mem + head + qs_bytes);
+    int32_t *wsum = (int32_t *)(void *)(mem + head + qs_bytes + col_bytes);
     for (int p = 0; p < np; p++) {
         const size_t i = (size_t)p * nb;
         const int rows = N - p * SL_Q8P_COLS < SL_Q8P_COLS ? N - p * SL_Q8P_COLS : SL_Q8P_COLS;
-        pack_panel(qs + i * SL_Q8P_BLOCK_BYTES, (float *)pk->d + i * SL_Q8P_COLS, (int32_t *)pk->wsum + i * SL_Q8P_COLS,
-                   w + (size_t)p * SL_Q8P_COLS * nb, rows, nb, group);
+        const sl_block_q8_0 *src = w + (size_t)p * SL_Q8P_COLS * nb;
+        if (in_place) src = memcpy(copy, src, (size_t)SL_Q8P_COLS * nb * sizeof *copy);
+        pack_panel(qs + i * SL_Q8P_BLOCK_BYTES, d + i * SL_Q8P_COLS, wsum + i * SL_Q8P_COLS, src, rows, nb, group);
     }
+    free(copy);
+    sl_q8_packed *pk = (sl_q8_packed *)(void *)mem;
+    *pk = (sl_q8_packed){N, K, nb, np, group, qs, d, wsum};
     return pk;
 }
 
-/* Panel p's bytes (its 16 rows' 32-byte parts) end before panel p + 1's rows (34 bytes a block) begin, so
-   panels packed in order, each from a copy of its own rows, never overwrite rows still to be read. */
-sl_q8_packed *sl_q8_pack_in_place(sl_block_q8_0 *w, int N, int K, int group) {
-    if ((group != 2 && group != 4) || N % SL_Q8P_COLS) return NULL;
-    const int nb = K / SL_Q8_0_BLOCK, np = N / SL_Q8P_COLS;
-    int8_t *qs = (int8_t *)(void *)w;
-    sl_block_q8_0 *rows = malloc((size_t)SL_Q8P_COLS * nb * sizeof *rows);
-    sl_q8_packed *pk = rows ? packed_alloc(N, K, group, 0, &qs) : NULL;
-    if (!pk) {
-        free(rows);
-        return NULL;
-    }
-    for (int p = 0; p < np; p++) {
-        const size_t i = (size_t)p * nb;
-        memcpy(rows, w + (size_t)p * SL_Q8P_COLS * nb, (size_t)SL_Q8P_COLS * nb * sizeof *rows);
-        pack_panel(qs + i * SL_Q8P_BLOCK_BYTES, (float *)pk->d + i * SL_Q8P_COLS, (int32_t *)pk->wsum + i * SL_Q8P_COLS,
-                   rows, SL_Q8P_COLS, nb, group);
-    }
-    free(rows);
-    return pk;
+/* w is only read when not in place */
+sl_q8_packed *sl_q8_pack(const sl_block_q8_0 *w, int N, int K, int group) {
+    return pack((sl_block_q8_0 *)(uintptr_t)w, N, K, group, 0);
 }
+
+sl_q8_packed *sl_q8_pack_in_place(sl_block_q8_0 *w, int N, int K, int group) { return pack(w, N, K, group, 1); }
 
 void sl_q8_packed_free(sl_q8_packed *p) { free(p); }
 
@@ -169,6 +158,8 @@ size_t matmul_q8_0_scratch_size(int M, int K) { return sl_q8_scratch_size(sl_q8_
 #define QUANT_ROWS 16 /* rows of inp per quantisation task (and of GELU's, when it is not fused) */
 #define MAX_PRODUCTS 4
 
+enum { GELU_NONE, GELU_PER_TILE, GELU_BY_ROWS };
+
 typedef struct {
     int n;                       /* products of the same activations */
     float *out[MAX_PRODUCTS];
@@ -178,7 +169,7 @@ typedef struct {
     const float *inp;
     uint8_t *act;
     size_t stride;
-    int M, K, gelu;
+    int M, K, gelu; /* GELU_* */
     const sl_q8_kernels *kernels;
 } q8_matmul_ctx;
 
@@ -206,7 +197,7 @@ static void product_task(void *arg, int task, int thread) {
         const int mr = c->M - m < R ? c->M - m : R;
         c->kernels->tile(out + (size_t)m * N, (size_t)N, c->act + (size_t)m * c->stride, c->stride, mr, w, p0, np,
                          c->bias[i]);
-        if (c->gelu == 1)
+        if (c->gelu == GELU_PER_TILE)
             for (int r = 0; r < mr; r++) {
                 float *row = out + (size_t)(m + r) * N + n0;
                 gelu_forward(row, row, n1 - n0);
@@ -234,7 +225,7 @@ void sl_q8_products(const sl_q8_kernels *k, int n, float *const *out, const floa
     c.stride = k->act_size(c.K);
     /* per tile only where a tile's rows are long enough (48 columns natively): on the 16 of simd128, the
        calls cost more than the cache saves (measured in Node: 3-5% slower); otherwise by rows afterwards */
-    c.gelu = !gelu ? 0 : k->panels * SL_Q8P_COLS >= 32 ? 1 : 2;
+    c.gelu = !gelu ? GELU_NONE : k->panels * SL_Q8P_COLS >= 32 ? GELU_PER_TILE : GELU_BY_ROWS;
     for (int i = 0; i < n; i++) {
         assert(weight[i]->K == c.K && k->group == weight[i]->group); /* packed for this kernel (model.c packs
                                                                          for sl_q8_kernels_best) */
@@ -245,7 +236,7 @@ void sl_q8_products(const sl_q8_kernels *k, int n, float *const *out, const floa
     }
     sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, quantize_task, &c);
     sl_pool_run(pool, c.first_task[n], product_task, &c);
-    if (c.gelu == 2) sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, gelu_task, &c);
+    if (c.gelu == GELU_BY_ROWS) sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, gelu_task, &c);
 }
 
 void sl_q8_product(const sl_q8_kernels *k, float *out, const float *inp, const sl_q8_packed *weight,

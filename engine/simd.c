@@ -320,8 +320,6 @@ static void tile_wasm(float *out, size_t ldo, const uint8_t *act, size_t act_str
         }
 }
 
-/* The "i16" format as the x86 build's i16_quantize writes it, bit for bit (the same max, scale, reciprocal
-   and rounding), a block per step. */
 /* round(v) as int32 lanes, half to even, for |v| < 2^22: adding 1.5 * 2^23 leaves the rounded integer in
    the low bits of the mantissa (as the scalar quantiser does), read as an integer without a conversion
    (V8 expands i32x4.trunc_sat_f32x4_s into about ten x86 instructions). */
@@ -341,6 +339,8 @@ static inline float block_scale_wasm(v128_t v[8], const float *xb) {
     return wasm_f32x4_extract_lane(m, 0);
 }
 
+/* The "i16" format as the x86 build's i16_quantize writes it, bit for bit (the same max, scale, reciprocal
+   and rounding), a block per step. */
 static void i16_quantize_wasm(uint8_t *row, const float *x, int K) {
     int16_t *q = (int16_t *)(void *)row;
     float *d = (float *)(void *)(row + round64((size_t)K * 2));

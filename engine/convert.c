@@ -340,11 +340,15 @@ sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *
     uint64_t rng = seed;
     sl_status s = SL_OK;
     if (!(cs.w = sl_gguf_writer_new())) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
-    if (s == SL_OK) sl_gguf_add_config(cs.w, &c, labels, vocab, "CamembertForTokenClassification");
+    if (s == SL_OK)
+        sl_gguf_add_config(cs.w, &c, labels, vocab, n_labels ? "CamembertForTokenClassification" : "CamembertForMaskedLM");
     for (int i = 0; s == SL_OK && i < N_GLOBAL_TENSORS; i++) s = random_tensor(&cs, &c, &sl_global_specs[i], 0, &rng, err);
     for (int l = 0; s == SL_OK && l < c.n_layer; l++)
         for (int i = 0; s == SL_OK && i < N_LAYER_TENSORS; i++) s = random_tensor(&cs, &c, &sl_layer_specs[i], l, &rng, err);
-    for (int i = 0; s == SL_OK && i < N_HEAD_TENSORS; i++) s = random_tensor(&cs, &c, &sl_head_specs[i], 0, &rng, err);
+    for (int i = 0; s == SL_OK && n_labels && i < N_HEAD_TENSORS; i++)
+        s = random_tensor(&cs, &c, &sl_head_specs[i], 0, &rng, err);
+    for (int i = 0; s == SL_OK && !n_labels && i < N_MLM_TENSORS; i++) /* no labels: a pre-training model */
+        s = random_tensor(&cs, &c, &sl_mlm_specs[i], 0, &rng, err);
     if (s == SL_OK) s = sl_gguf_writer_to_memory(cs.w, out_data, out_size, err);
     sl_gguf_writer_free(cs.w);
     for (int i = 0; i < cs.n_buffers; i++) free(cs.buffers[i]);

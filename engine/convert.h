@@ -23,7 +23,8 @@ sl_status sl_convert_hf(const char *dir, const sl_convert_options *opt, const ch
 
 /* A model of a named shape ("tiny": 2 layers x 32, "small": 4 x 256, "base": camembert-base 12 x 768) with
    random weights initialised as Hugging Face does (normal(0, 0.02) for embeddings and Linear weights,
-   zero biases and padding rows, LayerNorm 1 and 0), the given vocabulary and labels, as GGUF in memory. */
+   zero biases and padding rows, LayerNorm 1 and 0), the given vocabulary and labels, as GGUF in memory.
+   n_labels 0: no classifier but the masked-language-model head (CamembertForMaskedLM), for pre-training. */
 sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
                           uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err);
 

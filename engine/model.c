@@ -48,6 +48,16 @@ const sl_tensor_spec sl_head_specs[N_HEAD_TENSORS] = {
     [H_CLS_B] = {"classifier.bias", "classifier.bias", DIM_LABELS, DIM_NONE},
 };
 
+/* RobertaLMHead, under its Hugging Face names (top level, as RobertaForMaskedLM saves them; the decoder's
+   weight and bias are tied to the word embeddings and to lm_head.bias, and not saved). */
+const sl_tensor_spec sl_mlm_specs[N_MLM_TENSORS] = {
+    [M_DENSE_W] = {"mlm.dense.weight", "lm_head.dense.weight", DIM_EMBD, DIM_EMBD},
+    [M_DENSE_B] = {"mlm.dense.bias", "lm_head.dense.bias", DIM_EMBD, DIM_NONE},
+    [M_NORM_W] = {"mlm.norm.weight", "lm_head.layer_norm.weight", DIM_EMBD, DIM_NONE},
+    [M_NORM_B] = {"mlm.norm.bias", "lm_head.layer_norm.bias", DIM_EMBD, DIM_NONE},
+    [M_BIAS] = {"mlm.bias", "lm_head.bias", DIM_VOCAB, DIM_NONE},
+};
+
 int64_t sl_dim_size(const sl_config *c, sl_dim d) {
     switch (d) {
     case DIM_NONE: return 1;
@@ -339,9 +349,12 @@ done:
 static sl_status load_labels(sl_model *m, sl_error *err) {
     const sl_gguf_kv *kv = sl_gguf_find_kv(m->gguf, KEY_LABELS);
     if (!kv) return sl_fail(err, SL_ERR_FORMAT, "key '%s' is missing", KEY_LABELS);
-    if (kv->type != SL_GGUF_ARRAY || kv->arr_type != SL_GGUF_STRING || kv->arr_n == 0 || kv->arr_n > 4096)
-        return sl_fail(err, SL_ERR_FORMAT, "key '%s' must be a non-empty array of strings", KEY_LABELS);
+    /* empty: no classifier (a pre-trained encoder with its MLM head) */
+    if (kv->type != SL_GGUF_ARRAY || kv->arr_type != SL_GGUF_STRING || kv->arr_n > 4096)
+        return sl_fail(err, SL_ERR_FORMAT, "key '%s' must be an array of at most 4096 strings", KEY_LABELS);
     int n = (int)kv->arr_n;
+    m->cfg.n_labels = n;
+    if (n == 0) return SL_OK;
     char **names = calloc((size_t)n, sizeof *names);
     sl_status s = names ? SL_OK : sl_fail(err, SL_ERR_MEMORY, "no memory for labels");
     for (int i = 0; s == SL_OK && i < n; i++) {
@@ -353,7 +366,6 @@ static sl_status load_labels(sl_model *m, sl_error *err) {
     if (s == SL_OK) s = sl_labelset_init(&m->labels, (const char *const *)names, n, err);
     for (int i = 0; names && i < n; i++) free(names[i]);
     free(names);
-    m->cfg.n_labels = n;
     return s;
 }
 
@@ -405,10 +417,16 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
                                  NULL, sl_layer_specs[i].cols != DIM_NONE ? &m->w.q8_layers[k] : NULL, err)))
                 return s;
         }
-    for (int i = 0; i < N_HEAD_TENSORS; i++)
+    for (int i = 0; c->n_labels > 0 && i < N_HEAD_TENSORS; i++)
         if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->w.head[i],
                              NULL, sl_head_specs[i].cols != DIM_NONE ? &m->w.q8_head[i] : NULL, err)))
             return s;
+    c->has_mlm = sl_gguf_find_tensor(g, sl_mlm_specs[M_BIAS].gguf) != NULL;
+    for (int i = 0; c->has_mlm && i < N_MLM_TENSORS; i++)
+        if ((s = bind_tensor(m, &sl_mlm_specs[i], 0, &m->w.mlm[i], NULL, NULL, err))) return s;
+    if (c->n_labels == 0 && !c->has_mlm)
+        return sl_fail(err, SL_ERR_FORMAT, "no head: key '%s' is empty and tensor '%s' is missing", KEY_LABELS,
+                       sl_mlm_specs[M_BIAS].gguf);
     if (!m->first_q8) { /* all f32: the forward pass takes the f32 products only */
         free(m->w.q8_layers);
         m->w.q8_layers = NULL;
@@ -595,6 +613,7 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
         layernorm_forward(la->out, la->out_mean, la->out_rstd, la->res2, lw[L_LN2_W], lw[L_LN2_B], N, C, c->ln_eps);
     }
     const float *top = a->layers[c->n_layer - 1].out;
+    if (!logits) return;
     if (a->cls_in) {
         memcpy(a->cls_in, top, (size_t)N * C * sizeof(float));
         d = sl_dropout_site(drop, SITE_CLS, drop ? drop->classifier : 0);
@@ -606,6 +625,11 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
 
 sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
     const sl_config *c = &m->cfg;
+    if (c->n_labels == 0)
+        return sl_fail(err, SL_ERR_UNSUPPORTED,
+                       "%s has no token-classification head (a pre-trained encoder): fine-tune it first, e.g. "
+                       "surligne train --init %s --train FILE.conll -o OUT.gguf",
+                       m->name, m->name);
     if (B < 1 || T < 1) return sl_fail(err, SL_ERR_ARGUMENT, "empty batch (%d x %d)", B, T);
     if (T > sl_config_max_tokens(c))
         return sl_fail(err, SL_ERR_ARGUMENT, "sequence of %d tokens is longer than the model's %d", T,

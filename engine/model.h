@@ -21,7 +21,8 @@ typedef struct {
     int n_ff;     /* intermediate size */
     int n_pos;    /* position table rows (514: positions start after the pad id) */
     int n_type;   /* token-type table rows (1) */
-    int n_labels;
+    int n_labels; /* 0: no token-classification head (a pre-trained encoder) */
+    int has_mlm;  /* the masked-language-model head's tensors are present */
     int pad_id;   /* 1: also the position offset */
     float ln_eps;
 } sl_config;
@@ -36,6 +37,10 @@ enum {
     L_UP_W, L_UP_B, L_DOWN_W, L_DOWN_B, L_LN2_W, L_LN2_B, N_LAYER_TENSORS
 };
 enum { H_CLS_W, H_CLS_B, N_HEAD_TENSORS };
+/* The masked-language-model head (RobertaLMHead): dense, GELU, LayerNorm, then the decoder, whose weight is
+   the word embeddings (tied) and whose bias is M_BIAS. A pre-trained encoder has it and may have no
+   classifier (n_labels 0); a fine-tuned model has the classifier and may keep it. */
+enum { M_DENSE_W, M_DENSE_B, M_NORM_W, M_NORM_B, M_BIAS, N_MLM_TENSORS };
 
 typedef enum { DIM_NONE, DIM_VOCAB, DIM_EMBD, DIM_POS, DIM_TYPE, DIM_FF, DIM_LABELS } sl_dim;
 typedef struct {
@@ -47,6 +52,7 @@ typedef struct {
 extern const sl_tensor_spec sl_global_specs[N_GLOBAL_TENSORS];
 extern const sl_tensor_spec sl_layer_specs[N_LAYER_TENSORS];
 extern const sl_tensor_spec sl_head_specs[N_HEAD_TENSORS];
+extern const sl_tensor_spec sl_mlm_specs[N_MLM_TENSORS];
 int64_t sl_dim_size(const sl_config *c, sl_dim d);
 
 /* Pointers to every tensor as f32: into the GGUF file (inference) or into the trainer's parameters.
@@ -56,7 +62,8 @@ int64_t sl_dim_size(const sl_config *c, sl_dim d);
 typedef struct {
     const float *global[N_GLOBAL_TENSORS];
     const float **layers; /* (n_layer, N_LAYER_TENSORS) */
-    const float *head[N_HEAD_TENSORS];
+    const float *head[N_HEAD_TENSORS]; /* NULL when n_labels is 0 */
+    const float *mlm[N_MLM_TENSORS];   /* NULL without the MLM head */
     sl_q8_packed **q8_layers; /* (n_layer, N_LAYER_TENSORS) packed for the kernels, or NULL when none is q8_0 */
     sl_q8_packed *q8_head[N_HEAD_TENSORS];
     const sl_block_q8_0 *q8_tok_embd; /* the word embeddings in q8_0 (rows dequantised when gathered), or NULL */
@@ -96,7 +103,8 @@ typedef struct {
 sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p);
 enum { SITE_EMBD = 0, SITE_CLS = 1, SITE_LAYER = 2 }; /* layer l: SITE_LAYER + 3l + {0 attn, 1 attn out, 2 ffn} */
 
-/* The encoder and head: logits (B*T, n_labels) for ids (B,T). ids must be valid (< n_vocab). */
+/* The encoder and head: logits (B*T, n_labels) for ids (B,T). ids must be valid (< n_vocab). logits NULL:
+   the encoder only (its output is a->layers[n_layer - 1].out). */
 void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *ids, int B, int T, sl_acts *a,
                         float *logits, const sl_dropout_rates *drop, sl_pool *pool);
 

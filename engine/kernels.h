@@ -13,6 +13,8 @@
 typedef struct {
     float p;
     uint64_t seed;
+    uint64_t offset; /* added to every element index: a process holding rows [r0, ...) of a data-parallel
+                        batch passes r0 * elements-per-row, so its masks are the single-process run's */
 } sl_dropout;
 
 static inline uint64_t sl_hash64(uint64_t x) {
@@ -27,7 +29,7 @@ static inline uint64_t sl_hash64(uint64_t x) {
 /* The multiplier of element i: 0 (dropped) or 1 / (1 - p) (kept). */
 static inline float sl_dropout_scale(const sl_dropout *d, uint64_t i) {
     if (!d || d->p <= 0) return 1.0f;
-    uint64_t h = sl_hash64(d->seed ^ sl_hash64(i + 0x9e3779b97f4a7c15ull));
+    uint64_t h = sl_hash64(d->seed ^ sl_hash64(i + d->offset + 0x9e3779b97f4a7c15ull));
     return (float)(h >> 40) < d->p * 16777216.0f ? 0.0f : 1.0f / (1.0f - d->p);
 }
 

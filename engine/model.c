@@ -526,9 +526,9 @@ static sl_status ensure_arena(sl_model *m, int n_tokens, int T, sl_error *err) {
     return SL_OK;
 }
 
-sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p) {
-    sl_dropout d = {0, 0};
-    if (r && p > 0) d = (sl_dropout){p, sl_hash64(r->seed * 0x100000001b3ull + (uint64_t)site)};
+sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p, uint64_t per_row) {
+    sl_dropout d = {0, 0, 0};
+    if (r && p > 0) d = (sl_dropout){p, sl_hash64(r->seed * 0x100000001b3ull + (uint64_t)site), r->row0 * per_row};
     return d;
 }
 
@@ -572,7 +572,7 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
     }
     layernorm_forward(a->x0, a->emb_mean, a->emb_rstd, a->emb, w->global[T_EMBD_NORM_W], w->global[T_EMBD_NORM_B],
                       N, C, c->ln_eps);
-    sl_dropout d = sl_dropout_site(drop, SITE_EMBD, hidden);
+    sl_dropout d = sl_dropout_site(drop, SITE_EMBD, hidden, (uint64_t)T * C);
     dropout_forward(a->x0, (int64_t)N * C, &d);
 
     for (int l = 0; l < c->n_layer; l++) {
@@ -592,10 +592,10 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
             linear_forward(la->k, in, lw[L_K_W], Q8(L_K_W), lw[L_K_B], N, C, C, 0, a, pool);
             linear_forward(la->v, in, lw[L_V_W], Q8(L_V_W), lw[L_V_B], N, C, C, 0, a, pool);
         }
-        d = sl_dropout_site(drop, site, drop ? drop->attention : 0);
+        d = sl_dropout_site(drop, site, drop ? drop->attention : 0, (uint64_t)NH * T * T);
         attention_forward(la->ctx, la->probs, la->q, la->k, la->v, a->mask, B, T, C, NH, &d, a->scratch, pool);
         linear_forward(la->res1, la->ctx, lw[L_O_W], Q8(L_O_W), lw[L_O_B], N, C, C, 0, a, pool);
-        d = sl_dropout_site(drop, site + 1, hidden);
+        d = sl_dropout_site(drop, site + 1, hidden, (uint64_t)T * C);
         dropout_forward(la->res1, (int64_t)N * C, &d);
         residual_forward(la->res1, in, (int64_t)N * C);
         layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, la->res1, lw[L_LN1_W], lw[L_LN1_B], N, C, c->ln_eps);
@@ -607,7 +607,7 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
         }
         linear_forward(la->res2, la->ff_act, lw[L_DOWN_W], Q8(L_DOWN_W), lw[L_DOWN_B], N, C, F, 0, a, pool);
 #undef Q8
-        d = sl_dropout_site(drop, site + 2, hidden);
+        d = sl_dropout_site(drop, site + 2, hidden, (uint64_t)T * C);
         dropout_forward(la->res2, (int64_t)N * C, &d);
         residual_forward(la->res2, la->ln1, (int64_t)N * C);
         layernorm_forward(la->out, la->out_mean, la->out_rstd, la->res2, lw[L_LN2_W], lw[L_LN2_B], N, C, c->ln_eps);
@@ -616,7 +616,7 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
     if (!logits) return;
     if (a->cls_in) {
         memcpy(a->cls_in, top, (size_t)N * C * sizeof(float));
-        d = sl_dropout_site(drop, SITE_CLS, drop ? drop->classifier : 0);
+        d = sl_dropout_site(drop, SITE_CLS, drop ? drop->classifier : 0, (uint64_t)T * C);
         dropout_forward(a->cls_in, (int64_t)N * C, &d);
         top = a->cls_in;
     }

@@ -97,10 +97,13 @@ typedef struct {
 typedef struct {
     float hidden, attention, classifier;
     uint64_t seed;
+    uint64_t row0; /* the first row's index in the global batch (data-parallel training), else 0 */
 } sl_dropout_rates;
 
-/* The dropout of one site (embeddings, a layer's attention probabilities, ...) of a step. */
-sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p);
+/* The dropout of one site (embeddings, a layer's attention probabilities, ...) of a step; per_row: the
+   site's elements per batch row (T*C for hidden states, NH*T*T for attention), which places the mask at
+   row r->row0 of the global batch. */
+sl_dropout sl_dropout_site(const sl_dropout_rates *r, int site, float p, uint64_t per_row);
 enum { SITE_EMBD = 0, SITE_CLS = 1, SITE_LAYER = 2 }; /* layer l: SITE_LAYER + 3l + {0 attn, 1 attn out, 2 ffn} */
 
 /* The encoder and head: logits (B*T, n_labels) for ids (B,T). ids must be valid (< n_vocab). logits NULL:

@@ -7,6 +7,7 @@
 
 #include "fileio.h"
 #include "kernels.h"
+#include "quant.h"
 
 /* ---- data -------------------------------------------------------------------------------------- */
 
@@ -194,6 +195,14 @@ struct sl_trainer {
     float *cls_buf;                                                /* (N,C) classifier input after dropout */
     float *logits, *dlogits;                                       /* (N,L) */
     float *d_out, *d_res, *d_ln1, *d_ctx, *d_q, *d_k, *d_v, *d_ff; /* (N,C) x7, (N,F) */
+    /* the MLM head at the masked positions: M rows, grown to the largest M seen (mlm_cap) */
+    int mlm_cap;
+    int *mlm_rows;                                                 /* (M) token index in the batch */
+    int32_t *mlm_target;                                           /* (M) original token id */
+    float *mlm_mem;                                                /* one allocation for: */
+    float *h_in, *h_pre, *h_act, *h_ln, *h_mean, *h_rstd, *dh_a, *dh_b; /* (M,C) x4, (M) x2, (M,C) x2 */
+    float *mlm_logits;                                             /* (M,V), then their gradient */
+    int row0; /* the batch's first row in the global batch (data-parallel runs) */
 };
 
 static int is_decayed(const char *name) {
@@ -224,6 +233,10 @@ void sl_trainer_free(sl_trainer *t) {
     free(t->acts.mask);
     free(t->acts.pos);
     free(t->layer_acts);
+    free(t->mlm_rows);
+    free(t->mlm_target);
+    free(t->mlm_mem);
+    free(t->mlm_logits);
     sl_pool_free(t->pool);
     free(t);
 }
@@ -307,7 +320,8 @@ sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_
     sl_status s = SL_OK;
     if (o->n_threads > 1 && !(t->pool = sl_pool_create(o->n_threads)))
         s = sl_fail(err, SL_ERR_MEMORY, "cannot start %d threads", o->n_threads);
-    const int n_tensors = N_GLOBAL_TENSORS + c->n_layer * N_LAYER_TENSORS + N_HEAD_TENSORS;
+    const int n_head = c->n_labels > 0 ? N_HEAD_TENSORS : 0, n_mlm = c->has_mlm ? N_MLM_TENSORS : 0;
+    const int n_tensors = N_GLOBAL_TENSORS + c->n_layer * N_LAYER_TENSORS + n_head + n_mlm;
     t->tensors = calloc((size_t)n_tensors, sizeof *t->tensors);
     t->layer_ptrs = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *t->layer_ptrs);
     if (s == SL_OK && (!t->tensors || !t->layer_ptrs)) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
@@ -315,7 +329,8 @@ sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_
     for (int i = 0; s == SL_OK && i < N_GLOBAL_TENSORS; i++) s = add_tensor(t, &sl_global_specs[i], 0, &off, err);
     for (int l = 0; s == SL_OK && l < c->n_layer; l++)
         for (int i = 0; s == SL_OK && i < N_LAYER_TENSORS; i++) s = add_tensor(t, &sl_layer_specs[i], l, &off, err);
-    for (int i = 0; s == SL_OK && i < N_HEAD_TENSORS; i++) s = add_tensor(t, &sl_head_specs[i], 0, &off, err);
+    for (int i = 0; s == SL_OK && i < n_head; i++) s = add_tensor(t, &sl_head_specs[i], 0, &off, err);
+    for (int i = 0; s == SL_OK && i < n_mlm; i++) s = add_tensor(t, &sl_mlm_specs[i], 0, &off, err);
     t->n_params = off;
     if (s == SL_OK) {
         t->params = malloc(off * sizeof(float));
@@ -340,9 +355,13 @@ sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_
                        t->tensors[k].n * sizeof(float));
                 t->layer_ptrs[l * N_LAYER_TENSORS + i] = t->params + t->tensors[k].offset;
             }
-        for (int i = 0; i < N_HEAD_TENSORS; i++, k++) {
+        for (int i = 0; i < n_head; i++, k++) {
             memcpy(t->params + t->tensors[k].offset, mw->head[i], t->tensors[k].n * sizeof(float));
             t->w.head[i] = t->params + t->tensors[k].offset;
+        }
+        for (int i = 0; i < n_mlm; i++, k++) {
+            memcpy(t->params + t->tensors[k].offset, mw->mlm[i], t->tensors[k].n * sizeof(float));
+            t->w.mlm[i] = t->params + t->tensors[k].offset;
         }
         t->w.layers = t->layer_ptrs;
         s = alloc_activations(t, err);
@@ -393,54 +412,79 @@ sl_status sl_trainer_logits(sl_trainer *t, const int32_t *ids, int B, int T, flo
     return SL_OK;
 }
 
-/* Cross-entropy over the labelled tokens: the mean loss, and dlogits = (softmax - onehot) / n_labelled. */
-static float crossentropy_forward_backward(float *dlogits, const float *logits, const int32_t *labels, int N,
-                                           int L, int *n_labelled) {
-    int n = 0;
-    for (int i = 0; i < N; i++) n += labels[i] != SL_IGNORE_LABEL;
-    *n_labelled = n;
-    double loss = 0;
-    for (int i = 0; i < N; i++) {
-        float *d = dlogits + (size_t)i * L;
-        const float *x = logits + (size_t)i * L;
-        if (labels[i] == SL_IGNORE_LABEL || n == 0) {
-            memset(d, 0, (size_t)L * sizeof *d);
-            continue;
-        }
-        float mx = x[0];
-        for (int j = 1; j < L; j++) mx = x[j] > mx ? x[j] : mx;
-        double sum = 0;
-        for (int j = 0; j < L; j++) sum += exp((double)(x[j] - mx));
-        loss += log(sum) - (double)(x[labels[i]] - mx);
-        for (int j = 0; j < L; j++) d[j] = (float)(exp((double)(x[j] - mx)) / sum) / (float)n;
-        d[labels[i]] -= 1.0f / (float)n;
-    }
-    return n ? (float)(loss / n) : 0.0f;
+/* Sums over the processes of a data-parallel run; nothing with one process. */
+static void sum_f64(const sl_trainer *t, double *x, size_t n) {
+    if (t->opt.collective) t->opt.collective->sum_f64(t->opt.collective->ctx, x, n);
 }
 
-sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
-                              sl_step_stats *stats, sl_error *err) {
-    sl_status s = check_batch(t, ids, labels, B, T, err);
-    if (s != SL_OK) return s;
+/* Cross-entropy of the labelled rows of logits (N,L), normalised by the labelled rows of the global batch:
+   dlogits (may equal logits; NULL: no gradient) = (softmax - onehot) / n_global, 0 on rows not labelled. */
+typedef struct {
+    float *dlogits;
+    const float *logits;
+    const int32_t *labels;
+    int N, L;
+    float inv_n;
+    double *sums; /* (n_threads, 2): loss and correct rows, per thread */
+} crossentropy_ctx;
+
+#define CE_ROWS 8
+
+static void crossentropy_task(void *arg, int task, int thread) {
+    const crossentropy_ctx *x = arg;
+    const int L = x->L, i1 = (task + 1) * CE_ROWS < x->N ? (task + 1) * CE_ROWS : x->N;
+    for (int i = task * CE_ROWS; i < i1; i++) {
+        const float *z = x->logits + (size_t)i * L;
+        float *d = x->dlogits ? x->dlogits + (size_t)i * L : NULL;
+        const int y = x->labels[i];
+        if (y == SL_IGNORE_LABEL) {
+            if (d) memset(d, 0, (size_t)L * sizeof *d);
+            continue;
+        }
+        int best = 0;
+        float mx = z[0];
+        for (int j = 1; j < L; j++)
+            if (z[j] > mx) mx = z[j], best = j;
+        double sum = 0;
+        for (int j = 0; j < L; j++) sum += exp((double)(z[j] - mx));
+        x->sums[2 * thread] += log(sum) - (double)(z[y] - mx);
+        x->sums[2 * thread + 1] += best == y;
+        if (d) {
+            const float zy = z[y];
+            for (int j = 0; j < L; j++) d[j] = (float)(exp((double)(z[j] - mx)) / sum) * x->inv_n;
+            d[y] = (float)(exp((double)(zy - mx)) / sum) * x->inv_n - x->inv_n;
+        }
+    }
+}
+
+/* Fills stats->loss (mean over the global batch's labelled rows), n_labelled and n_correct (global). */
+static sl_status crossentropy(sl_trainer *t, float *dlogits, const float *logits, const int32_t *labels, int N,
+                              int L, sl_step_stats *stats, sl_error *err) {
+    double count = 0;
+    for (int i = 0; i < N; i++) count += labels[i] != SL_IGNORE_LABEL;
+    sum_f64(t, &count, 1);
+    const int threads = sl_pool_n_threads(t->pool);
+    double *sums = calloc(2 * (size_t)threads, sizeof *sums);
+    if (!sums) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    crossentropy_ctx x = {dlogits, logits, labels, N, L, count > 0 ? (float)(1.0 / count) : 0.0f, sums};
+    sl_pool_run(t->pool, (N + CE_ROWS - 1) / CE_ROWS, crossentropy_task, &x);
+    double total[2] = {0, 0};
+    for (int k = 0; k < threads; k++) total[0] += sums[2 * k], total[1] += sums[2 * k + 1];
+    free(sums);
+    sum_f64(t, total, 2);
+    stats->loss = count > 0 ? (float)(total[0] / count) : 0.0f;
+    stats->n_labelled = (int)count;
+    stats->n_correct = (int)total[1];
+    return SL_OK;
+}
+
+/* The gradient of the last layer's output is in t->d_out: down through the layers to the embeddings. */
+static void encoder_backward(sl_trainer *t, const int32_t *ids, int B, int T, const sl_dropout_rates *rates) {
     const sl_config *c = &t->cfg;
-    const int N = B * T, C = c->n_embd, F = c->n_ff, L = c->n_labels, NH = c->n_head;
+    const int N = B * T, C = c->n_embd, F = c->n_ff, NH = c->n_head;
     const size_t NC = (size_t)N * C;
-    const sl_dropout_rates rates = {t->opt.dropout_hidden, t->opt.dropout_attention, t->opt.dropout_classifier,
-                                    sl_hash64(t->opt.seed * 1000003ull + (uint64_t)t->step)};
-    sl_acts *a = &t->acts;
-    a->cls_in = t->opt.dropout_classifier > 0 ? t->cls_buf : NULL;
-    sl_encoder_forward(c, &t->w, ids, B, T, a, t->logits, &rates, t->pool);
-    memset(t->grads, 0, t->n_params * sizeof(float));
-    stats->loss = crossentropy_forward_backward(t->dlogits, t->logits, labels, N, L, &stats->n_labelled);
-
-    /* head */
-    const float *top = t->opt.dropout_classifier > 0 ? a->cls_in : a->layers[c->n_layer - 1].out;
-    memset(t->d_out, 0, NC * sizeof(float));
-    matmul_backward(t->d_out, grad_of(t, t->w.head[H_CLS_W]), grad_of(t, t->w.head[H_CLS_B]), t->dlogits, top,
-                    t->w.head[H_CLS_W], N, L, C, t->pool);
-    sl_dropout d = sl_dropout_site(&rates, SITE_CLS, rates.classifier);
-    dropout_forward(t->d_out, (int64_t)NC, &d);
-
+    const sl_acts *a = &t->acts;
+    sl_dropout d;
     for (int l = c->n_layer - 1; l >= 0; l--) {
         const float *const *lw = &t->w.layers[l * N_LAYER_TENSORS];
         const sl_layer_acts *la = &a->layers[l];
@@ -452,7 +496,7 @@ sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *
                            lw[L_LN2_W], la->out_mean, la->out_rstd, N, C);
         /* res2 = dropout(ff_act W_down + b) + ln1 */
         memcpy(t->d_ln1, t->d_res, NC * sizeof(float));
-        d = sl_dropout_site(&rates, site + 2, rates.hidden);
+        d = sl_dropout_site(rates, site + 2, rates->hidden, (uint64_t)T * C);
         dropout_forward(t->d_res, (int64_t)NC, &d);
         memset(t->d_ff, 0, (size_t)N * F * sizeof(float));
         matmul_backward(t->d_ff, grad_of(t, lw[L_DOWN_W]), grad_of(t, lw[L_DOWN_B]), t->d_res, la->ff_act,
@@ -466,12 +510,12 @@ sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *
                            lw[L_LN1_W], la->ln1_mean, la->ln1_rstd, N, C);
         /* res1 = dropout(ctx W_o + b) + in: the residual path's gradient becomes d_out of the layer below */
         memcpy(t->d_out, t->d_res, NC * sizeof(float));
-        d = sl_dropout_site(&rates, site + 1, rates.hidden);
+        d = sl_dropout_site(rates, site + 1, rates->hidden, (uint64_t)T * C);
         dropout_forward(t->d_res, (int64_t)NC, &d);
         memset(t->d_ctx, 0, NC * sizeof(float));
         matmul_backward(t->d_ctx, grad_of(t, lw[L_O_W]), grad_of(t, lw[L_O_B]), t->d_res, la->ctx, lw[L_O_W], N, C,
                         C, t->pool);
-        d = sl_dropout_site(&rates, site, rates.attention);
+        d = sl_dropout_site(rates, site, rates->attention, (uint64_t)NH * T * T);
         attention_backward(t->d_q, t->d_k, t->d_v, t->d_ctx, la->probs, la->q, la->k, la->v, a->mask, B, T, C, NH,
                            &d, a->scratch, t->pool);
         matmul_backward(t->d_out, grad_of(t, lw[L_Q_W]), grad_of(t, lw[L_Q_B]), t->d_q, in, lw[L_Q_W], N, C, C,
@@ -482,7 +526,7 @@ sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *
                         t->pool);
     }
     /* x0 = dropout(LayerNorm(emb)); emb = word + type + position */
-    d = sl_dropout_site(&rates, SITE_EMBD, rates.hidden);
+    d = sl_dropout_site(rates, SITE_EMBD, rates->hidden, (uint64_t)T * C);
     dropout_forward(t->d_out, (int64_t)NC, &d);
     memset(t->d_res, 0, NC * sizeof(float));
     layernorm_backward(t->d_res, grad_of(t, t->w.global[T_EMBD_NORM_W]), grad_of(t, t->w.global[T_EMBD_NORM_B]),
@@ -498,11 +542,157 @@ sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *
             for (int j = 0; j < C; j++) dwpe[(size_t)a->pos[i] * C + j] += g[j];
         for (int j = 0; j < C; j++) dtype[j] += g[j];
     }
+}
+
+/* The gradients summed over the processes, and their norm. */
+static void finish_gradients(sl_trainer *t, sl_step_stats *stats) {
+    if (t->opt.collective) t->opt.collective->sum_f32(t->opt.collective->ctx, t->grads, t->n_params);
     double norm2 = 0;
     for (size_t i = 0; i < t->n_params; i++) norm2 += (double)t->grads[i] * t->grads[i];
     stats->grad_norm = (float)sqrt(norm2);
     stats->lr = (float)sl_train_lr(&t->opt, t->step);
+}
+
+static sl_dropout_rates step_rates(const sl_trainer *t) {
+    return (sl_dropout_rates){t->opt.dropout_hidden, t->opt.dropout_attention, t->opt.dropout_classifier,
+                              sl_hash64(t->opt.seed * 1000003ull + (uint64_t)t->step), (uint64_t)t->row0};
+}
+
+void sl_trainer_set_row0(sl_trainer *t, int row0) { t->row0 = row0; }
+
+sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                              sl_step_stats *stats, sl_error *err) {
+    sl_status s = check_batch(t, ids, labels, B, T, err);
+    if (s != SL_OK) return s;
+    const sl_config *c = &t->cfg;
+    if (c->n_labels == 0)
+        return sl_fail(err, SL_ERR_ARGUMENT, "the model has no token-classification head to train");
+    const int N = B * T, C = c->n_embd, L = c->n_labels;
+    const size_t NC = (size_t)N * C;
+    const sl_dropout_rates rates = step_rates(t);
+    sl_acts *a = &t->acts;
+    a->cls_in = t->opt.dropout_classifier > 0 ? t->cls_buf : NULL;
+    sl_encoder_forward(c, &t->w, ids, B, T, a, t->logits, &rates, t->pool);
+    memset(t->grads, 0, t->n_params * sizeof(float));
+    if ((s = crossentropy(t, t->dlogits, t->logits, labels, N, L, stats, err))) return s;
+
+    /* head */
+    const float *top = t->opt.dropout_classifier > 0 ? a->cls_in : a->layers[c->n_layer - 1].out;
+    memset(t->d_out, 0, NC * sizeof(float));
+    matmul_backward(t->d_out, grad_of(t, t->w.head[H_CLS_W]), grad_of(t, t->w.head[H_CLS_B]), t->dlogits, top,
+                    t->w.head[H_CLS_W], N, L, C, t->pool);
+    sl_dropout d = sl_dropout_site(&rates, SITE_CLS, rates.classifier, (uint64_t)T * C);
+    dropout_forward(t->d_out, (int64_t)NC, &d);
+    encoder_backward(t, ids, B, T, &rates);
+    finish_gradients(t, stats);
     return SL_OK;
+}
+
+/* ---- masked-language modelling ------------------------------------------------------------------ */
+
+static sl_status mlm_reserve(sl_trainer *t, int M, sl_error *err) {
+    if (M <= t->mlm_cap) return SL_OK;
+    const size_t C = (size_t)t->cfg.n_embd, V = (size_t)t->cfg.n_vocab;
+    int cap = M > 2 * t->mlm_cap ? M : 2 * t->mlm_cap;
+    if (cap > t->max_tokens) cap = t->max_tokens;
+    free(t->mlm_rows);
+    free(t->mlm_target);
+    free(t->mlm_mem);
+    free(t->mlm_logits);
+    t->mlm_rows = malloc((size_t)cap * sizeof *t->mlm_rows);
+    t->mlm_target = malloc((size_t)cap * sizeof *t->mlm_target);
+    t->mlm_mem = malloc(((size_t)cap * (6 * C + 2)) * sizeof(float));
+    t->mlm_logits = malloc((size_t)cap * V * sizeof(float));
+    if (!t->mlm_rows || !t->mlm_target || !t->mlm_mem || !t->mlm_logits) {
+        t->mlm_cap = 0;
+        return sl_fail(err, SL_ERR_MEMORY, "no memory for the MLM head at %d masked tokens (%.1f GB)", cap,
+                       (double)cap * V * 4 / 1e9);
+    }
+    t->mlm_cap = cap;
+    float *p = t->mlm_mem;
+    const size_t MC = (size_t)cap * C;
+    t->h_in = p, p += MC;
+    t->h_pre = p, p += MC;
+    t->h_act = p, p += MC;
+    t->h_ln = p, p += MC;
+    t->dh_a = p, p += MC;
+    t->dh_b = p, p += MC;
+    t->h_mean = p, p += cap;
+    t->h_rstd = p;
+    return SL_OK;
+}
+
+/* The encoder (with dropout when training), then RobertaLMHead at the masked rows only:
+   h = LayerNorm(GELU(x W_d + b_d)), logits = h E^T + bias (E the word embeddings). With backward, the
+   gradients of every parameter, the decoder's part of E's gradient included. */
+static sl_status mlm_pass(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T, int backward,
+                          sl_step_stats *stats, sl_error *err) {
+    memset(stats, 0, sizeof *stats);
+    sl_status s = check_batch(t, ids, NULL, B, T, err);
+    if (s != SL_OK) return s;
+    const sl_config *c = &t->cfg;
+    if (!c->has_mlm) return sl_fail(err, SL_ERR_ARGUMENT, "the model has no masked-language-model head");
+    const int N = B * T, C = c->n_embd, V = c->n_vocab;
+    int M = 0;
+    for (int i = 0; i < N; i++) {
+        if (labels[i] == SL_IGNORE_LABEL) continue;
+        if (labels[i] < 0 || labels[i] >= V)
+            return sl_fail(err, SL_ERR_ARGUMENT, "MLM label %d at row %d, position %d is not a token id", labels[i],
+                           i / T, i % T);
+        M++;
+    }
+    if ((s = mlm_reserve(t, M > 0 ? M : 1, err))) return s;
+    M = 0;
+    for (int i = 0; i < N; i++)
+        if (labels[i] != SL_IGNORE_LABEL) t->mlm_rows[M] = i, t->mlm_target[M++] = labels[i];
+    const sl_dropout_rates rates = step_rates(t);
+    sl_acts *a = &t->acts;
+    a->cls_in = NULL;
+    sl_encoder_forward(c, &t->w, ids, B, T, a, NULL, backward ? &rates : NULL, t->pool);
+    const float *top = a->layers[c->n_layer - 1].out;
+    const float *E = t->w.global[T_TOK_EMBD];
+    for (int m = 0; m < M; m++)
+        memcpy(t->h_in + (size_t)m * C, top + (size_t)t->mlm_rows[m] * C, (size_t)C * sizeof(float));
+    if (M > 0) {
+        matmul_forward(t->h_pre, t->h_in, t->w.mlm[M_DENSE_W], t->w.mlm[M_DENSE_B], M, C, C, t->pool);
+        gelu_forward(t->h_act, t->h_pre, (int64_t)M * C);
+        layernorm_forward(t->h_ln, t->h_mean, t->h_rstd, t->h_act, t->w.mlm[M_NORM_W], t->w.mlm[M_NORM_B], M, C,
+                          c->ln_eps);
+        matmul_forward(t->mlm_logits, t->h_ln, E, t->w.mlm[M_BIAS], M, V, C, t->pool);
+    }
+    if ((s = crossentropy(t, backward ? t->mlm_logits : NULL, t->mlm_logits, t->mlm_target, M, V, stats, err)))
+        return s;
+    if (!backward) return SL_OK;
+    memset(t->grads, 0, t->n_params * sizeof(float));
+    const size_t MC = (size_t)M * C;
+    memset(t->d_out, 0, (size_t)N * C * sizeof(float));
+    if (M > 0) {
+        memset(t->dh_a, 0, MC * sizeof(float));
+        matmul_backward(t->dh_a, grad_of(t, E), grad_of(t, t->w.mlm[M_BIAS]), t->mlm_logits, t->h_ln, E, M, V, C,
+                        t->pool);
+        memset(t->dh_b, 0, MC * sizeof(float));
+        layernorm_backward(t->dh_b, grad_of(t, t->w.mlm[M_NORM_W]), grad_of(t, t->w.mlm[M_NORM_B]), t->dh_a,
+                           t->h_act, t->w.mlm[M_NORM_W], t->h_mean, t->h_rstd, M, C);
+        gelu_backward(t->dh_b, t->h_pre, t->dh_b, (int64_t)MC);
+        memset(t->dh_a, 0, MC * sizeof(float));
+        matmul_backward(t->dh_a, grad_of(t, t->w.mlm[M_DENSE_W]), grad_of(t, t->w.mlm[M_DENSE_B]), t->dh_b,
+                        t->h_in, t->w.mlm[M_DENSE_W], M, C, C, t->pool);
+        for (int m = 0; m < M; m++)
+            memcpy(t->d_out + (size_t)t->mlm_rows[m] * C, t->dh_a + (size_t)m * C, (size_t)C * sizeof(float));
+    }
+    encoder_backward(t, ids, B, T, &rates);
+    finish_gradients(t, stats);
+    return SL_OK;
+}
+
+sl_status sl_trainer_mlm_backward(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                                  sl_step_stats *stats, sl_error *err) {
+    return mlm_pass(t, ids, labels, B, T, 1, stats, err);
+}
+
+sl_status sl_trainer_mlm_eval(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                              sl_step_stats *stats, sl_error *err) {
+    return mlm_pass(t, ids, labels, B, T, 0, stats, err);
 }
 
 /* AdamW as torch.optim.AdamW computes it on float32 tensors: scalars in double, rounded to float where
@@ -542,10 +732,8 @@ static void adamw_task(void *arg, int task, int thread) {
     }
 }
 
-sl_status sl_trainer_step(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
-                          sl_step_stats *stats, sl_error *err) {
-    sl_status s = sl_trainer_backward(t, ids, labels, B, T, stats, err);
-    if (s != SL_OK) return s;
+/* Clipping, AdamW and the schedule, from the gradients of a backward pass. */
+static sl_status optimizer_step(sl_trainer *t, const sl_step_stats *stats, sl_error *err) {
     if (!isfinite(stats->grad_norm))
         return sl_fail(err, SL_ERR_ARGUMENT, "step %d: the gradient is not finite (loss %g): lower the learning rate",
                        t->step + 1, stats->loss);
@@ -559,6 +747,18 @@ sl_status sl_trainer_step(sl_trainer *t, const int32_t *ids, const int32_t *labe
     sl_pool_run(t->pool, (int)((t->n_params + ADAMW_CHUNK - 1) / ADAMW_CHUNK), adamw_task, &x);
     t->step++;
     return SL_OK;
+}
+
+sl_status sl_trainer_step(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                          sl_step_stats *stats, sl_error *err) {
+    sl_status s = sl_trainer_backward(t, ids, labels, B, T, stats, err);
+    return s != SL_OK ? s : optimizer_step(t, stats, err);
+}
+
+sl_status sl_trainer_mlm_step(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                              sl_step_stats *stats, sl_error *err) {
+    sl_status s = sl_trainer_mlm_backward(t, ids, labels, B, T, stats, err);
+    return s != SL_OK ? s : optimizer_step(t, stats, err);
 }
 
 /* ---- saving ------------------------------------------------------------------------------------ */
@@ -576,10 +776,13 @@ static sl_gguf_writer *writer_with_metadata(const sl_trainer *t) {
     return w;
 }
 
-static void add_param_tensors(sl_gguf_writer *w, const sl_trainer *t, const float *base, const char *prefix) {
+static int is_mlm_tensor(const char *name) { return !strncmp(name, "mlm.", 4); }
+
+static void add_tensors(sl_gguf_writer *w, const sl_trainer *t, const float *base, const char *prefix, int drop_mlm) {
     const sl_config *c = &t->cfg;
     for (int i = 0; i < t->n_tensors; i++) {
         const param_tensor *p = &t->tensors[i];
+        if (drop_mlm && is_mlm_tensor(p->name)) continue;
         char name[96];
         snprintf(name, sizeof name, "%s%s", prefix, p->name);
         /* shape from the model's table: 2-D (rows, cols) tensors have ne = {cols, rows} */
@@ -590,14 +793,33 @@ static void add_param_tensors(sl_gguf_writer *w, const sl_trainer *t, const floa
     }
 }
 
-sl_status sl_trainer_save(const sl_trainer *t, const char *path, sl_error *err) {
+static void add_param_tensors(sl_gguf_writer *w, const sl_trainer *t, const float *base, const char *prefix) {
+    add_tensors(w, t, base, prefix, 0);
+}
+
+sl_status sl_trainer_save_as(const sl_trainer *t, const char *path, int drop_mlm, int f16, sl_error *err) {
+    if (drop_mlm && t->cfg.n_labels == 0)
+        return sl_fail(err, SL_ERR_ARGUMENT, "%s: without its MLM head the model would have no head at all", path);
     sl_gguf_writer *w = writer_with_metadata(t);
     if (!w) return sl_fail(err, SL_ERR_MEMORY, "no memory");
     sl_gguf_add_u32(w, "general.file_type", 0);
-    add_param_tensors(w, t, t->params, "");
-    sl_status s = sl_gguf_writer_write(w, path, err);
+    add_tensors(w, t, t->params, "", drop_mlm);
+    sl_status s;
+    if (!f16) {
+        s = sl_gguf_writer_write(w, path, err);
+    } else { /* the encoder's Linear weights in f16, as `surligne quantize --type f16` writes them */
+        uint8_t *data = NULL;
+        size_t size = 0;
+        s = sl_gguf_writer_to_memory(w, &data, &size, err);
+        if (s == SL_OK) s = sl_quantize_model(data, size, path, SL_GGML_F16, path, NULL, NULL, NULL, err);
+        free(data);
+    }
     sl_gguf_writer_free(w);
     return s;
+}
+
+sl_status sl_trainer_save(const sl_trainer *t, const char *path, sl_error *err) {
+    return sl_trainer_save_as(t, path, 0, 0, err);
 }
 
 /* The state file is a GGUF model (so it loads as one) plus the Adam moments under "adam_m."/"adam_v." and

@@ -66,6 +66,16 @@ void sl_dataset_batch(const sl_dataset *d, const int *order, int k, int batch, s
 
 /* ---- the trainer ------------------------------------------------------------------------------- */
 
+/* Sums over the processes of a data-parallel run (MPI_Allreduce in tools/, so that the engine needs no MPI),
+   in place. Every process runs the same steps on its rows of the global batch: the trainer sums the counts
+   that normalise the loss and the gradients, so each process ends every step with the weights of one
+   process running the whole batch, up to the order of float sums. */
+typedef struct {
+    void (*sum_f32)(void *ctx, float *x, size_t n);
+    void (*sum_f64)(void *ctx, double *x, size_t n);
+    void *ctx;
+} sl_collective;
+
 typedef struct {
     int batch, max_len;
     double lr, warmup_ratio; /* double, as Python's floats: ceil(0.1 * 20) must be 2 */
@@ -74,6 +84,7 @@ typedef struct {
     int total_steps;
     uint64_t seed;
     int n_threads;
+    const sl_collective *collective; /* NULL: one process */
 } sl_train_options;
 
 sl_train_options sl_train_default_options(void);
@@ -83,10 +94,11 @@ int sl_train_warmup_steps(const sl_train_options *o);
 double sl_train_lr(const sl_train_options *o, int step);
 
 typedef struct {
-    float loss;      /* mean cross-entropy over the labelled tokens of the batch */
+    float loss;      /* mean cross-entropy over the labelled tokens of the (global) batch */
     float grad_norm; /* total L2 norm of the gradient before clipping */
     float lr;        /* learning rate used by this step */
-    int n_labelled;
+    int n_labelled;  /* labelled (MLM: masked) tokens of the global batch */
+    int n_correct;   /* MLM: masked tokens whose most likely token is the original one */
 } sl_step_stats;
 
 typedef struct sl_trainer sl_trainer;
@@ -102,6 +114,21 @@ sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *
 /* One optimisation step: backward, clipping, AdamW, schedule. */
 sl_status sl_trainer_step(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
                           sl_step_stats *stats, sl_error *err);
+/* Masked-language modelling (the model needs its MLM head): labels (B,T) hold the original token id at
+   the masked positions and SL_IGNORE_LABEL elsewhere (sl_mlm_mask makes both); the head runs at the masked
+   positions only, and the loss is their mean cross-entropy over the vocabulary. */
+sl_status sl_trainer_mlm_backward(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                                  sl_step_stats *stats, sl_error *err);
+sl_status sl_trainer_mlm_step(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                              sl_step_stats *stats, sl_error *err);
+/* The MLM loss without dropout or gradients (validation): stats->loss, n_labelled, n_correct. */
+sl_status sl_trainer_mlm_eval(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
+                              sl_step_stats *stats, sl_error *err);
+
+/* Data-parallel runs: the next batch given to a step is rows [row0, row0 + B) of the global batch (dropout
+   masks follow the global row). 0 by default. */
+void sl_trainer_set_row0(sl_trainer *t, int row0);
+
 /* Logits (B*T, n_labels) with the current parameters, no dropout (evaluation). */
 sl_status sl_trainer_logits(sl_trainer *t, const int32_t *ids, int B, int T, float *logits, sl_error *err);
 int sl_trainer_step_count(const sl_trainer *t); /* optimisation steps done */
@@ -112,6 +139,9 @@ int sl_trainer_tensor(const sl_trainer *t, int i, const char **name, size_t *n, 
 
 /* Writes the current weights as a GGUF model (atomically). */
 sl_status sl_trainer_save(const sl_trainer *t, const char *path, sl_error *err);
+/* The same, choosing the heads written: without the MLM head (drop_mlm), as f16 (the encoder's 2-D
+   tensors; a checkpoint to continue from). */
+sl_status sl_trainer_save_as(const sl_trainer *t, const char *path, int drop_mlm, int f16, sl_error *err);
 /* The training state: weights, Adam moments, step count and the caller's `extra` keys (RNG, data
    position), for --resume; written atomically. */
 sl_status sl_trainer_save_state(const sl_trainer *t, const char *path, const uint64_t *extra, int n_extra,

@@ -34,6 +34,7 @@
 #include "evaluate.h"
 #include "fileio.h"
 #include "json.h"
+#include "train_log.h"
 
 #define TRAIN_USAGE                                                                                          \
     "usage: surligne train --init MODEL.gguf|HF_DIR | --config tiny|small|base [--tokenizer SPM.model]\n"      \
@@ -72,23 +73,6 @@ enum {
 };
 #define STATE_FORMAT 1
 
-static uint64_t bits_of(double x) {
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-static double double_of(uint64_t u) {
-    double x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Ctrl-C (and SIGTERM) ask the loop to save the state and stop after the current step. The handler is
    reset by the first signal, so a second Ctrl-C stops at once (the files on disk stay whole). */
 static volatile sig_atomic_t stop_requested;
@@ -103,227 +87,6 @@ typedef struct {
     int shuffle, unknown_to_o;
 } train_args;
 
-/* ---- the metrics log and the plot -------------------------------------------------------------- */
-
-/* One line of OUT.metrics.jsonl, kept verbatim, with what the plot needs. */
-typedef struct {
-    char *line;
-    int step;
-    int epoch_end; /* 0: a log-interval line; e: the line of epoch e's end */
-    double loss;   /* log interval: mean loss */
-    double f1;     /* epoch end: dev micro F1, or -1 without dev */
-} record;
-
-typedef struct {
-    record *items;
-    int n, cap;
-} history;
-
-static int history_push(history *h, char *line, int step, int epoch_end, double loss, double f1) {
-    if (!line) return 0;
-    if (h->n == h->cap) {
-        int cap = h->cap ? 2 * h->cap : 256;
-        record *items = realloc(h->items, (size_t)cap * sizeof *items);
-        if (!items) {
-            free(line);
-            return 0;
-        }
-        h->items = items;
-        h->cap = cap;
-    }
-    h->items[h->n++] = (record){line, step, epoch_end, loss, f1};
-    return 1;
-}
-
-static void history_free(history *h) {
-    for (int i = 0; i < h->n; i++) free(h->items[i].line);
-    free(h->items);
-    memset(h, 0, sizeof *h);
-}
-
-static char *format_line(const char *fmt, ...) SL_PRINTF(1, 2);
-static char *format_line(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!s) return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-/* The lines of an earlier run's log up to the state being resumed: log lines up to its step and epoch
-   lines up to its last finished epoch (the log is written before the state, so it may be ahead). */
-static void history_load(history *h, const char *path, int max_step, int epochs_done) {
-    sl_error err;
-    uint8_t *data;
-    size_t size;
-    if (sl_read_file(path, &data, &size, &err) != SL_OK) {
-        fprintf(stderr, "surligne train: %s: the metrics of the run so far are lost (%s)\n", path,
-                err.message);
-        return;
-    }
-    char *p = (char *)data, *end = p + size;
-    while (p < end) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        sl_json *j;
-        if (len && sl_json_parse(p, len, path, &j, &err) == SL_OK) {
-            const sl_json *step = sl_json_get(j, "step"), *epoch = sl_json_get(j, "epoch"),
-                          *loss = sl_json_get(j, "loss"), *dev = sl_json_get(j, "dev");
-            const sl_json *f1 = dev ? sl_json_get(dev, "f1") : NULL;
-            int is_epoch = !loss && epoch && epoch->type == SL_JSON_NUMBER;
-            if (step && step->type == SL_JSON_NUMBER && step->number <= max_step &&
-                (!is_epoch || epoch->number <= epochs_done))
-                history_push(h, strndup(p, len), (int)step->number, is_epoch ? (int)epoch->number : 0,
-                             loss ? loss->number : 0, f1 ? f1->number : -1);
-            sl_json_free(j);
-        }
-        p += len + 1;
-    }
-    free(data);
-}
-
-/* A round step for about `n` ticks over [0, hi]: 1, 2 or 5 times a power of ten. */
-static double tick_step(double hi, int n) {
-    double raw = hi / n, p = pow(10, floor(log10(raw))), f = raw / p;
-    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
-}
-
-/* The training loss (left axis) and dev F1 (right axis, 0 to 1) against steps. */
-static void write_svg(FILE *f, const history *h, int total_steps, const char *title) {
-    const double W = 800, H = 440, left = 70, right = 70, top = 50, bottom = 60;
-    const double pw = W - left - right, ph = H - top - bottom;
-    double max_loss = 0;
-    for (int i = 0; i < h->n; i++)
-        if (!h->items[i].epoch_end && h->items[i].loss > max_loss) max_loss = h->items[i].loss;
-    if (!(max_loss > 0)) max_loss = 1;
-    const double ly = tick_step(max_loss, 5), loss_top = ceil(max_loss / ly) * ly;
-    const double sx = tick_step(total_steps > 0 ? total_steps : 1, 8);
-#define X(step) (left + pw * (double)(step) / (total_steps > 0 ? total_steps : 1))
-#define Y_LOSS(v) (top + ph * (1 - (v) / loss_top))
-#define Y_F1(v) (top + ph * (1 - (v)))
-    fprintf(
-        f,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-        "font-family=\"sans-serif\" font-size=\"12\">\n",
-        W, H, W, H);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"%.0f\" y=\"30\" font-size=\"15\">surligne train: ", left);
-    for (const char *c = title; *c; c++) {
-        if (*c == '<')
-            fputs("&lt;", f);
-        else if (*c == '&')
-            fputs("&amp;", f);
-        else
-            fputc(*c, f);
-    }
-    fprintf(f, "</text>\n");
-    /* grid, ticks and labels */
-    fprintf(f, "<g stroke=\"#e4e4e4\">\n");
-    for (double v = 0; v <= loss_top + ly / 2; v += ly)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left, Y_LOSS(v), left + pw,
-                Y_LOSS(v));
-    for (double s = 0; s <= total_steps; s += sx)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", X(s), top, X(s), top + ph);
-    fprintf(f, "</g>\n<g stroke=\"#333\">\n");
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left, top + ph, left + pw,
-            top + ph);
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left, top, left, top + ph);
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", left + pw, top, left + pw,
-            top + ph);
-    fprintf(f, "</g>\n<g fill=\"#333\">\n");
-    for (double s = 0; s <= total_steps; s += sx)
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", X(s), top + ph + 18,
-                s);
-    for (double v = 0; v <= loss_top + ly / 2; v += ly)
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#1f77b4\">%g</text>\n", left - 8,
-                Y_LOSS(v) + 4, v);
-    for (int k = 0; k <= 5; k++)
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#d95f02\">%.1f</text>\n", left + pw + 8,
-                Y_F1(k / 5.0) + 4, k / 5.0);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">step</text>\n", left + pw / 2, H - 18);
-    fprintf(f,
-            "<text transform=\"translate(20 %.1f) rotate(-90)\" text-anchor=\"middle\" fill=\"#1f77b4\">"
-            "training loss</text>\n",
-            top + ph / 2);
-    fprintf(f,
-            "<text transform=\"translate(%.1f %.1f) rotate(90)\" text-anchor=\"middle\" fill=\"#d95f02\">"
-            "dev F1 (entities, micro)</text>\n",
-            W - 20, top + ph / 2);
-    fprintf(f, "</g>\n");
-    /* the two curves */
-    fprintf(f, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"");
-    for (int i = 0; i < h->n; i++)
-        if (!h->items[i].epoch_end)
-            fprintf(f, "%.1f,%.1f ", X(h->items[i].step), Y_LOSS(fmin(h->items[i].loss, loss_top)));
-    fprintf(f, "\"/>\n<polyline fill=\"none\" stroke=\"#d95f02\" stroke-width=\"2\" points=\"");
-    for (int i = 0; i < h->n; i++)
-        if (h->items[i].epoch_end && h->items[i].f1 >= 0)
-            fprintf(f, "%.1f,%.1f ", X(h->items[i].step), Y_F1(h->items[i].f1));
-    fprintf(f, "\"/>\n<g fill=\"#d95f02\">\n");
-    for (int i = 0; i < h->n; i++)
-        if (h->items[i].epoch_end && h->items[i].f1 >= 0)
-            fprintf(f,
-                    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"><title>epoch %d: F1 %.4f</title></circle>\n",
-                    X(h->items[i].step), Y_F1(h->items[i].f1), h->items[i].epoch_end, h->items[i].f1);
-    fprintf(f, "</g>\n");
-    /* legend, in the top margin so that it hides no point */
-    const double lx = left + pw - 330, ly0 = 24;
-    fprintf(f,
-            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n",
-            lx, ly0, lx + 28, ly0);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">training loss (mean per log interval)</text>\n", lx + 34,
-            ly0 + 4);
-    fprintf(f,
-            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d95f02\" stroke-width=\"2\"/>\n",
-            lx, ly0 + 16, lx + 28, ly0 + 16);
-    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d95f02\"/>\n", lx + 14, ly0 + 16);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">dev F1 after each epoch</text>\n", lx + 34, ly0 + 20);
-    fprintf(f, "</svg>\n");
-#undef X
-#undef Y_LOSS
-#undef Y_F1
-}
-
-/* Writes what f produced into path atomically. */
-static int write_atomic(const char *path, void (*produce)(FILE *, const void *), const void *arg) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) {
-        fprintf(stderr, "surligne train: %s: no memory\n", path);
-        return 0;
-    }
-    produce(f, arg);
-    fclose(f);
-    sl_error err;
-    sl_atomic_file *af;
-    sl_status s = sl_atomic_open(path, &af, &err);
-    if (s == SL_OK && (s = sl_atomic_write(af, buf, len, &err)) != SL_OK) sl_atomic_abort(af);
-    if (s == SL_OK) s = sl_atomic_commit(af, &err);
-    free(buf);
-    if (s != SL_OK) fprintf(stderr, "surligne train: %s\n", err.message);
-    return s == SL_OK;
-}
-
-typedef struct {
-    const history *h;
-    int total_steps;
-    const char *title;
-} plot_args;
-
-static void produce_jsonl(FILE *f, const void *arg) {
-    const history *h = arg;
-    for (int i = 0; i < h->n; i++) fprintf(f, "%s\n", h->items[i].line);
-}
-static void produce_svg(FILE *f, const void *arg) {
-    const plot_args *p = arg;
-    write_svg(f, p->h, p->total_steps, p->title);
-}
 
 /* ---- the run ----------------------------------------------------------------------------------- */
 
@@ -339,31 +102,25 @@ typedef struct {
     sl_train_options opt;
     int n_batches, n_epochs;
     uint64_t state[N_STATE];
-    history hist;
+    sl_history hist;
     int progress_open; /* a \r progress line is on the terminal */
 } run;
 
-static char *path_with(const char *out, const char *suffix) {
-    size_t n = strlen(out);
-    if (n > 5 && !strcmp(out + n - 5, ".gguf")) n -= 5;
-    return format_line("%.*s%s", (int)n, out, suffix);
-}
 
 static void end_progress_line(run *r) {
     if (r->progress_open) fputc('\n', stderr);
     r->progress_open = 0;
 }
 
-static int save_logs(run *r) {
-    plot_args p = {&r->hist, r->opt.total_steps, r->a.out};
-    return write_atomic(r->path_metrics, produce_jsonl, &r->hist) &
-           write_atomic(r->path_svg, produce_svg, &p);
+static int save_run_logs(run *r) {
+    const sl_plot p = {"surligne train", r->a.out, r->opt.total_steps, 0, "dev F1 after each epoch"};
+    return save_logs(&r->hist, &p, r->path_metrics, r->path_svg);
 }
 
 /* The log first, then the state: a kill in between leaves a log ahead of the state, which a resume trims. */
 static int save_state(run *r) {
     sl_error err;
-    int ok = save_logs(r);
+    int ok = save_run_logs(r);
     if (sl_trainer_save_state(r->trainer, r->path_state, r->state, N_STATE, &err) != SL_OK) {
         fprintf(stderr, "surligne train: %s\n", err.message);
         return 0;
@@ -371,15 +128,6 @@ static int save_state(run *r) {
     return ok;
 }
 
-static void format_duration(double s, char *buf, size_t size) {
-    long t = (long)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, size, "%ldh%02ldm", t / 3600, t / 60 % 60);
-    else if (t >= 60)
-        snprintf(buf, size, "%ldm%02lds", t / 60, t % 60);
-    else
-        snprintf(buf, size, "%lds", t);
-}
 
 /* The end of epoch e (1-based): dev evaluation, checkpoints, the epoch's log line, the plot, the state. */
 static int end_epoch(run *r, int e) {
@@ -762,7 +510,7 @@ static int prepare(run *r) {
                 "in another order, so the weights will not be bit for bit those of an uninterrupted run\n",
                 (unsigned long long)s[STATE_THREADS], a->threads);
         s[STATE_THREADS] = (uint64_t)a->threads;
-        history_load(&r->hist, r->path_metrics, sl_trainer_step_count(r->trainer), (int)s[STATE_EPOCHS_DONE]);
+        history_load(&r->hist, r->path_metrics, sl_trainer_step_count(r->trainer), (int)s[STATE_EPOCHS_DONE], "f1");
         printf("resuming %s at step %d/%ld (epoch %d)\n", a->resume, sl_trainer_step_count(r->trainer), total,
                sl_trainer_step_count(r->trainer) / r->n_batches + 1);
     }

@@ -198,6 +198,45 @@ static sl_status fresh_head(convert_state *cs, const sl_config *c, uint64_t seed
     return SL_OK;
 }
 
+/* RobertaLMHead: dense, layer_norm and the decoder's bias (lm_head.bias; lm_head.decoder.bias in older
+   files, the same tensor). The decoder's weight is the word embeddings: transformers ties them and does not
+   save it, and a file that holds a different one is refused rather than silently changed. */
+static sl_status take_mlm_head(convert_state *cs, const sl_config *c, const char *prefix, sl_error *err) {
+    sl_status s;
+    for (int i = 0; i < N_MLM_TENSORS; i++) {
+        sl_tensor_spec spec = sl_mlm_specs[i];
+        if (i == M_BIAS && !sl_safetensors_find(cs->st, spec.hf) && sl_safetensors_find(cs->st, "lm_head.decoder.bias"))
+            spec.hf = "lm_head.decoder.bias";
+        if ((s = take_tensor(cs, c, &spec, 0, "", err))) return s;
+    }
+    const sl_st_tensor *dec = sl_safetensors_find(cs->st, "lm_head.decoder.weight");
+    if (!dec) return SL_OK;
+    char name[128];
+    snprintf(name, sizeof name, "%s%s", prefix, sl_global_specs[T_TOK_EMBD].hf);
+    const sl_st_tensor *emb = sl_safetensors_find(cs->st, name);
+    int same = dec->dtype != SL_DT_OTHER && dec->n_dims == 2 && dec->shape[0] == emb->shape[0] &&
+               dec->shape[1] == emb->shape[1];
+    if (same && dec->dtype == emb->dtype) {
+        same = memcmp(dec->data, emb->data, dec->nbytes) == 0;
+    } else if (same) {
+        float *a = malloc((size_t)emb->n_elements * sizeof *a), *b = malloc((size_t)emb->n_elements * sizeof *b);
+        if (!a || !b) {
+            free(a), free(b);
+            return sl_fail(err, SL_ERR_MEMORY, "no memory to compare lm_head.decoder.weight");
+        }
+        sl_to_f32(dec->dtype, dec->data, a, (size_t)emb->n_elements);
+        sl_to_f32(emb->dtype, emb->data, b, (size_t)emb->n_elements);
+        same = memcmp(a, b, (size_t)emb->n_elements * sizeof *a) == 0;
+        free(a), free(b);
+    }
+    if (!same)
+        return sl_fail(err, SL_ERR_UNSUPPORTED,
+                       "model.safetensors: tensor 'lm_head.decoder.weight' differs from '%s': an untied decoder is "
+                       "not supported (the MLM head's decoder is the word embeddings)",
+                       name);
+    return SL_OK;
+}
+
 static sl_status convert(convert_state *cs, const char *dir, const sl_convert_options *opt, const char *out_path,
                          uint8_t **out_data, size_t *out_size, sl_error *err) {
     sl_status s;
@@ -241,23 +280,27 @@ static sl_status convert(convert_state *cs, const char *dir, const sl_convert_op
         return sl_fail(err, SL_ERR_FORMAT, "model.safetensors: no tensor '[roberta.]%s': not a RoBERTa/CamemBERT checkpoint",
                        sl_global_specs[T_TOK_EMBD].hf);
 
-    int fresh = opt && opt->labels && opt->n_labels > 0;
+    /* The head: a fresh classifier for the given labels; else the checkpoint's classifier, or its MLM head
+       (a pre-trained encoder, no labels). */
+    int fresh = opt && opt->labels && opt->n_labels > 0, mlm = 0;
     if (fresh) {
         cs->labels = calloc((size_t)opt->n_labels, sizeof *cs->labels);
         if (!cs->labels) return sl_fail(err, SL_ERR_MEMORY, "no memory");
         cs->n_labels = opt->n_labels;
         for (int i = 0; i < opt->n_labels; i++)
             if (!(cs->labels[i] = strdup(opt->labels[i]))) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    } else if (strstr(arch, "ForMaskedLM")) {
+        mlm = 1;
     } else {
         if (!strstr(arch, "ForTokenClassification") || !sl_safetensors_find(cs->st, "classifier.weight"))
             return sl_fail(err, SL_ERR_ARGUMENT,
-                           "%s: a %s has no token-classification head: give the labels for a fresh one "
-                           "(--labels PER,ORG,LOC or --labels FILE.conll)",
+                           "%s: a %s has no token-classification head nor masked-language-model head: give the "
+                           "labels for a fresh classifier (--labels PER,ORG,LOC or --labels FILE.conll)",
                            dir, arch);
         if ((s = read_id2label(cs, err))) return s;
     }
     c.n_labels = cs->n_labels;
-    {
+    if (!mlm) {
         sl_labelset check;
         if ((s = sl_labelset_init(&check, (const char *const *)cs->labels, cs->n_labels, err))) return s;
         sl_labelset_free(&check);
@@ -273,6 +316,8 @@ static sl_status convert(convert_state *cs, const char *dir, const sl_convert_op
             if ((s = take_tensor(cs, &c, &sl_layer_specs[i], l, prefix, err))) return s;
     if (fresh) {
         if ((s = fresh_head(cs, &c, opt->seed, err))) return s;
+    } else if (mlm) {
+        if ((s = take_mlm_head(cs, &c, prefix, err))) return s;
     } else {
         for (int i = 0; i < N_HEAD_TENSORS; i++)
             if ((s = take_tensor(cs, &c, &sl_head_specs[i], 0, "", err))) return s;

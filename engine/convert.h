@@ -1,8 +1,12 @@
-/* Hugging Face checkpoint folder -> one GGUF file.
-   Reads config.json, model.safetensors (F32, F16 or BF16) and sentencepiece.bpe.model of a
-   CamembertForTokenClassification (or a CamembertModel / CamembertForMaskedLM body, given labels for a
-   fresh head; the Roberta* equivalents have the same layout) and writes f32 tensors under llama.cpp's BERT
-   names, the labels and the tokenizer. */
+/* Hugging Face checkpoint folder -> one GGUF file (export.h goes the other way).
+   Reads config.json, model.safetensors (F32, F16 or BF16) and sentencepiece.bpe.model and writes f32
+   tensors under llama.cpp's BERT names, the labels and the tokenizer. The head:
+     - labels given: a fresh classifier for them (the checkpoint's head, if any, is dropped);
+     - else a CamembertForTokenClassification keeps its classifier and id2label;
+     - else a CamembertForMaskedLM keeps its MLM head (mlm.* tensors) with no labels (surligne.labels empty),
+       a pre-trained encoder to fine-tune or to export back;
+     - a CamembertModel needs labels.
+   The Roberta* and XLMRoberta* equivalents have the same layout. */
 #ifndef SL_CONVERT_H
 #define SL_CONVERT_H
 

@@ -5,6 +5,7 @@
 #include "json.h"
 
 #include <locale.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,4 +469,68 @@ const sl_json *sl_json_at(const sl_json *array, size_t i) {
     const sl_json *c = array->child;
     while (i-- > 0) c = c->next;
     return c;
+}
+
+size_t sl_json_quote(const char *s, size_t len, char *buf, size_t cap) {
+    size_t n = 0;
+#define PUT(c)                                                                                               \
+    do {                                                                                                     \
+        if (n + 1 < cap) buf[n] = (char)(c);                                                                 \
+        n++;                                                                                                 \
+    } while (0)
+    PUT('"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
+                          : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+        if (esc) {
+            PUT(esc[0]);
+            PUT(esc[1]);
+        } else if (c < 0x20) {
+            static const char hex[] = "0123456789abcdef";
+            const char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            for (int k = 0; k < 6; k++) PUT(u[k]);
+        } else {
+            PUT(c);
+        }
+    }
+    PUT('"');
+#undef PUT
+    if (cap > 0) buf[n < cap ? n : cap - 1] = 0;
+    return n;
+}
+
+/* Room for n more bytes and the terminating 0. */
+static int text_reserve(sl_json_text *t, size_t n) {
+    if (t->failed) return 0;
+    if (t->len + n + 1 <= t->cap) return 1;
+    size_t cap = t->cap ? t->cap : 256;
+    while (cap < t->len + n + 1) {
+        if (cap > SIZE_MAX / 2) return t->failed = 1, 0;
+        cap *= 2;
+    }
+    char *grown = realloc(t->buf, cap);
+    if (!grown) return t->failed = 1, 0;
+    t->buf = grown;
+    t->cap = cap;
+    return 1;
+}
+
+void sl_json_printf(sl_json_text *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !text_reserve(t, (size_t)n)) return;
+    va_start(ap, fmt);
+    vsnprintf(t->buf + t->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+void sl_json_string(sl_json_text *t, const char *s, size_t len) {
+    size_t n = sl_json_quote(s, len, NULL, 0);
+    if (!text_reserve(t, n)) return;
+    sl_json_quote(s, len, t->buf + t->len, n + 1);
+    t->len += n;
 }

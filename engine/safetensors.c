@@ -1,7 +1,7 @@
 /* safetensors (Hugging Face): u64 little-endian header length N, N bytes of JSON mapping each tensor name to
    {"dtype", "shape", "data_offsets": [begin, end]} (plus an optional "__metadata__" string map), then the
-   data section; offsets are relative to the data section. Nothing is copied: names point into the parsed
-   JSON, data into the caller's buffer. */
+   data section; offsets are relative to the data section. Reading copies nothing: names point into the
+   parsed JSON, data into the caller's buffer. Writing streams the caller's tensors after the header. */
 #include "safetensors.h"
 
 #include <math.h>
@@ -283,4 +283,109 @@ void sl_to_f32(sl_st_dtype dtype, const uint8_t *src, float *dst, size_t n) {
         memset(dst, 0, n * sizeof *dst);
         break;
     }
+}
+
+/* ---- writer ------------------------------------------------------------------------------------ */
+
+static int compare_tensor_ptrs(const void *a, const void *b) {
+    return strcmp((*(const sl_st_tensor *const *)a)->name, (*(const sl_st_tensor *const *)b)->name);
+}
+
+/* Checks the tensors, sorts them by name into *order (malloc'ed) with their byte sizes, and writes the
+   header (length prefix included) into *header. */
+static sl_status write_header(const sl_st_tensor *tensors, size_t n, const sl_st_tensor ***order,
+                              size_t **nbytes, sl_json_text *header, sl_error *err) {
+    *order = malloc((n ? n : 1) * sizeof **order);
+    *nbytes = malloc((n ? n : 1) * sizeof **nbytes);
+    if (!*order || !*nbytes) return sl_fail(err, SL_ERR_MEMORY, "safetensors: no memory for %zu tensors", n);
+    for (size_t i = 0; i < n; i++) (*order)[i] = &tensors[i];
+    qsort(*order, n, sizeof **order, compare_tensor_ptrs);
+    sl_json_printf(header, "%8s{\"__metadata__\":{\"format\":\"pt\"}", ""); /* 8 bytes for the length */
+    uint64_t offset = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sl_st_tensor *t = (*order)[i];
+        char nm[96];
+        if (!t->name || !*t->name) return sl_fail(err, SL_ERR_ARGUMENT, "safetensors: tensor %zu has no name", i);
+        const char *name = printable(t->name, nm, sizeof nm);
+        if (i > 0 && strcmp((*order)[i - 1]->name, t->name) == 0)
+            return sl_fail(err, SL_ERR_ARGUMENT, "safetensors: tensor '%s' is given twice", name);
+        if (t->dtype == SL_DT_OTHER)
+            return sl_fail(err, SL_ERR_UNSUPPORTED, "safetensors: tensor '%s': only F32, F16 and BF16 are written",
+                           name);
+        if (t->n_dims < 0 || t->n_dims > 8)
+            return sl_fail(err, SL_ERR_ARGUMENT, "safetensors: tensor '%s' has %d dimensions (0 to 8)", name,
+                           t->n_dims);
+        const char *dtype = t->dtype == SL_DT_F32 ? "F32" : t->dtype == SL_DT_F16 ? "F16" : "BF16";
+        uint64_t bytes = t->dtype == SL_DT_F32 ? 4 : 2;
+        sl_json_printf(header, ",");
+        sl_json_string(header, t->name, strlen(t->name));
+        sl_json_printf(header, ":{\"dtype\":\"%s\",\"shape\":[", dtype);
+        for (int d = 0; d < t->n_dims; d++) {
+            if (t->shape[d] < 0 || (t->shape[d] > 0 && bytes > (UINT64_MAX >> 1) / (uint64_t)t->shape[d]))
+                return sl_fail(err, SL_ERR_ARGUMENT, "safetensors: tensor '%s': shape[%d] = %lld is out of range",
+                               name, d, (long long)t->shape[d]);
+            bytes *= (uint64_t)t->shape[d];
+            sl_json_printf(header, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        }
+        if (bytes > SIZE_MAX || offset + bytes < offset)
+            return sl_fail(err, SL_ERR_ARGUMENT, "safetensors: tensor '%s' does not fit in memory", name);
+        if (bytes && !t->data) return sl_fail(err, SL_ERR_ARGUMENT, "safetensors: tensor '%s' has no data", name);
+        sl_json_printf(header, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                       (unsigned long long)(offset + bytes));
+        (*nbytes)[i] = (size_t)bytes;
+        offset += bytes;
+    }
+    sl_json_printf(header, "}");
+    while (header->len % 8) sl_json_printf(header, " ");
+    if (header->failed) return sl_fail(err, SL_ERR_MEMORY, "safetensors: no memory for the header");
+    uint64_t json_len = header->len - 8;
+    for (int i = 0; i < 8; i++) header->buf[i] = (char)(json_len >> (8 * i));
+    return SL_OK;
+}
+
+/* One writer behind both outputs: to an atomic file, or to one allocation sized beforehand. */
+static sl_status write_all(const sl_st_tensor *tensors, size_t n, sl_atomic_file *f, uint8_t **data,
+                           size_t *size, sl_error *err) {
+    const sl_st_tensor **order = NULL;
+    size_t *nbytes = NULL;
+    sl_json_text header = {0};
+    sl_status s = write_header(tensors, n, &order, &nbytes, &header, err);
+    size_t total = header.len;
+    for (size_t i = 0; s == SL_OK && i < n; i++) total += nbytes[i];
+    uint8_t *out = NULL;
+    if (s == SL_OK && data && !(out = malloc(total ? total : 1)))
+        s = sl_fail(err, SL_ERR_MEMORY, "safetensors: no memory for %zu bytes", total);
+    size_t at = 0;
+    for (size_t i = 0; s == SL_OK && i <= n; i++) {
+        const void *bytes = i == 0 ? (const void *)header.buf : order[i - 1]->data;
+        size_t len = i == 0 ? header.len : nbytes[i - 1];
+        if (out) {
+            if (len) memcpy(out + at, bytes, len);
+            at += len;
+        } else {
+            s = sl_atomic_write(f, bytes, len, err);
+        }
+    }
+    if (s == SL_OK && data) {
+        *data = out;
+        *size = total;
+    } else {
+        free(out);
+    }
+    free(header.buf);
+    free(order);
+    free(nbytes);
+    return s;
+}
+
+sl_status sl_safetensors_write(const sl_st_tensor *tensors, size_t n, sl_atomic_file *f, sl_error *err) {
+    if (!f) return sl_fail(err, SL_ERR_ARGUMENT, "safetensors: no file to write to");
+    return write_all(tensors, n, f, NULL, NULL, err);
+}
+
+sl_status sl_safetensors_to_memory(const sl_st_tensor *tensors, size_t n, uint8_t **data, size_t *size,
+                                   sl_error *err) {
+    *data = NULL;
+    *size = 0;
+    return write_all(tensors, n, NULL, data, size, err);
 }

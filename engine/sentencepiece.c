@@ -1,4 +1,5 @@
-/* SentencePiece ModelProto (.model files) read by hand, mapped to CamemBERT's fairseq id layout.
+/* SentencePiece ModelProto (.model files) read and written by hand, mapped to CamemBERT's fairseq id
+   layout; and the same vocabulary as a GGUF model file stores it.
 
    A .model file is one protobuf message (proto2). Only three wire types occur in it: varint (0),
    length-delimited (2) and fixed32 (5); fixed64 (1) is skipped if met, groups (3, 4) are an error.
@@ -15,7 +16,11 @@
    byte offset. Both specs are required (SentencePiece's trainer always writes them, after the pieces):
    a file cut at a field boundary is otherwise well-formed protobuf. A parsed vocabulary is also handed once
    to sl_tokenizer_create, so a file that parses is a file that tokenises (the charsmap trie and the pieces
-   are checked there). */
+   are checked there).
+
+   The writer (sl_spm_serialize) writes the pieces, then a trainer_spec with model_type, vocab_size and the
+   unk/bos/eos ids, then the normalizer_spec; fields as SentencePiece's trainer writes them (a piece's type
+   only when it is not NORMAL), so the pieces of a .model come out byte for byte as they went in. */
 #include "tokenizer.h"
 
 #include <stdio.h>
@@ -467,5 +472,256 @@ sl_status sl_spm_parse(const uint8_t *data, size_t size, const char *name, sl_sp
         return s;
     }
     *out = sv;
+    return SL_OK;
+}
+
+/* ---- the vocabulary of a GGUF file --------------------------------------------------------------------- */
+
+#define KEY_TOKENS "tokenizer.ggml.tokens"
+#define KEY_SCORES "tokenizer.ggml.scores"
+#define KEY_TOKTYPES "tokenizer.ggml.token_type"
+#define KEY_CHARSMAP "tokenizer.ggml.precompiled_charsmap"
+
+static sl_status from_gguf(const sl_gguf *g, sl_spm_vocab *sv, sl_error *err) {
+    sl_vocab *v = &sv->v;
+    const sl_gguf_kv *kv = sl_gguf_find_kv(g, KEY_TOKENS);
+    if (!kv) return sl_fail(err, SL_ERR_FORMAT, "key '%s' is missing", KEY_TOKENS);
+    if (kv->type != SL_GGUF_ARRAY || kv->arr_type != SL_GGUF_STRING || kv->arr_n == 0 || kv->arr_n > INT32_MAX / 2)
+        return sl_fail(err, SL_ERR_FORMAT, "key '%s' is not a non-empty array of strings", KEY_TOKENS);
+    const uint64_t n = kv->arr_n;
+    const void *scores, *types, *charsmap = NULL;
+    uint64_t n_scores, n_types, n_charsmap = 0;
+    sl_status s;
+    if ((s = sl_gguf_get_arr(g, KEY_SCORES, SL_GGUF_FLOAT32, &scores, &n_scores, err)) ||
+        (s = sl_gguf_get_arr(g, KEY_TOKTYPES, SL_GGUF_INT32, &types, &n_types, err)))
+        return s;
+    if (n_scores != n || n_types != n)
+        return sl_fail(err, SL_ERR_FORMAT, "keys '%s' and '%s' must have %llu entries like '%s'", KEY_SCORES,
+                       KEY_TOKTYPES, (unsigned long long)n, KEY_TOKENS);
+    if (sl_gguf_find_kv(g, KEY_CHARSMAP) &&
+        (s = sl_gguf_get_arr(g, KEY_CHARSMAP, SL_GGUF_UINT8, &charsmap, &n_charsmap, err)))
+        return s;
+    size_t text_bytes = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const char *p;
+        size_t len;
+        if ((s = sl_gguf_arr_str(g, KEY_TOKENS, i, &p, &len, err))) return s;
+        text_bytes += len + 1;
+    }
+    sv->text = malloc(text_bytes);
+    sv->pieces = malloc(n * sizeof *sv->pieces);
+    sv->piece_lens = malloc(n * sizeof *sv->piece_lens);
+    sv->scores = malloc(n * sizeof *sv->scores);
+    sv->types = malloc(n * sizeof *sv->types);
+    sv->charsmap = malloc(n_charsmap + 1);
+    if (!sv->text || !sv->pieces || !sv->piece_lens || !sv->scores || !sv->types || !sv->charsmap)
+        return sl_fail(err, SL_ERR_MEMORY, "no memory for %llu tokens", (unsigned long long)n);
+    char *t = sv->text;
+    for (uint64_t i = 0; i < n; i++) {
+        const char *p;
+        size_t len;
+        sl_gguf_arr_str(g, KEY_TOKENS, i, &p, &len, err); /* succeeded above */
+        memcpy(t, p, len);
+        t[len] = 0;
+        sv->pieces[i] = t;
+        sv->piece_lens[i] = len;
+        t += len + 1;
+    }
+    memcpy(sv->scores, scores, n * sizeof *sv->scores); /* arrays may be unaligned in the file */
+    memcpy(sv->types, types, n * sizeof *sv->types);
+    if (n_charsmap) memcpy(sv->charsmap, charsmap, (size_t)n_charsmap);
+    v->n_tokens = (int)n;
+    v->pieces = sv->pieces;
+    v->piece_lens = sv->piece_lens;
+    v->scores = sv->scores;
+    v->types = sv->types;
+    v->charsmap = sv->charsmap;
+    v->charsmap_len = (size_t)n_charsmap;
+    const struct {
+        const char *key;
+        int32_t *dst;
+    } ids[] = {{"tokenizer.ggml.unknown_token_id", &v->unk_id}, {"tokenizer.ggml.bos_token_id", &v->bos_id},
+               {"tokenizer.ggml.eos_token_id", &v->eos_id},     {"tokenizer.ggml.padding_token_id", &v->pad_id},
+               {"tokenizer.ggml.mask_token_id", &v->mask_id}};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        uint32_t id;
+        if ((s = sl_gguf_get_u32(g, ids[i].key, &id, err))) return s;
+        if (id >= n)
+            return sl_fail(err, SL_ERR_FORMAT, "key '%s' = %u is not a token id (< %llu)", ids[i].key, id,
+                           (unsigned long long)n);
+        *ids[i].dst = (int32_t)id;
+    }
+    const struct {
+        const char *key;
+        bool *dst;
+    } flags[] = {{"tokenizer.ggml.add_space_prefix", &v->add_dummy_prefix},
+                 {"tokenizer.ggml.remove_extra_whitespaces", &v->remove_extra_whitespaces},
+                 {"tokenizer.ggml.escape_whitespaces", &v->escape_whitespaces}};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if ((s = sl_gguf_get_bool(g, flags[i].key, flags[i].dst, err))) return s;
+    return SL_OK;
+}
+
+sl_status sl_spm_vocab_from_gguf(const sl_gguf *g, sl_spm_vocab **out, sl_error *err) {
+    *out = NULL;
+    sl_spm_vocab *sv = calloc(1, sizeof *sv);
+    if (!sv) return sl_fail(err, SL_ERR_MEMORY, "no memory for the vocabulary");
+    sl_status s = from_gguf(g, sv, err);
+    if (!s) { /* as sl_spm_parse: a vocabulary we hand out is one that tokenises */
+        sl_tokenizer *t = NULL;
+        s = sl_tokenizer_create(&sv->v, &t, err);
+        sl_tokenizer_free(t);
+        if (s) sl_fail_context(err, "keys tokenizer.ggml.*");
+    }
+    if (s) {
+        sl_spm_vocab_free(sv);
+        return s;
+    }
+    *out = sv;
+    return SL_OK;
+}
+
+/* ---- writing a ModelProto ------------------------------------------------------------------------------ */
+
+/* Bytes of a message being written; a failed allocation is remembered and checked once at the end. */
+typedef struct {
+    uint8_t *buf;
+    size_t len, cap;
+    bool failed;
+} pb_writer;
+
+static void pb_put(pb_writer *w, const void *bytes, size_t n) {
+    if (w->failed) return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 1024;
+        while (cap < w->len + n) cap *= 2;
+        uint8_t *grown = realloc(w->buf, cap);
+        if (!grown) {
+            w->failed = true;
+            return;
+        }
+        w->buf = grown;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, bytes, n);
+    w->len += n;
+}
+
+static void pb_put_varint(pb_writer *w, uint64_t v) {
+    uint8_t b[10];
+    size_t n = 0;
+    do {
+        b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    pb_put(w, b, n);
+}
+
+static void pb_put_key(pb_writer *w, uint32_t field, int wire) {
+    pb_put_varint(w, (uint64_t)field << 3 | (uint64_t)wire);
+}
+
+static void pb_put_bytes(pb_writer *w, uint32_t field, const void *bytes, size_t n) {
+    pb_put_key(w, field, WIRE_LEN);
+    pb_put_varint(w, n);
+    pb_put(w, bytes, n);
+}
+
+/* int32 and enum fields: negative values go on the wire sign-extended to 64 bits */
+static void pb_put_int(pb_writer *w, uint32_t field, int64_t v) {
+    pb_put_key(w, field, WIRE_VARINT);
+    pb_put_varint(w, (uint64_t)v);
+}
+
+static void pb_put_float(pb_writer *w, uint32_t field, float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    const uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+    pb_put_key(w, field, WIRE_FIXED32);
+    pb_put(w, b, 4);
+}
+
+/* What stops a vocabulary from being written as a CamemBERT .model: NULL when nothing does. */
+static const char *layout_problem(const sl_vocab *v, char *why, size_t cap) {
+    const int n = v->n_tokens, last = n - 1;
+    if (n < FAIRSEQ_OFFSET + 2) {
+        snprintf(why, cap, "%d tokens, too few for the CamemBERT layout", n);
+        return why;
+    }
+    for (int i = 0; i < FAIRSEQ_OFFSET; i++)
+        if (v->piece_lens[i] != strlen(FAIRSEQ_HEAD[i]) || memcmp(v->pieces[i], FAIRSEQ_HEAD[i], v->piece_lens[i])) {
+            snprintf(why, cap, "token %d is not '%s' (the CamemBERT layout's fairseq ids 0-3)", i, FAIRSEQ_HEAD[i]);
+            return why;
+        }
+    if (v->piece_lens[last] != 6 || memcmp(v->pieces[last], "<mask>", 6) || v->mask_id != last) {
+        snprintf(why, cap, "the last token (%d) is not <mask>, or the mask id (%d) is not it", last, v->mask_id);
+        return why;
+    }
+    if (v->unk_id != 3 || v->pad_id != 1) {
+        snprintf(why, cap, "unknown id %d and padding id %d, expected 3 and 1", v->unk_id, v->pad_id);
+        return why;
+    }
+    if (v->bos_id < FAIRSEQ_OFFSET || v->bos_id >= last || v->eos_id < FAIRSEQ_OFFSET || v->eos_id >= last) {
+        snprintf(why, cap, "bos id %d / eos id %d are not SentencePiece pieces (ids %d to %d)", v->bos_id, v->eos_id,
+                 FAIRSEQ_OFFSET, last - 1);
+        return why;
+    }
+    int n_unknown = 0;
+    for (int i = FAIRSEQ_OFFSET; i < last; i++) {
+        n_unknown += v->types[i] == SL_TOK_UNKNOWN;
+        if (v->piece_lens[i] == 0 || memchr(v->pieces[i], 0, v->piece_lens[i]) || v->types[i] < SL_TOK_NORMAL ||
+            v->types[i] > SL_TOK_BYTE) {
+            snprintf(why, cap, "token %d is empty, holds a 0 byte or has type %d (1..6)", i, (int)v->types[i]);
+            return why;
+        }
+    }
+    if (n_unknown != 1) {
+        snprintf(why, cap, "%d SentencePiece pieces have the type UNKNOWN, expected one", n_unknown);
+        return why;
+    }
+    return NULL;
+}
+
+sl_status sl_spm_serialize(const sl_vocab *v, uint8_t **data, size_t *size, sl_error *err) {
+    *data = NULL;
+    *size = 0;
+    char why[160];
+    if (layout_problem(v, why, sizeof why)) return sl_fail(err, SL_ERR_FORMAT, "vocabulary: %s", why);
+    const int first = FAIRSEQ_OFFSET, end = v->n_tokens - 1; /* the SentencePiece pieces: ids [first, end) */
+    pb_writer model = {0}, sub = {0};
+    int unk = 0;
+    for (int i = first; i < end; i++) {
+        sub.len = 0;
+        pb_put_bytes(&sub, 1, v->pieces[i], v->piece_lens[i]);
+        pb_put_float(&sub, 2, v->scores[i]);
+        if (v->types[i] != SL_TOK_NORMAL) pb_put_int(&sub, 3, v->types[i]);
+        if (v->types[i] == SL_TOK_UNKNOWN) unk = i - first;
+        if (!sub.failed) pb_put_bytes(&model, 1, sub.buf, sub.len);
+    }
+    sub.len = 0;
+    pb_put_int(&sub, 3, SPM_UNIGRAM);
+    pb_put_int(&sub, 4, end - first); /* vocab_size */
+    pb_put_int(&sub, 40, unk);
+    pb_put_int(&sub, 41, v->bos_id - first);
+    pb_put_int(&sub, 42, v->eos_id - first);
+    if (!sub.failed) pb_put_bytes(&model, 2, sub.buf, sub.len);
+    /* The GGUF keeps the compiled rule (the charsmap), not its name, which SentencePiece only reports:
+       "nmt_nfkc" is CamemBERT's; without a charsmap nothing is normalised. */
+    sub.len = 0;
+    const char *rule = v->charsmap_len ? "nmt_nfkc" : "identity";
+    pb_put_bytes(&sub, 1, rule, strlen(rule));
+    if (v->charsmap_len) pb_put_bytes(&sub, 2, v->charsmap, v->charsmap_len);
+    pb_put_int(&sub, 3, v->add_dummy_prefix);
+    pb_put_int(&sub, 4, v->remove_extra_whitespaces);
+    pb_put_int(&sub, 5, v->escape_whitespaces);
+    if (!sub.failed) pb_put_bytes(&model, 3, sub.buf, sub.len);
+    bool failed = model.failed || sub.failed;
+    free(sub.buf);
+    if (failed) {
+        free(model.buf);
+        return sl_fail(err, SL_ERR_MEMORY, "vocabulary: no memory to write the SentencePiece model");
+    }
+    *data = model.buf;
+    *size = model.len;
     return SL_OK;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
+#include "gguf.h"
 
 /* Piece types, as llama.cpp stores them in GGUF (tokenizer.ggml.token_type). */
 enum { SL_TOK_NORMAL = 1, SL_TOK_UNKNOWN = 2, SL_TOK_CONTROL = 3, SL_TOK_USER_DEFINED = 4, SL_TOK_UNUSED = 5,
@@ -35,6 +36,18 @@ typedef struct sl_spm_vocab sl_spm_vocab;
 sl_status sl_spm_parse(const uint8_t *data, size_t size, const char *name, sl_spm_vocab **out, sl_error *err);
 const sl_vocab *sl_spm_vocab_get(const sl_spm_vocab *v);
 void sl_spm_vocab_free(sl_spm_vocab *v);
+
+/* The vocabulary a GGUF model file stores (keys tokenizer.ggml.*: tokens, scores, token_type,
+   precompiled_charsmap, the five special ids and the three normaliser flags), copied; checked as
+   sl_spm_parse checks a .model. Errors name the key. */
+sl_status sl_spm_vocab_from_gguf(const sl_gguf *g, sl_spm_vocab **out, sl_error *err);
+
+/* The inverse of sl_spm_parse: a SentencePiece ModelProto (.model bytes, malloc'ed) of a vocabulary in the
+   CamemBERT layout (fairseq ids 0-3, then the pieces, then <mask> last). It holds the pieces with their
+   scores and types, a trainer_spec naming the model type (unigram) and the unk/bos/eos piece ids, and the
+   normalizer_spec with the precompiled charsmap and the three flags; SentencePiece and sl_spm_parse read it
+   back to the same pieces. A vocabulary in another layout fails with SL_ERR_FORMAT saying what differs. */
+sl_status sl_spm_serialize(const sl_vocab *v, uint8_t **data, size_t *size, sl_error *err);
 
 typedef struct sl_tokenizer sl_tokenizer;
 sl_status sl_tokenizer_create(const sl_vocab *v, sl_tokenizer **out, sl_error *err);

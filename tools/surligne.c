@@ -15,6 +15,7 @@ static const struct {
     {"train", cmd_train, "train --init MODEL.gguf|HF_DIR --train FILE.conll [--dev FILE.conll] -o OUT.gguf [--epochs N] [--batch B] [--lr LR] ... (train --help)"},
     {"eval", cmd_eval, "eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L] [--unknown-labels error|O]"},
     {"convert", cmd_convert, "convert HF_DIR -o MODEL.gguf [--labels PER,ORG,LOC|FILE.conll] [--seed N]"},
+    {"export", cmd_export, "export MODEL.gguf -o HF_DIR [--arch auto|masked-lm|token-classification|model] [--force]"},
     {"quantize", cmd_quantize, "quantize IN.gguf -o OUT.gguf [--type q8_0|f16|f32]"},
     {"inspect", cmd_inspect, "inspect MODEL.gguf"},
     {"bench", cmd_bench, "bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N]"},

@@ -340,15 +340,22 @@ def forward(w, cfg, ids):
     if "classifier.weight" in w:
         return F.linear(x, w["classifier.weight"], w["classifier.bias"])
     if "lm_head.dense.weight" in w:
-        H = cfg["hidden_size"]
-        p = _body_prefix(w)
-        h = F.gelu(F.linear(x, w["lm_head.dense.weight"], w["lm_head.dense.bias"]))
-        h = F.layer_norm(h, (H,), w["lm_head.layer_norm.weight"], w["lm_head.layer_norm.bias"],
-                         cfg.get("layer_norm_eps", 1e-5))
-        dec_w = w.get("lm_head.decoder.weight", w[p + "embeddings.word_embeddings.weight"])
-        dec_b = w.get("lm_head.bias", w.get("lm_head.decoder.bias"))
-        return F.linear(h, dec_w, dec_b)
+        return lm_head_forward(w, cfg, x)
     return x
+
+
+def lm_head_forward(w, cfg, x):
+    """RobertaLMHead: hidden states x [..., H] -> vocabulary logits [..., V]: dense, exact-erf GELU, LayerNorm,
+    then the decoder, whose weight is the word-embedding table (tied) and whose bias is lm_head.bias.
+    Applied to the gathered rows [M, H] of the masked positions it gives the same logits as on all [B, T, H]."""
+    H = cfg["hidden_size"]
+    p = _body_prefix(w)
+    h = F.gelu(F.linear(x, w["lm_head.dense.weight"], w["lm_head.dense.bias"]))
+    h = F.layer_norm(h, (H,), w["lm_head.layer_norm.weight"], w["lm_head.layer_norm.bias"],
+                     cfg.get("layer_norm_eps", 1e-5))
+    dec_w = w.get("lm_head.decoder.weight", w[p + "embeddings.word_embeddings.weight"])
+    dec_b = w.get("lm_head.bias", w.get("lm_head.decoder.bias"))
+    return F.linear(h, dec_w, dec_b)
 
 
 def trainer_decays(name):
@@ -357,6 +364,48 @@ def trainer_decays(name):
     attributes named 'LayerNorm'; 'lm_head.layer_norm' is one too) or its name contains 'bias'."""
     module = name.rsplit(".", 1)[0].split(".")[-1]
     return module not in ("LayerNorm", "layer_norm") and "bias" not in name
+
+
+def linear_schedule_factor(step, warmup, total):
+    """get_linear_schedule_with_warmup's lambda of the scheduler's step count (0-based: step k uses factor(k-1))."""
+    if step < warmup:
+        return float(step) / float(max(1, warmup))
+    return max(0.0, float(total - step) / float(max(1, total - warmup)))
+
+
+def trainer_optimizer(named_params, lr, total_steps, weight_decay=0.01, betas=(0.9, 0.999), eps=1e-8,
+                      warmup_ratio=0.1):
+    """The Trainer's optimiser and schedule: torch AdamW with two groups (weight_decay for the names
+    trainer_decays accepts, 0 for the others, each group in the given order), and LambdaLR with
+    get_linear_schedule_with_warmup(ceil(warmup_ratio * total_steps), total_steps).
+    named_params: list of (name, tensor requiring grad). Returns (optimizer, scheduler)."""
+    warmup = math.ceil(warmup_ratio * total_steps)
+    opt = torch.optim.AdamW(
+        [{"params": [p for n, p in named_params if trainer_decays(n)], "weight_decay": weight_decay},
+         {"params": [p for n, p in named_params if not trainer_decays(n)], "weight_decay": 0.0}],
+        lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: linear_schedule_factor(s, warmup, total_steps))
+    return opt, sched
+
+
+def mask_tokens(ids, special, generator, mlm_probability=0.15, vocab_size=VOCAB_SIZE):
+    """DataCollatorForLanguageModeling.torch_mask_tokens with an explicit generator: the same four draws over the
+    whole [B, T] batch, in the same order. ids: int64 [B, T]; special: bool [B, T] (never chosen: specials, pads).
+    Chosen = bernoulli(0.15) off the specials; of those, bernoulli(0.8) -> MASK_ID; of the rest,
+    bernoulli(0.5) -> a uniform id in [0, vocab_size); the others keep their token.
+    Returns (inputs, labels, chosen, replaced, randomised): labels = the original id where chosen, -100 elsewhere."""
+    prob = torch.full(ids.shape, mlm_probability)
+    prob.masked_fill_(special, 0.0)
+    chosen = torch.bernoulli(prob, generator=generator).bool()
+    labels = ids.clone()
+    labels[~chosen] = -100
+    inputs = ids.clone()
+    replaced = torch.bernoulli(torch.full(ids.shape, 0.8), generator=generator).bool() & chosen
+    inputs[replaced] = MASK_ID
+    randomised = torch.bernoulli(torch.full(ids.shape, 0.5), generator=generator).bool() & chosen & ~replaced
+    random_words = torch.randint(vocab_size, ids.shape, dtype=torch.long, generator=generator)
+    inputs[randomised] = random_words[randomised]
+    return inputs, labels, chosen, replaced, randomised
 
 
 def pooler(w, last_hidden_state):

@@ -372,15 +372,35 @@ static sl_status random_tensor(convert_state *cs, const sl_config *c, const sl_t
     return SL_OK;
 }
 
+sl_status sl_model_shape(const char *shape, int *layers, int *hidden, int *heads, int *ff, sl_error *err) {
+    for (int i = 0; i < (int)(sizeof SHAPES / sizeof *SHAPES); i++)
+        if (!strcmp(shape, SHAPES[i].name)) {
+            *layers = SHAPES[i].layers, *hidden = SHAPES[i].hidden, *heads = SHAPES[i].heads, *ff = SHAPES[i].ff;
+            return SL_OK;
+        }
+    return sl_fail(err, SL_ERR_ARGUMENT, "unknown model shape '%s' (tiny, small or base)", shape);
+}
+
 sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
                           uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err) {
-    int k = -1;
-    for (int i = 0; i < (int)(sizeof SHAPES / sizeof *SHAPES); i++)
-        if (!strcmp(shape, SHAPES[i].name)) k = i;
-    if (k < 0) return sl_fail(err, SL_ERR_ARGUMENT, "unknown model shape '%s' (tiny, small or base)", shape);
-    sl_config c = {.n_vocab = vocab->n_tokens, .n_embd = SHAPES[k].hidden, .n_layer = SHAPES[k].layers,
-                   .n_head = SHAPES[k].heads, .n_ff = SHAPES[k].ff, .n_pos = 514, .n_type = 1,
-                   .n_labels = n_labels, .pad_id = vocab->pad_id, .ln_eps = 1e-5f};
+    int layers = 0, hidden = 0, heads = 0, ff = 0;
+    sl_status s = sl_model_shape(shape, &layers, &hidden, &heads, &ff, err);
+    return s != SL_OK ? s
+                      : sl_model_random_shape(layers, hidden, heads, ff, vocab, labels, n_labels, seed, out_data,
+                                              out_size, err);
+}
+
+sl_status sl_model_random_shape(int layers, int hidden, int heads, int ff, const sl_vocab *vocab,
+                                const char *const *labels, int n_labels, uint64_t seed, uint8_t **out_data,
+                                size_t *out_size, sl_error *err) {
+    if (layers < 1 || layers > 256 || hidden < 1 || hidden > 65536 || heads < 1 || hidden % heads || ff < 1 ||
+        ff > 1 << 20)
+        return sl_fail(err, SL_ERR_ARGUMENT,
+                       "shape %d layers x %d, %d heads, intermediate %d: each must be positive (at most 256 layers, "
+                       "hidden 65536, intermediate 2^20) and hidden a multiple of heads",
+                       layers, hidden, heads, ff);
+    sl_config c = {.n_vocab = vocab->n_tokens, .n_embd = hidden, .n_layer = layers, .n_head = heads, .n_ff = ff,
+                   .n_pos = 514, .n_type = 1, .n_labels = n_labels, .pad_id = vocab->pad_id, .ln_eps = 1e-5f};
     convert_state cs = {0};
     uint64_t rng = seed;
     sl_status s = SL_OK;
@@ -496,5 +516,55 @@ sl_status sl_labels_from_conll(const char *path, char ***labels, int *n, sl_erro
     if (s == SL_OK) s = expand_types(types, n_types, labels, n, err);
     sl_labels_free(types, n_types);
     free(data);
+    return s;
+}
+
+/* ---- a fresh classification head ------------------------------------------------------------------ */
+
+static int key_is(const sl_gguf_kv *kv, const char *key) {
+    return kv->name_len == strlen(key) && !memcmp(kv->name, key, kv->name_len);
+}
+
+sl_status sl_model_with_fresh_head(const uint8_t *data, size_t size, const char *name, const char *const *labels,
+                                   int n_labels, uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err) {
+    if (n_labels < 1) return sl_fail(err, SL_ERR_ARGUMENT, "%s: a fresh head needs labels", name);
+    sl_gguf *g = NULL;
+    sl_status s = sl_gguf_parse(data, size, name, &g, err);
+    if (s != SL_OK) return s;
+    uint32_t C = 0;
+    if ((s = sl_gguf_get_u32(g, "bert.embedding_length", &C, err))) {
+        sl_gguf_free(g);
+        return s;
+    }
+    sl_gguf_writer *w = sl_gguf_writer_new();
+    float *cls = calloc((size_t)n_labels * C + (size_t)n_labels, sizeof *cls);
+    if (!w || !cls) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+    for (size_t i = 0; s == SL_OK && i < sl_gguf_n_kv(g); i++) {
+        const sl_gguf_kv *kv = sl_gguf_kv_at(g, i);
+        if (!key_is(kv, "surligne.labels") && !key_is(kv, "surligne.source_architecture") &&
+            !key_is(kv, "general.alignment"))
+            sl_gguf_add_kv_copy(w, kv);
+    }
+    if (s == SL_OK) {
+        sl_gguf_add_arr_str(w, "surligne.labels", labels, NULL, (uint64_t)n_labels);
+        sl_gguf_add_str(w, "surligne.source_architecture", "CamembertForTokenClassification");
+        for (size_t i = 0; i < sl_gguf_n_tensors(g); i++) {
+            const sl_gguf_tensor *t = sl_gguf_tensor_at(g, i);
+            char tn[128];
+            snprintf(tn, sizeof tn, "%.*s", (int)(t->name_len < 127 ? t->name_len : 127), t->name);
+            if (!strncmp(tn, "classifier.", 11) || !strncmp(tn, "mlm.", 4)) continue;
+            sl_gguf_add_tensor(w, tn, t->type, t->n_dims, t->ne, t->data);
+        }
+        /* as Hugging Face initialises a new head: normal(0, 0.02) weights, zero bias */
+        uint64_t rng = seed;
+        fill_normal(cls, (size_t)n_labels * C, 0.02, &rng);
+        const int64_t ne_w[2] = {C, n_labels}, ne_b[1] = {n_labels};
+        sl_gguf_add_tensor(w, "classifier.weight", SL_GGML_F32, 2, ne_w, cls);
+        sl_gguf_add_tensor(w, "classifier.bias", SL_GGML_F32, 1, ne_b, cls + (size_t)n_labels * C);
+        s = sl_gguf_writer_to_memory(w, out_data, out_size, err);
+    }
+    sl_gguf_writer_free(w);
+    free(cls);
+    sl_gguf_free(g);
     return s;
 }

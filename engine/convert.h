@@ -29,8 +29,18 @@ sl_status sl_convert_hf(const char *dir, const sl_convert_options *opt, const ch
    random weights initialised as Hugging Face does (normal(0, 0.02) for embeddings and Linear weights,
    zero biases and padding rows, LayerNorm 1 and 0), the given vocabulary and labels, as GGUF in memory.
    n_labels 0: no classifier but the masked-language-model head (CamembertForMaskedLM), for pre-training. */
+sl_status sl_model_shape(const char *shape, int *layers, int *hidden, int *heads, int *ff, sl_error *err);
+sl_status sl_model_random_shape(int layers, int hidden, int heads, int ff, const sl_vocab *vocab,
+                                const char *const *labels, int n_labels, uint64_t seed, uint8_t **out_data,
+                                size_t *out_size, sl_error *err);
 sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
                           uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err);
+
+/* A model (GGUF bytes, e.g. a pre-trained encoder) with a fresh token-classification head for `labels`
+   (normal(0, 0.02) weights, zero bias, as Hugging Face initialises one), in place of any classifier it had;
+   its MLM head is dropped. Every other key and tensor is kept as it is. Malloc'ed GGUF bytes. */
+sl_status sl_model_with_fresh_head(const uint8_t *data, size_t size, const char *name, const char *const *labels,
+                                   int n_labels, uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err);
 
 /* "PER,ORG,LOC" -> O, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC; a list that already has O or prefixes is
    kept as given. The result is malloc'ed strings in a malloc'ed array (free with sl_labels_free). */

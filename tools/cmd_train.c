@@ -271,17 +271,43 @@ static int load_model(run *r) {
     struct stat st;
     if (a->config && !a->resume) return random_model(r);
     if (a->resume || stat(a->init, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        if (a->labels && !a->resume) {
-            fprintf(stderr,
-                    "surligne train: --labels gives a fresh head to a Hugging Face folder; %s is a model "
-                    "file with its own labels\n",
-                    a->init);
-            return 0;
-        }
         if (sl_model_load_file(from, &r->model, &err) != SL_OK) {
             fprintf(stderr, "surligne train: %s: %s\n", a->resume ? "--resume" : "--init", err.message);
             return 0;
         }
+        if (a->resume || sl_model_n_labels(r->model) > 0) {
+            if (a->labels && !a->resume) {
+                fprintf(stderr,
+                        "surligne train: --labels gives a fresh head to a pre-trained encoder or a Hugging Face "
+                        "folder; %s is a model file with its own labels\n",
+                        a->init);
+                return 0;
+            }
+            return 1;
+        }
+        /* a pre-trained encoder (surligne pretrain): a fresh head for the labels of --labels or --train */
+        char **labels = NULL;
+        int n_labels = 0;
+        const char *lfrom = a->labels ? a->labels : a->train;
+        uint8_t *bytes = NULL;
+        size_t size = 0;
+        sl_status s = lfrom == a->train || (stat(lfrom, &st) == 0 && S_ISREG(st.st_mode))
+                          ? sl_labels_from_conll(lfrom, &labels, &n_labels, &err)
+                          : sl_labels_from_list(lfrom, &labels, &n_labels, &err);
+        if (s == SL_OK) s = sl_read_file(a->init, &bytes, &size, &err);
+        if (s == SL_OK)
+            s = sl_model_with_fresh_head(bytes, size, a->init, (const char *const *)labels, n_labels,
+                                         (uint64_t)a->seed, &r->model_bytes, &size, &err);
+        free(bytes);
+        sl_labels_free(labels, n_labels);
+        sl_model_free(r->model);
+        r->model = NULL;
+        if (s == SL_OK) s = sl_model_load_memory(r->model_bytes, size, a->init, &r->model, &err);
+        if (s != SL_OK) {
+            fprintf(stderr, "surligne train: --init %s: %s\n", a->init, err.message);
+            return 0;
+        }
+        printf("%s: a pre-trained encoder: a fresh classification head for %d labels\n", a->init, n_labels);
         return 1;
     }
     /* a Hugging Face folder: converted in memory, with a fresh head when labels are given */

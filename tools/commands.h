@@ -11,6 +11,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 
 #endif

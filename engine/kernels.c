@@ -45,6 +45,15 @@ VEC_INLINE v8f select8(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & 
 #define SL_MULTIVERSION
 #endif
 
+/* Explicit AVX-512 code where a kernel needs what the vector extension lacks (square roots, bf16 products):
+   compiled for that target whatever the build's flags, run only where the processor has it. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SL_KERNELS_X86 1
+#include <immintrin.h>
+#define TARGET_AVX512 __attribute__((target("avx512f")))
+static int cpu_avx512(void) { return __builtin_cpu_supports("avx512f"); }
+#endif
+
 /* ---- dropout ----------------------------------------------------------------------------------- */
 
 void dropout_forward(float *x, int64_t n, const sl_dropout *d) {
@@ -591,4 +600,64 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                        .key_mask = key_mask, .B = B, .T = T, .C = C, .NH = NH, .dropout = dropout,
                        .scratch = scratch};
     sl_pool_run(pool, B * NH, attention_backward_task, &c);
+}
+
+/* ---- AdamW ------------------------------------------------------------------------------------- */
+
+static void adamw_scalar(float *param, float *m, float *v, const float *grad, int64_t n, const sl_adamw *a,
+                         int decayed) {
+    for (int64_t i = 0; i < n; i++) {
+        const float g = grad[i] * a->clip;
+        float p = param[i];
+        if (decayed) p *= a->decay;
+        const float mi = m[i] * a->b1 + g * a->one_minus_b1;
+        const float vi = v[i] * a->b2 + a->one_minus_b2 * (g * g);
+        m[i] = mi;
+        v[i] = vi;
+        param[i] = p + (a->step_size * mi) / (sqrtf(vi) / a->bc2_sqrt + a->eps);
+    }
+}
+
+#ifdef SL_KERNELS_X86
+/* The same operations, 16 lanes at a time: IEEE multiplication, addition, division and square root round
+   alike in every lane and in the scalar code, so the result is the scalar loop's bit for bit. The
+   intrinsics are written one operation at a time and the function is compiled without contraction. */
+TARGET_AVX512 __attribute__((optimize("fp-contract=off"))) static void adamw_avx512(
+    float *param, float *m, float *v, const float *grad, int64_t n, const sl_adamw *a, int decayed) {
+    const __m512 clip = _mm512_set1_ps(a->clip), decay = _mm512_set1_ps(decayed ? a->decay : 1.0f),
+                 b1 = _mm512_set1_ps(a->b1), c1 = _mm512_set1_ps(a->one_minus_b1), b2 = _mm512_set1_ps(a->b2),
+                 c2 = _mm512_set1_ps(a->one_minus_b2), step = _mm512_set1_ps(a->step_size),
+                 bc2 = _mm512_set1_ps(a->bc2_sqrt), eps = _mm512_set1_ps(a->eps);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 g = _mm512_mul_ps(_mm512_loadu_ps(grad + i), clip);
+        const __m512 p = _mm512_mul_ps(_mm512_loadu_ps(param + i), decay); /* x 1 when not decayed: exact */
+        const __m512 mi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(m + i), b1), _mm512_mul_ps(g, c1));
+        const __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), b2), _mm512_mul_ps(c2, _mm512_mul_ps(g, g)));
+        _mm512_storeu_ps(m + i, mi);
+        _mm512_storeu_ps(v + i, vi);
+        const __m512 den = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
+        _mm512_storeu_ps(param + i, _mm512_add_ps(p, _mm512_div_ps(_mm512_mul_ps(step, mi), den)));
+    }
+    adamw_scalar(param + i, m + i, v + i, grad + i, n - i, a, decayed);
+}
+#endif
+
+void adamw_update(float *param, float *m, float *v, const float *grad, int64_t n, const sl_adamw *a, int decayed) {
+#ifdef SL_KERNELS_X86
+    if (cpu_avx512()) {
+        adamw_avx512(param, m, v, grad, n, a, decayed);
+        return;
+    }
+#endif
+    adamw_scalar(param, m, v, grad, n, a, decayed);
+}
+
+SL_MULTIVERSION double sum_squares(const float *x, int64_t n) {
+    double s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += (double)x[i + j] * x[i + j];
+    for (; i < n; i++) s[0] += (double)x[i] * x[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }

@@ -77,4 +77,18 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                         const float *k, const float *v, const uint8_t *key_mask, int B, int T, int C, int NH,
                         const sl_dropout *dropout, float *scratch, sl_pool *pool);
 
+/* AdamW as torch.optim.AdamW computes it on float32 tensors (the caller forms the scalars in double and
+   rounds them to float): with g = grad * clip,
+     param *= decay (when `decayed`);  m = m b1 + g (1 - b1);  v = v b2 + (1 - b2) g^2;
+     param += step_size m / (sqrt(v) / bc2_sqrt + eps)
+   over n elements, each with the same float operations in every implementation (no fused multiply-add):
+   the result does not depend on the processor or on how the caller splits the parameters. */
+typedef struct {
+    float clip, decay, b1, one_minus_b1, b2, one_minus_b2, step_size, bc2_sqrt, eps;
+} sl_adamw;
+void adamw_update(float *param, float *m, float *v, const float *grad, int64_t n, const sl_adamw *a, int decayed);
+
+/* sum of x[i]^2 over n floats, in double: 8 partial sums (i mod 8) added at the end. */
+double sum_squares(const float *x, int64_t n);
+
 #endif

@@ -547,9 +547,7 @@ static void encoder_backward(sl_trainer *t, const int32_t *ids, int B, int T, co
 /* The gradients summed over the processes, and their norm. */
 static void finish_gradients(sl_trainer *t, sl_step_stats *stats) {
     if (t->opt.collective) t->opt.collective->sum_f32(t->opt.collective->ctx, t->grads, t->n_params);
-    double norm2 = 0;
-    for (size_t i = 0; i < t->n_params; i++) norm2 += (double)t->grads[i] * t->grads[i];
-    stats->grad_norm = (float)sqrt(norm2);
+    stats->grad_norm = (float)sqrt(sum_squares(t->grads, (int64_t)t->n_params));
     stats->lr = (float)sl_train_lr(&t->opt, t->step);
 }
 
@@ -712,23 +710,19 @@ static void adamw_task(void *arg, int task, int thread) {
     const sl_train_options *o = &t->opt;
     const int step = t->step + 1;
     const double bc1 = 1.0 - pow(o->beta1, step), bc2 = 1.0 - pow(o->beta2, step);
-    const float b1 = o->beta1, one_minus_b1 = (float)(1.0 - o->beta1), b2 = o->beta2,
-                one_minus_b2 = (float)(1.0 - o->beta2), step_size = (float)(-x->lr / bc1),
-                bc2_sqrt = (float)sqrt(bc2), eps = o->eps, decay = (float)(1.0 - x->lr * o->weight_decay);
+    const sl_adamw a = {.clip = x->clip, .decay = (float)(1.0 - x->lr * o->weight_decay), .b1 = o->beta1,
+                        .one_minus_b1 = (float)(1.0 - o->beta1), .b2 = o->beta2,
+                        .one_minus_b2 = (float)(1.0 - o->beta2), .step_size = (float)(-x->lr / bc1),
+                        .bc2_sqrt = (float)sqrt(bc2), .eps = o->eps};
     const size_t i0 = (size_t)task * ADAMW_CHUNK, i1 = i0 + ADAMW_CHUNK < t->n_params ? i0 + ADAMW_CHUNK : t->n_params;
-    /* find the tensor holding i0 (tensors are in offset order) */
+    /* the tensors (in offset order) that overlap [i0, i1), a vector loop over each part */
     int k = 0;
     while (k + 1 < t->n_tensors && t->tensors[k + 1].offset <= i0) k++;
-    for (size_t i = i0; i < i1; i++) {
-        while (i >= t->tensors[k].offset + t->tensors[k].n) k++;
-        const float g = t->grads[i] * x->clip;
-        float p = t->params[i];
-        if (t->tensors[k].decay) p *= decay;
-        float m = t->adam_m[i] * b1 + g * one_minus_b1;
-        float v = t->adam_v[i] * b2 + one_minus_b2 * (g * g);
-        t->adam_m[i] = m;
-        t->adam_v[i] = v;
-        t->params[i] = p + (step_size * m) / (sqrtf(v) / bc2_sqrt + eps);
+    for (size_t i = i0; i < i1; k++) {
+        const size_t end = t->tensors[k].offset + t->tensors[k].n, e = end < i1 ? end : i1;
+        adamw_update(t->params + i, t->adam_m + i, t->adam_v + i, t->grads + i, (int64_t)(e - i), &a,
+                     t->tensors[k].decay);
+        i = e;
     }
 }
 

@@ -166,8 +166,48 @@ static void test_attention(void) {
     sl_pool_free(pool3);
 }
 
+/* ---- AdamW and the gradient norm -------------------------------------------------------------- */
+
+/* adamw_update equals torch's float32 formula written plainly, bit for bit (n odd: the vector tail). */
+static void test_adamw(void) {
+    const int64_t n = 1000 + 13;
+    float *p = malloc(n * sizeof *p), *m = malloc(n * sizeof *m), *v = malloc(n * sizeof *v),
+          *g = malloc(n * sizeof *g), *rp = malloc(n * sizeof *rp), *rm = malloc(n * sizeof *rm),
+          *rv = malloc(n * sizeof *rv);
+    for (int64_t i = 0; i < n; i++) {
+        rp[i] = p[i] = rand_uniform();
+        rm[i] = m[i] = 0.01f * rand_uniform();
+        rv[i] = v[i] = 1e-4f * fabsf(rand_uniform());
+        g[i] = 0.1f * rand_uniform();
+    }
+    const sl_adamw a = {.clip = 0.75f, .decay = 0.99999f, .b1 = 0.9f, .one_minus_b1 = 0.1f, .b2 = 0.999f,
+                        .one_minus_b2 = 0.001f, .step_size = -1e-3f, .bc2_sqrt = 0.0447f, .eps = 1e-8f};
+    int differ = 0;
+    for (int decayed = 0; decayed <= 1; decayed++) {
+        adamw_update(p, m, v, g, n, &a, decayed);
+        for (int64_t i = 0; i < n; i++) {
+            volatile float gi = g[i] * a.clip, pi = rp[i];
+            if (decayed) pi = pi * a.decay;
+            volatile float t1 = rm[i] * a.b1, t2 = gi * a.one_minus_b1, mi = t1 + t2;
+            volatile float gg = gi * gi, t3 = rv[i] * a.b2, t4 = a.one_minus_b2 * gg, vi = t3 + t4;
+            volatile float num = a.step_size * mi, den = sqrtf(vi) / a.bc2_sqrt + a.eps;
+            rm[i] = mi, rv[i] = vi, rp[i] = pi + num / den;
+            differ += p[i] != rp[i] || m[i] != rm[i] || v[i] != rv[i];
+        }
+    }
+    CHECK(differ == 0, "AdamW: %d of %lld elements differ from the plain formula", differ, (long long)n);
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)p[i] * p[i];
+    const double s = sum_squares(p, n);
+    CHECK(fabs(s - ss) <= 1e-12 * ss, "sum of squares %.17g vs %.17g", s, ss);
+    printf("AdamW: %lld elements, %d differ from the plain formula\n", (long long)n, differ);
+    float *buffers[] = {p, m, v, g, rp, rm, rv};
+    for (int i = 0; i < 7; i++) free(buffers[i]);
+}
+
 int main(void) {
     test_gelu();
     test_attention();
+    test_adamw();
     return check_report("test_kernels");
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env -S /usr/bin/python3
 """Training-step throughput of the PyTorch reference (the figure `surligne bench` training is compared with).
 
-  bench_train_torch.py --config small|base [--batch 8] [--seq 128] [--threads 2] [--steps N] [--warmup 2]
+  bench_train_torch.py --config tiny|small|base [--batch 8] [--seq 128] [--threads 2] [--steps N] [--warmup 2]
 
 Configs (CamembertForTokenClassification, vocab 32005, 7 labels, random weights):
   base  = camembert-base: 12 layers, hidden 768, 12 heads, intermediate 3072
   small = 4 layers, hidden 256, 4 heads, intermediate 1024
+  tiny  = 2 layers, hidden 32, 4 heads, intermediate 64 (the test fixtures' shape)
 One step = forward in train mode (HF dropout: 0.1 on hidden states and attention probabilities, and on the
 sequence output before the classifier), cross-entropy (mean over labelled tokens), backward,
 clip_grad_norm_(1.0), AdamW step (Trainer's two decay groups, wd 0.01) and the linear schedule's step.
@@ -30,7 +31,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # must precede the import of torch (libgomp reads it at load)
 
 import argparse  # noqa: E402
-import math  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -45,50 +45,91 @@ import camembert_torch as ct  # noqa: E402
 CONFIGS = {
     "base": dict(layers=12, hidden=768, heads=12, intermediate=3072),
     "small": dict(layers=4, hidden=256, heads=4, intermediate=1024),
+    "tiny": dict(layers=2, hidden=32, heads=4, intermediate=64),
 }
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 ARCH = "CamembertForTokenClassification"
 DROPOUT = 0.1
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(description):
+    """The options every training benchmark takes; --steps defaults to 10 (5 for base)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", choices=sorted(CONFIGS), required=True)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 10 small, 5 base)")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps (default 10, 5 for base)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    steps = a.steps if a.steps is not None else (10 if a.config == "small" else 5)
+    if a.steps is None:
+        a.steps = 5 if a.config == "base" else 10
     if not 2 <= a.seq <= ct.MAX_POSITIONS - 2:
         ap.error("--seq must be 2..%d" % (ct.MAX_POSITIONS - 2))
+    return a
 
+
+def setup(a, arch, labels):
+    """Sets the threads, seeds torch, builds random weights of `arch` for a.config and the Trainer's AdamW
+    (two decay groups, lr 5e-5) with its linear schedule over warmup + timed steps.
+    Returns (model dict with cfg, params, order, n_params, default_threads; optimiser; scheduler)."""
     default_threads = torch.get_num_threads()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     c = CONFIGS[a.config]
-    cfg = ct.make_config(ARCH, c["layers"], c["hidden"], c["heads"], c["intermediate"], LABELS, "F32")
-    w = ct.random_weights(ARCH, c["layers"], c["hidden"], c["intermediate"], len(LABELS), a.seed)
-    order = [n for n, _, _ in ct.tensor_shapes(ARCH, c["layers"], c["hidden"], c["intermediate"], len(LABELS))]
+    cfg = ct.make_config(arch, c["layers"], c["hidden"], c["heads"], c["intermediate"], labels, "F32")
+    w = ct.random_weights(arch, c["layers"], c["hidden"], c["intermediate"], len(labels), a.seed)
+    order = [n for n, _, _ in ct.tensor_shapes(arch, c["layers"], c["hidden"], c["intermediate"], len(labels))]
     params = {n: w[n].requires_grad_(True) for n in order}
-    n_params = sum(p.numel() for p in params.values())
-    opt = torch.optim.AdamW(
-        [{"params": [params[n] for n in order if ct.trainer_decays(n)], "weight_decay": 0.01},
-         {"params": [params[n] for n in order if not ct.trainer_decays(n)], "weight_decay": 0.0}],
-        lr=5e-5, betas=(0.9, 0.999), eps=1e-8)
-    total = a.warmup + steps
-    warm = math.ceil(0.1 * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: s / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+    opt, sched = ct.trainer_optimizer([(n, params[n]) for n in order], 5e-5, a.warmup + a.steps)
+    model = dict(cfg=cfg, params=params, order=order, default_threads=default_threads,
+                 n_params=sum(p.numel() for p in params.values()))
+    return model, opt, sched
 
-    rng = np.random.RandomState(a.seed)
+
+def random_rows(a, rng):
+    """int64 [batch, seq]: <s> + random ordinary ids (7..32003) + </s>, no padding."""
     ids = rng.randint(7, ct.MASK_ID, size=(a.batch, a.seq))
     ids[:, 0], ids[:, -1] = ct.BOS_ID, ct.EOS_ID
+    return torch.from_numpy(ids.astype(np.int64))
+
+
+def run(a, model, step, what=""):
+    """Untimed warm-up steps, then a.steps timed steps of step() (which returns the loss); prints the header, the
+    '#' line (min/max, process CPU / wall, loss, thread environment) and the result line; `what` goes after
+    seq=... in it (e.g. ' masked=154')."""
+    c = CONFIGS[a.config]
+    print("# torch %s, config=%s: layers=%d hidden=%d heads=%d intermediate=%d, %.1fM parameters; "
+          "get_num_threads() %d by default, %d after set_num_threads(%d)" % (
+              torch.__version__, a.config, c["layers"], c["hidden"], c["heads"], c["intermediate"],
+              model["n_params"] / 1e6, model["default_threads"], torch.get_num_threads(), a.threads), flush=True)
+    for _ in range(a.warmup):
+        step()
+    times, losses = [], []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        losses.append(step())
+        times.append(time.perf_counter() - t0)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    med = statistics.median(times)
+    env = " ".join("%s=%s" % (k, os.environ.get(k, "unset"))
+                   for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
+    print("# %d timed steps: min %.3f max %.3f s; process CPU / wall = %.2f (cores busy); loss %.3f -> %.3f; %s"
+          % (a.steps, min(times), max(times), cpu / wall, losses[0], losses[-1], env))
+    print("torch  config=%s threads=%d batch=%d seq=%d%s  median %.3f s/step  %.0f tok/s"
+          % (a.config, a.threads, a.batch, a.seq, what, med, a.batch * a.seq / med), flush=True)
+
+
+def main():
+    a = parse_args(__doc__)
+    model, opt, sched = setup(a, ARCH, LABELS)
+    cfg, params, order = model["cfg"], model["params"], model["order"]
+    rng = np.random.RandomState(a.seed)
+    ids = random_rows(a, rng)
     labels = rng.randint(0, len(LABELS), size=(a.batch, a.seq))
     labels[:, 0] = labels[:, -1] = -100
-    ids = torch.from_numpy(ids.astype(np.int64))
     labels = torch.from_numpy(labels.astype(np.int64))
 
     def step():
@@ -103,26 +144,7 @@ def main():
         sched.step()
         return loss.item()
 
-    print("# torch %s, config=%s: layers=%d hidden=%d heads=%d intermediate=%d, %.1fM parameters; "
-          "get_num_threads() %d by default, %d after set_num_threads(%d)" % (
-              torch.__version__, a.config, c["layers"], c["hidden"], c["heads"], c["intermediate"], n_params / 1e6,
-              default_threads, torch.get_num_threads(), a.threads), flush=True)
-    for _ in range(a.warmup):
-        step()
-    times, losses = [], []
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        losses.append(step())
-        times.append(time.perf_counter() - t0)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    med = statistics.median(times)
-    env = " ".join("%s=%s" % (k, os.environ.get(k, "unset"))
-                   for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
-    print("# %d timed steps: min %.3f max %.3f s; process CPU / wall = %.2f (cores busy); loss %.3f -> %.3f; %s"
-          % (steps, min(times), max(times), cpu / wall, losses[0], losses[-1], env))
-    print("torch  config=%s threads=%d batch=%d seq=%d  median %.3f s/step  %.0f tok/s"
-          % (a.config, a.threads, a.batch, a.seq, med, a.batch * a.seq / med), flush=True)
+    run(a, model, step)
 
 
 if __name__ == "__main__":

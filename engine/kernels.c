@@ -1,6 +1,7 @@
 #include "kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef SL_USE_BLAS
@@ -56,9 +57,44 @@ static int cpu_avx512(void) { return __builtin_cpu_supports("avx512f"); }
 
 /* ---- dropout ----------------------------------------------------------------------------------- */
 
-void dropout_forward(float *x, int64_t n, const sl_dropout *d) {
+/* 8 lanes of 64 bits: sl_hash64 on each (vpmullq in the AVX-512 clone, the 32-bit pieces elsewhere). */
+typedef uint64_t v8u64 __attribute__((vector_size(64), aligned(8)));
+
+VEC_INLINE v8u64 hash64x8(v8u64 x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The dropout multipliers of elements i .. i + 7: sl_dropout_scale's in every lane. (float)(h >> 40) < p 2^24
+   compares an integer below 2^24 with a float, which is the integer comparison with ceil(p 2^24). */
+typedef struct {
+    uint64_t seed, offset;
+    v8i limit;
+    float keep;
+} dropout8;
+
+VEC_INLINE dropout8 dropout8_init(const sl_dropout *d) {
+    return (dropout8){d->seed, d->offset + 0x9e3779b97f4a7c15ull, (v8i){0} + (int32_t)ceilf(d->p * 16777216.0f),
+                      1.0f / (1.0f - d->p)};
+}
+
+VEC_INLINE v8f dropout8_scale(const dropout8 *d, uint64_t i) {
+    const v8u64 idx = (v8u64){0, 1, 2, 3, 4, 5, 6, 7} + (i + d->offset);
+    const v8u64 h = hash64x8(d->seed ^ hash64x8(idx)) >> 40;
+    const v8i u = __builtin_convertvector(h, v8i);
+    return select8(u < d->limit, (v8f){0}, (v8f){0} + d->keep);
+}
+
+SL_MULTIVERSION void dropout_forward(float *x, int64_t n, const sl_dropout *d) {
     if (!d || d->p <= 0) return;
-    for (int64_t i = 0; i < n; i++) x[i] *= sl_dropout_scale(d, (uint64_t)i);
+    const dropout8 d8 = dropout8_init(d);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) store8(x + i, load8(x + i) * dropout8_scale(&d8, (uint64_t)i));
+    for (; i < n; i++) x[i] *= sl_dropout_scale(d, (uint64_t)i);
 }
 
 /* ---- matmul ------------------------------------------------------------------------------------ */
@@ -534,16 +570,194 @@ SL_MULTIVERSION static void attention_inference_task(void *arg, int task, int th
     }
 }
 
+/* Training: a task is one (batch row, head), whose products are small matrix products over a work area
+   of its thread (attention_work_floats): the scores straight into probs, softmax by rows, then
+   out = dropout(P) V; the backward pass is five such products. */
+
+/* c (R,N) = alpha * sum over j < J of A(r,j) b (J,N) row j, A(r,j) = a[r * a_r + j * a_j], rows of b and c
+   ldb and ldc apart. Tiles of 4 rows x 16 columns in 8 accumulators (each loaded b vector serves 4 rows,
+   each broadcast element of A 16 columns); narrower column tails through a zero-padded copy. */
+VEC_INLINE void small_product(float *c, int ldc, const float *a, int a_r, int a_j, const float *b, int ldb, int R,
+                              int J, int N, float alpha) {
+    for (int n0 = 0; n0 < N; n0 += 16) {
+        const int nn = N - n0 < 16 ? N - n0 : 16;
+        for (int r0 = 0; r0 < R; r0 += 4) {
+            const int rr = R - r0 < 4 ? R - r0 : 4;
+            const float *ar[4];
+            for (int r = 0; r < 4; r++) ar[r] = a + (size_t)(r0 + (r < rr ? r : rr - 1)) * a_r;
+            v8f acc[4][2] = {{{0}}};
+            if (nn == 16) {
+                for (int j = 0; j < J; j++) {
+                    const float *bj = b + (size_t)j * ldb + n0;
+                    const v8f b0 = load8(bj), b1 = load8(bj + 8);
+                    for (int r = 0; r < 4; r++) {
+                        const float x = ar[r][(size_t)j * a_j];
+                        acc[r][0] += x * b0;
+                        acc[r][1] += x * b1;
+                    }
+                }
+            } else {
+                for (int j = 0; j < J; j++) {
+                    float bj[16] = {0};
+                    memcpy(bj, b + (size_t)j * ldb + n0, (size_t)nn * sizeof *bj);
+                    const v8f b0 = load8(bj), b1 = load8(bj + 8);
+                    for (int r = 0; r < 4; r++) {
+                        const float x = ar[r][(size_t)j * a_j];
+                        acc[r][0] += x * b0;
+                        acc[r][1] += x * b1;
+                    }
+                }
+            }
+            for (int r = 0; r < rr; r++) {
+                float *cr = c + (size_t)(r0 + r) * ldc + n0;
+                if (nn == 16) {
+                    store8(cr, alpha * acc[r][0]);
+                    store8(cr + 8, alpha * acc[r][1]);
+                } else {
+                    float t[16];
+                    store8(t, alpha * acc[r][0]);
+                    store8(t + 8, alpha * acc[r][1]);
+                    memcpy(cr, t, (size_t)nn * sizeof *t);
+                }
+            }
+        }
+    }
+}
+
+/* dst (D, T) = the T rows of D floats of src, C apart, transposed. */
+VEC_INLINE void transpose_head(float *dst, const float *src, int T, int C, int D) {
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < D; d++) dst[(size_t)d * T + t] = src[(size_t)t * C + d];
+}
+
+/* row (n) *= the dropout multipliers of elements first .. first + n - 1. */
+VEC_INLINE void dropout_row(float *dst, const float *src, int n, const sl_dropout *d, uint64_t first) {
+    if (!d || d->p <= 0) {
+        if (dst != src) memcpy(dst, src, (size_t)n * sizeof *dst);
+        return;
+    }
+    const dropout8 d8 = dropout8_init(d);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) store8(dst + i, load8(src + i) * dropout8_scale(&d8, first + (uint64_t)i));
+    for (; i < n; i++) dst[i] = src[i] * sl_dropout_scale(d, first + (uint64_t)i);
+}
+
+/* Keys past the last real one take no part (trailing padding). */
+static int real_keys(const uint8_t *mask, int T) {
+    int keys = T;
+    while (keys > 0 && !mask[keys - 1]) keys--;
+    return keys;
+}
+
+/* The per-thread work area of the training path: Pd, and dS or (without saved probabilities) P (T,T), and a
+   transposed head (D,T). */
+static size_t attention_work_floats(int T, int D) { return 2 * (size_t)T * T + (size_t)D * T; }
+
+SL_MULTIVERSION static void attention_train_task(void *arg, int task, int thread) {
+    const attention_ctx *c = arg;
+    const int T = c->T, C = c->C, NH = c->NH, D = C / NH;
+    const int b = task / NH, h = task % NH;
+    const uint8_t *mask = c->key_mask + (size_t)b * T;
+    const size_t base = (size_t)b * T * C + (size_t)h * D;
+    float *pd = c->scratch + (size_t)thread * attention_work_floats(T, D), *kt = pd + 2 * (size_t)T * T;
+    float *P = c->probs ? c->probs + ((size_t)b * NH + h) * T * T : pd + (size_t)T * T;
+    const int keys = real_keys(mask, T);
+    /* scores of the real keys, scaled; softmax over each row (padding keys 0) */
+    transpose_head(kt, c->k + base, keys, C, D);
+    if (keys > 0) small_product(P, T, c->q + base, C, 1, kt, keys, T, D, keys, 1.0f / sqrtf((float)D));
+    for (int t = 0; t < T; t++) {
+        float *s = P + (size_t)t * T;
+        float mx = -INFINITY;
+        for (int u = 0; u < keys; u++)
+            if (mask[u]) mx = s[u] > mx ? s[u] : mx;
+        if (mx == -INFINITY) { /* no real key at all */
+            memset(s, 0, (size_t)T * sizeof *s);
+            continue;
+        }
+        v8f sum8 = {0};
+        int u = 0;
+        for (; u + 8 <= keys; u += 8) {
+            v8i real;
+            for (int i = 0; i < 8; i++) real[i] = mask[u + i] ? -1 : 0;
+            const v8f e = select8(real, exp8(load8(s + u) - mx), (v8f){0});
+            store8(s + u, e);
+            sum8 += e;
+        }
+        float sum = hsum8(sum8);
+        for (; u < keys; u++) sum += s[u] = mask[u] ? expf(s[u] - mx) : 0.0f;
+        const float inv = 1.0f / sum;
+        for (u = 0; u < keys; u++) s[u] *= inv;
+        for (; u < T; u++) s[u] = 0;
+        dropout_row(pd + (size_t)t * T, s, keys, c->dropout, (((uint64_t)b * NH + h) * T + t) * T);
+    }
+    /* out = Pd V */
+    if (keys > 0) small_product(c->out + base, C, pd, T, 1, c->v + base, C, T, keys, D, 1.0f);
+    else
+        for (int t = 0; t < T; t++) memset(c->out + base + (size_t)t * C, 0, (size_t)D * sizeof(float));
+}
+
+/* With P the saved softmax and Pd = dropout(P): dv = Pd^T dout;  dPd = dout v^T;  dP = dPd * mask;
+   dS = P (dP - rowsum(P dP)) scale;  dq = dS k;  dk = dS^T q. */
+SL_MULTIVERSION static void attention_train_backward_task(void *arg, int task, int thread) {
+    const attention_ctx *c = arg;
+    const int T = c->T, C = c->C, NH = c->NH, D = C / NH;
+    const int b = task / NH, h = task % NH;
+    const float scale = 1.0f / sqrtf((float)D);
+    const uint8_t *mask = c->key_mask + (size_t)b * T;
+    const size_t base = (size_t)b * T * C + (size_t)h * D;
+    const float *P = c->saved + ((size_t)b * NH + h) * T * T;
+    float *pd = c->scratch + (size_t)thread * attention_work_floats(T, D), *ds = pd + (size_t)T * T,
+          *vt = ds + (size_t)T * T;
+    const int keys = real_keys(mask, T);
+    const uint64_t first = ((uint64_t)b * NH + h) * T * T;
+    for (int u = keys; u < T; u++) { /* keys after the last real one get no gradient */
+        memset(c->dk + base + (size_t)u * C, 0, (size_t)D * sizeof(float));
+        memset(c->dv + base + (size_t)u * C, 0, (size_t)D * sizeof(float));
+    }
+    if (keys == 0) {
+        for (int t = 0; t < T; t++) memset(c->dq + base + (size_t)t * C, 0, (size_t)D * sizeof(float));
+        return;
+    }
+    for (int t = 0; t < T; t++) dropout_row(pd + (size_t)t * keys, P + (size_t)t * T, keys, c->dropout, first + (uint64_t)t * T);
+    small_product(c->dv + base, C, pd, 1, keys, c->dout + base, C, keys, T, D, 1.0f);
+    transpose_head(vt, c->v + base, keys, C, D);
+    small_product(ds, keys, c->dout + base, C, 1, vt, keys, T, D, keys, 1.0f);
+    for (int t = 0; t < T; t++) {
+        const float *p = P + (size_t)t * T;
+        float *g = ds + (size_t)t * keys;
+        dropout_row(g, g, keys, c->dropout, first + (uint64_t)t * T);
+        v8f dot8 = {0};
+        int u = 0;
+        for (; u + 8 <= keys; u += 8) dot8 += load8(p + u) * load8(g + u);
+        float dot = hsum8(dot8);
+        for (; u < keys; u++) dot += p[u] * g[u];
+        for (u = 0; u + 8 <= keys; u += 8) store8(g + u, load8(p + u) * (load8(g + u) - dot) * scale);
+        for (; u < keys; u++) g[u] = p[u] * (g[u] - dot) * scale;
+    }
+    small_product(c->dq + base, C, ds, keys, 1, c->k + base, C, T, keys, D, 1.0f);
+    small_product(c->dk + base, C, ds, 1, keys, c->q + base, C, keys, T, D, 1.0f);
+}
+
 void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
                        const uint8_t *key_mask, int B, int T, int C, int NH, const sl_dropout *dropout,
                        float *scratch, sl_pool *pool) {
     attention_ctx c = {.out = out, .probs = probs, .q = q, .k = k, .v = v, .key_mask = key_mask,
                        .B = B, .T = T, .C = C, .NH = NH, .dropout = dropout, .scratch = scratch};
     const int D = C / NH;
-    if (!probs && !(dropout && dropout->p > 0) && D % 16 == 0 && D <= ATT_DMAX)
+    if (!probs && !(dropout && dropout->p > 0) && D % 16 == 0 && D <= ATT_DMAX) {
         sl_pool_run(pool, B * NH * ((T + ATT_Q - 1) / ATT_Q), attention_inference_task, &c);
-    else
+        return;
+    }
+    /* training (and head sizes the inference path does not take): the work areas, once per call (a failed
+       allocation falls back on the row-by-row code) */
+    float *work = malloc((size_t)sl_pool_n_threads(pool) * attention_work_floats(T, D) * sizeof *work);
+    if (work) {
+        c.scratch = work;
+        sl_pool_run(pool, B * NH, attention_train_task, &c);
+        free(work);
+    } else {
         sl_pool_run(pool, B * NH, attention_task, &c);
+    }
 }
 
 /* The backward of one (batch row, head): with P the saved softmax and Pd = dropout(P),
@@ -599,7 +813,14 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     attention_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .saved = probs, .q = q, .k = k, .v = v,
                        .key_mask = key_mask, .B = B, .T = T, .C = C, .NH = NH, .dropout = dropout,
                        .scratch = scratch};
-    sl_pool_run(pool, B * NH, attention_backward_task, &c);
+    float *work = malloc((size_t)sl_pool_n_threads(pool) * attention_work_floats(T, C / NH) * sizeof *work);
+    if (work) {
+        c.scratch = work;
+        sl_pool_run(pool, B * NH, attention_train_backward_task, &c);
+        free(work);
+    } else {
+        sl_pool_run(pool, B * NH, attention_backward_task, &c);
+    }
 }
 
 /* ---- AdamW ------------------------------------------------------------------------------------- */

@@ -166,6 +166,141 @@ static void test_attention(void) {
     sl_pool_free(pool3);
 }
 
+/* ---- dropout and the attention backward pass --------------------------------------------------- */
+
+/* The vector mask equals sl_dropout_scale element by element (odd n, an offset, several rates). */
+static void test_dropout(void) {
+    const int64_t n = 4099;
+    float *x = malloc(n * sizeof *x);
+    const float ps[3] = {0.1f, 0.5f, 0.9f};
+    int differ = 0;
+    double dropped = 0;
+    for (int k = 0; k < 3; k++) {
+        const sl_dropout d = {ps[k], 0x1234567ull + (uint64_t)k, 1000 * (uint64_t)k};
+        for (int64_t i = 0; i < n; i++) x[i] = 1.0f;
+        dropout_forward(x, n, &d);
+        for (int64_t i = 0; i < n; i++) {
+            differ += x[i] != sl_dropout_scale(&d, (uint64_t)i);
+            dropped += x[i] == 0;
+        }
+    }
+    printf("dropout: %d of %lld multipliers differ from sl_dropout_scale, %.3f dropped (0.5 expected)\n", differ,
+           (long long)(3 * n), dropped / (3 * n));
+    CHECK(differ == 0, "dropout: %d multipliers differ", differ);
+    CHECK(fabs(dropped / (3 * n) - 0.5) < 0.02, "dropout: %.3f dropped", dropped / (3 * n));
+    free(x);
+}
+
+/* Forward (with dropout) and backward in double: out, and dq, dk, dv from dout. */
+static void attention_grad_ref(double *out, double *dq, double *dk, double *dv, const float *q, const float *k,
+                               const float *v, const float *dout, const uint8_t *mask, int B, int T, int C, int NH,
+                               const sl_dropout *drop) {
+    const int D = C / NH;
+    const double scale = 1 / sqrt(D);
+    double *p = malloc((size_t)T * T * sizeof *p), *dp = malloc((size_t)T * sizeof *dp);
+    const size_t n = (size_t)B * T * C;
+    for (size_t i = 0; i < n; i++) out[i] = dq[i] = dk[i] = dv[i] = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+#define AT(x, t, d) x[((size_t)b * T + (t)) * C + (size_t)h * D + (d)]
+            for (int t = 0; t < T; t++) {
+                double mx = -INFINITY, sum = 0;
+                for (int u = 0; u < T; u++) {
+                    double s = 0;
+                    for (int d = 0; d < D; d++) s += (double)AT(q, t, d) * AT(k, u, d);
+                    p[t * T + u] = s * scale;
+                    if (mask[b * T + u] && p[t * T + u] > mx) mx = p[t * T + u];
+                }
+                for (int u = 0; u < T; u++) sum += p[t * T + u] = mask[b * T + u] ? exp(p[t * T + u] - mx) : 0;
+                for (int u = 0; u < T; u++) p[t * T + u] = sum > 0 ? p[t * T + u] / sum : 0;
+            }
+            const uint64_t first = ((uint64_t)b * NH + h) * T * T;
+            for (int t = 0; t < T; t++) {
+                double rowdot = 0;
+                for (int u = 0; u < T; u++) {
+                    const double keep = sl_dropout_scale(drop, first + (uint64_t)t * T + u);
+                    double dpd = 0;
+                    for (int d = 0; d < D; d++) {
+                        AT(out, t, d) += p[t * T + u] * keep * AT(v, u, d);
+                        AT(dv, u, d) += p[t * T + u] * keep * AT(dout, t, d);
+                        dpd += (double)AT(dout, t, d) * AT(v, u, d);
+                    }
+                    dp[u] = dpd * keep;
+                    rowdot += p[t * T + u] * dp[u];
+                }
+                for (int u = 0; u < T; u++) {
+                    const double ds = p[t * T + u] * (dp[u] - rowdot) * scale;
+                    for (int d = 0; d < D; d++) {
+                        AT(dq, t, d) += ds * AT(k, u, d);
+                        AT(dk, u, d) += ds * AT(q, t, d);
+                    }
+                }
+            }
+#undef AT
+        }
+    free(p);
+    free(dp);
+}
+
+/* The training path against the double reference, with attention dropout and padding keys (row 1: every
+   fifth key and the last quarter), with 1 and 2 threads (which must agree bit for bit). Errors are
+   measured against the largest magnitude of each gradient. */
+static void test_attention_backward_case(int T, int NH, int D, sl_pool *pool2) {
+    const int B = 2, C = NH * D;
+    const size_t n = (size_t)B * T * C, np = (size_t)B * NH * T * T;
+    float *f = malloc((11 * n + 2 * np + 2 * (size_t)T) * sizeof *f);
+    double *r = malloc(4 * n * sizeof *r);
+    uint8_t *mask = malloc((size_t)B * T);
+    float *q = f, *k = q + n, *v = k + n, *dout = v + n, *out = dout + n, *dq = out + n, *dk = dq + n, *dv = dk + n;
+    float *dq2 = dv + n, *dk2 = dq2 + n, *dv2 = dk2 + n, *probs = dv2 + n, *probs2 = probs + np, *scratch = probs2 + np;
+    for (size_t i = 0; i < n; i++) {
+        q[i] = 2 * rand_uniform();
+        k[i] = 2 * rand_uniform();
+        v[i] = rand_uniform();
+        dout[i] = rand_uniform();
+    }
+    for (int t = 0; t < T; t++) {
+        mask[t] = 1;
+        mask[T + t] = t % 5 != 4 && t < T - T / 4;
+    }
+    const sl_dropout drop = {0.2f, 0xabcdefull, 77};
+    attention_grad_ref(r, r + n, r + 2 * n, r + 3 * n, q, k, v, dout, mask, B, T, C, NH, &drop);
+    attention_forward(out, probs, q, k, v, mask, B, T, C, NH, &drop, scratch, NULL);
+    attention_backward(dq, dk, dv, dout, probs, q, k, v, mask, B, T, C, NH, &drop, scratch, NULL);
+    attention_forward(out, probs2, q, k, v, mask, B, T, C, NH, &drop, scratch, pool2);
+    attention_backward(dq2, dk2, dv2, dout, probs2, q, k, v, mask, B, T, C, NH, &drop, scratch, pool2);
+    const float *got[4] = {out, dq, dk, dv};
+    const char *names[4] = {"out", "dq", "dk", "dv"};
+    double worst = 0;
+    for (int g = 0; g < 4; g++) {
+        double scale = 0, diff = 0;
+        for (size_t i = 0; i < n; i++) {
+            scale = fmax(scale, fabs(r[g * n + i]));
+            diff = fmax(diff, fabs(got[g][i] - r[g * n + i]));
+        }
+        CHECK(diff <= 1e-5 * scale, "attention T=%d NH=%d D=%d: %s max error %.3g of %.3g", T, NH, D, names[g], diff,
+              scale);
+        worst = fmax(worst, diff / scale);
+    }
+    const int same = !memcmp(dq, dq2, n * sizeof *dq) && !memcmp(dk, dk2, n * sizeof *dk) &&
+                     !memcmp(dv, dv2, n * sizeof *dv) && !memcmp(probs, probs2, np * sizeof *probs);
+    printf("attention backward T=%d NH=%d D=%d, dropout 0.2: max error %.3g of the largest gradient\n", T, NH, D, worst);
+    CHECK(same, "attention backward T=%d NH=%d D=%d: 1 and 2 threads differ", T, NH, D);
+    free(f);
+    free(r);
+    free(mask);
+}
+
+static void test_attention_backward(void) {
+    sl_pool *pool2 = sl_pool_create(2);
+    CHECK(pool2 != NULL, "cannot start 2 threads");
+    test_attention_backward_case(1, 2, 16, pool2);
+    test_attention_backward_case(7, 3, 8, pool2);
+    test_attention_backward_case(37, 2, 24, pool2);
+    test_attention_backward_case(128, 4, 64, pool2);
+    sl_pool_free(pool2);
+}
+
 /* ---- AdamW and the gradient norm -------------------------------------------------------------- */
 
 /* adamw_update equals torch's float32 formula written plainly, bit for bit (n odd: the vector tail). */
@@ -208,6 +343,8 @@ static void test_adamw(void) {
 int main(void) {
     test_gelu();
     test_attention();
+    test_dropout();
+    test_attention_backward();
     test_adamw();
     return check_report("test_kernels");
 }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include "model.h"
 #include "threads.h"
+#include "train.h" /* SL_IGNORE_LABEL */
 
 #define SL_MLM_MAX_SOURCES 16
 

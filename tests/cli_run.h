@@ -50,7 +50,7 @@ static inline int run_cli(const char *log, const char *fmt, ...) {
 
 /* Starts the program in the background (argv split at spaces), output to `log`. */
 static inline pid_t start_cli(const char *log, const char *args) {
-    static char copy[2048];
+    static char copy[4096];
     char *argv[64];
     int n = 0;
     snprintf(copy, sizeof copy, "%s", args);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages surligne builds and tests with (only those missing).
 #   build:  gcc, cmake, pkg-config, libutf8proc-dev (Unicode properties), libstb-dev (stb_ds),
-#           libopenblas-dev (large f32 matrix products in native builds; -DSURLIGNE_BLAS=OFF does without)
+#           libopenblas-dev (large f32 matrix products in native builds; -DSURLIGNE_BLAS=OFF does without),
+#           libopenmpi-dev + openmpi-bin (data-parallel training: mpirun -np N surligne pretrain|train;
+#           -DSURLIGNE_MPI=OFF does without)
 # Extra groups: `tools/install-deps.sh reference` adds python3-torch, python3-numpy, python3-sentencepiece
 # (the PyTorch reference scripts in tools/reference/; the tests do not need them).
 # `tools/install-deps.sh wasm` adds emscripten (Debian's 3.1.6: emcc, clang 14, binaryen, Node.js),
@@ -13,7 +15,7 @@
 # (tools/reference/export_onnx.py writes the ONNX models of the comparison benchmark, tools/bench.sh),
 # nodejs, and npm when no npm command is there (npm installs onnxruntime-web and onnxruntime-node).
 set -euo pipefail
-packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev libopenblas-dev)
+packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev libopenblas-dev libopenmpi-dev openmpi-bin)
 for group in "$@"; do
   case "$group" in
     reference) packages+=(python3-torch python3-numpy python3-sentencepiece) ;;

@@ -221,239 +221,199 @@ static sl_status take_tensors(export_state *es, sl_export_report *r, sl_error *e
 
 /* ---- the JSON files ------------------------------------------------------------------------------- */
 
+/* A member of a JSON object: its key and its value, already written as JSON. */
+typedef struct {
+    const char *key;
+    const char *value;
+} json_member;
+
+static int compare_members(const void *a, const void *b) {
+    return strcmp(((const json_member *)a)->key, ((const json_member *)b)->key);
+}
+
+/* An object as json.dumps(indent=2) lays it out, its closing brace at column `indent`; the members sorted
+   by key (sort_keys) when `sort`, else in the given order (transformers' integer keys: numeric order). */
+static void put_object(sl_json_text *t, json_member *m, int n, int indent, int sort) {
+    if (sort) qsort(m, (size_t)n, sizeof *m, compare_members);
+    sl_json_printf(t, "{");
+    for (int i = 0; i < n; i++) {
+        sl_json_printf(t, "%s\n%*s", i ? "," : "", indent + 2, "");
+        sl_json_string(t, m[i].key, strlen(m[i].key));
+        sl_json_printf(t, ": %s", m[i].value);
+    }
+    sl_json_printf(t, n ? "\n%*s}" : "}", indent, "");
+}
+
 /* A float32 as the shortest decimal that reads back to it (1e-05f as "1e-05", not 9.99999974737875e-06),
    in the form Python's repr gives such numbers. */
-static void put_float(sl_json_text *t, float f) {
-    char buf[32];
+static void format_float(char *buf, size_t cap, float f) {
     for (int p = 1; p <= 9; p++) {
-        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        snprintf(buf, cap, "%.*g", p, (double)f);
         if ((float)strtod(buf, NULL) == f) break;
     }
-    sl_json_printf(t, "%s%s", buf, strpbrk(buf, ".e") ? "" : ".0");
+    if (!strpbrk(buf, ".e")) snprintf(buf + strlen(buf), cap - strlen(buf), ".0");
 }
 
-static void put_key(sl_json_text *t, int indent, const char *key, int first) {
-    sl_json_printf(t, "%s\n%*s", first ? "" : ",", indent, "");
-    sl_json_string(t, key, strlen(key));
-    sl_json_printf(t, ": ");
-}
-
-static int compare_strings(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* config.json as transformers writes it for CamemBERT (camembert_torch.make_config has the same keys). */
+/* config.json: the keys camembert_torch.make_config lists, as transformers writes them for CamemBERT, with
+   id2label and label2id for token classification. */
 static sl_status write_config(export_state *es, const sl_export_report *r, sl_error *err) {
     const sl_config *c = &es->c;
     const sl_vocab *v = sl_spm_vocab_get(es->vocab);
-    sl_json_text *t = &es->json[F_CONFIG];
-    const int n = c->n_labels;
-    /* id2label's keys are strings ("10" sorts before "2"), label2id's are the labels: both sorted */
-    char(*ids)[12] = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    const char **by_id = malloc((size_t)(n ? n : 1) * sizeof *by_id);
-    const char **by_label = malloc((size_t)(n ? n : 1) * sizeof *by_label);
-    if (!ids || !by_id || !by_label) {
-        free(ids), free(by_id), free(by_label);
-        return sl_fail(err, SL_ERR_MEMORY, "no memory for config.json");
+    const size_t n = (size_t)c->n_labels;
+    sl_json_text *quoted = calloc(n + 1, sizeof *quoted), id2label_text = {0}, label2id_text = {0};
+    char(*ids)[12] = calloc(n + 1, sizeof *ids);
+    json_member *id2label = calloc(n + 1, sizeof *id2label), *label2id = calloc(n + 1, sizeof *label2id);
+    int failed = !quoted || !ids || !id2label || !label2id;
+    for (size_t i = 0; !failed && i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "%d", (int)i); /* n <= MAX_LABELS */
+        sl_json_string(&quoted[i], es->labels[i], strlen(es->labels[i]));
+        failed = quoted[i].failed;
+        id2label[i] = (json_member){ids[i], quoted[i].buf};
+        label2id[i] = (json_member){es->labels[i], ids[i]};
     }
-    for (int i = 0; i < n; i++) {
-        snprintf(ids[i], sizeof ids[i], "%d", i);
-        by_id[i] = ids[i];
-        by_label[i] = es->labels[i];
+    if (!failed && n) {
+        put_object(&id2label_text, id2label, (int)n, 2, 0);
+        put_object(&label2id_text, label2id, (int)n, 2, 1);
+        failed = id2label_text.failed || label2id_text.failed;
     }
-    qsort(by_id, (size_t)n, sizeof *by_id, compare_strings);
-    qsort(by_label, (size_t)n, sizeof *by_label, compare_strings);
-    sl_json_printf(t, "{");
-    put_key(t, 2, "architectures", 1);
-    sl_json_printf(t, "[\n    \"%s\"\n  ]", r->architecture);
-    put_key(t, 2, "attention_probs_dropout_prob", 0);
-    put_float(t, HF_DROPOUT);
-    put_key(t, 2, "bos_token_id", 0);
-    sl_json_printf(t, "%d", v->bos_id);
-    put_key(t, 2, "classifier_dropout", 0);
-    sl_json_printf(t, "null");
-    put_key(t, 2, "eos_token_id", 0);
-    sl_json_printf(t, "%d", v->eos_id);
-    put_key(t, 2, "hidden_act", 0);
-    sl_json_printf(t, "\"gelu\"");
-    put_key(t, 2, "hidden_dropout_prob", 0);
-    put_float(t, HF_DROPOUT);
-    put_key(t, 2, "hidden_size", 0);
-    sl_json_printf(t, "%d", c->n_embd);
-    if (n) {
-        put_key(t, 2, "id2label", 0);
-        sl_json_printf(t, "{");
-        for (int i = 0; i < n; i++) {
-            put_key(t, 4, by_id[i], i == 0);
-            const char *label = es->labels[atoi(by_id[i])];
-            sl_json_string(t, label, strlen(label));
-        }
-        sl_json_printf(t, "\n  }");
+    if (!failed) {
+        char architectures[96], hidden[16], ff[16], layers[16], heads[16], pos[16], types[16], vocab[16], bos[16],
+            eos[16], pad[16], eps[32], dropout[32], init_range[32];
+        snprintf(architectures, sizeof architectures, "[\n    \"%s\"\n  ]", r->architecture);
+        snprintf(hidden, sizeof hidden, "%d", c->n_embd);
+        snprintf(ff, sizeof ff, "%d", c->n_ff);
+        snprintf(layers, sizeof layers, "%d", c->n_layer);
+        snprintf(heads, sizeof heads, "%d", c->n_head);
+        snprintf(pos, sizeof pos, "%d", c->n_pos);
+        snprintf(types, sizeof types, "%d", c->n_type);
+        snprintf(vocab, sizeof vocab, "%d", c->n_vocab);
+        snprintf(bos, sizeof bos, "%d", v->bos_id);
+        snprintf(eos, sizeof eos, "%d", v->eos_id);
+        snprintf(pad, sizeof pad, "%d", v->pad_id);
+        format_float(eps, sizeof eps, c->ln_eps);
+        format_float(dropout, sizeof dropout, HF_DROPOUT);
+        format_float(init_range, sizeof init_range, HF_INITIALIZER_RANGE);
+        json_member config[] = {
+            {"architectures", architectures},
+            {"attention_probs_dropout_prob", dropout},
+            {"bos_token_id", bos},
+            {"classifier_dropout", "null"},
+            {"eos_token_id", eos},
+            {"hidden_act", "\"gelu\""},
+            {"hidden_dropout_prob", dropout},
+            {"hidden_size", hidden},
+            {"initializer_range", init_range},
+            {"intermediate_size", ff},
+            {"layer_norm_eps", eps},
+            {"max_position_embeddings", pos},
+            {"model_type", "\"camembert\""},
+            {"num_attention_heads", heads},
+            {"num_hidden_layers", layers},
+            {"pad_token_id", pad},
+            {"position_embedding_type", "\"absolute\""},
+            {"torch_dtype", "\"float32\""},
+            {"transformers_version", "\"" HF_TRANSFORMERS_VERSION "\""},
+            {"type_vocab_size", types},
+            {"use_cache", "true"},
+            {"vocab_size", vocab},
+            {"id2label", id2label_text.buf}, /* the last two only with labels */
+            {"label2id", label2id_text.buf},
+        };
+        put_object(&es->json[F_CONFIG], config, (int)(sizeof config / sizeof *config) - (n ? 0 : 2), 0, 1);
+        sl_json_printf(&es->json[F_CONFIG], "\n");
     }
-    put_key(t, 2, "initializer_range", 0);
-    put_float(t, HF_INITIALIZER_RANGE);
-    put_key(t, 2, "intermediate_size", 0);
-    sl_json_printf(t, "%d", c->n_ff);
-    if (n) {
-        put_key(t, 2, "label2id", 0);
-        sl_json_printf(t, "{");
-        for (int i = 0; i < n; i++) {
-            put_key(t, 4, by_label[i], i == 0);
-            int id = 0;
-            while (es->labels[id] != by_label[i]) id++;
-            sl_json_printf(t, "%d", id);
-        }
-        sl_json_printf(t, "\n  }");
-    }
-    put_key(t, 2, "layer_norm_eps", 0);
-    put_float(t, c->ln_eps);
-    put_key(t, 2, "max_position_embeddings", 0);
-    sl_json_printf(t, "%d", c->n_pos);
-    put_key(t, 2, "model_type", 0);
-    sl_json_printf(t, "\"camembert\"");
-    put_key(t, 2, "num_attention_heads", 0);
-    sl_json_printf(t, "%d", c->n_head);
-    put_key(t, 2, "num_hidden_layers", 0);
-    sl_json_printf(t, "%d", c->n_layer);
-    put_key(t, 2, "pad_token_id", 0);
-    sl_json_printf(t, "%d", v->pad_id);
-    put_key(t, 2, "position_embedding_type", 0);
-    sl_json_printf(t, "\"absolute\"");
-    put_key(t, 2, "torch_dtype", 0);
-    sl_json_printf(t, "\"float32\"");
-    put_key(t, 2, "transformers_version", 0);
-    sl_json_printf(t, "\"%s\"", HF_TRANSFORMERS_VERSION);
-    put_key(t, 2, "type_vocab_size", 0);
-    sl_json_printf(t, "%d", c->n_type);
-    put_key(t, 2, "use_cache", 0);
-    sl_json_printf(t, "true");
-    put_key(t, 2, "vocab_size", 0);
-    sl_json_printf(t, "%d", c->n_vocab);
-    sl_json_printf(t, "\n}\n");
+    for (size_t i = 0; quoted && i < n; i++) free(quoted[i].buf);
+    free(quoted);
     free(ids);
-    free(by_id);
-    free(by_label);
-    return SL_OK;
+    free(id2label);
+    free(label2id);
+    free(id2label_text.buf);
+    free(label2id_text.buf);
+    return failed ? sl_fail(err, SL_ERR_MEMORY, "no memory for config.json") : SL_OK;
 }
 
 /* An AddedToken as transformers serialises it. */
-static void put_added_token(sl_json_text *t, int indent, const char *content, size_t len, int lstrip, int special) {
-    sl_json_printf(t, "{");
-    put_key(t, indent + 2, "content", 1);
-    sl_json_string(t, content, len);
-    put_key(t, indent + 2, "lstrip", 0);
-    sl_json_printf(t, lstrip ? "true" : "false");
-    put_key(t, indent + 2, "normalized", 0);
-    sl_json_printf(t, "false");
-    put_key(t, indent + 2, "rstrip", 0);
-    sl_json_printf(t, "false");
-    put_key(t, indent + 2, "single_word", 0);
-    sl_json_printf(t, "false");
-    if (special) {
-        put_key(t, indent + 2, "special", 0);
-        sl_json_printf(t, "true");
-    }
-    sl_json_printf(t, "\n%*s}", indent, "");
+static void put_added_token(sl_json_text *t, int indent, const char *content, int lstrip, int special) {
+    json_member m[] = {{"content", content},    {"lstrip", lstrip ? "true" : "false"}, {"normalized", "false"},
+                       {"rstrip", "false"},     {"single_word", "false"},             {"special", "true"}};
+    put_object(t, m, special ? 6 : 5, indent, 0);
 }
 
-static void put_piece(sl_json_text *t, const sl_vocab *v, int id) {
-    sl_json_string(t, v->pieces[id], v->piece_lens[id]);
-}
-
-/* The fairseq names CamembertTokenizer lists as additional special tokens (ids 0, 2 and the spm <unk>). */
-static const char *const NOTUSED[3] = {"<s>NOTUSED", "</s>NOTUSED", "<unk>NOTUSED"};
-
-static void put_notused(sl_json_text *t) {
-    for (int i = 0; i < 3; i++) {
-        sl_json_printf(t, "%s\n    ", i ? "," : "");
-        sl_json_string(t, NOTUSED[i], strlen(NOTUSED[i]));
-    }
-    sl_json_printf(t, "\n  ]");
-}
+/* The fairseq names CamembertTokenizer lists as additional special tokens: ids 0 and 2, and its name for the
+   SentencePiece <unk> (id 4), which it keeps apart from its own <unk> (id 3). */
+#define NOTUSED_LIST "[\n    \"<s>NOTUSED\",\n    \"</s>NOTUSED\",\n    \"<unk>NOTUSED\"\n  ]"
 
 /* tokenizer_config.json and special_tokens_map.json: what transformers saves for CamembertTokenizer (the
    files of camembert-base on the Hub), with the ids and pieces of this vocabulary. */
-static void write_tokenizer_files(export_state *es) {
+static sl_status write_tokenizer_files(export_state *es, sl_error *err) {
     const sl_vocab *v = sl_spm_vocab_get(es->vocab);
     int spm_unk = 4;
     for (int i = 4; i < v->n_tokens - 1; i++)
         if (v->types[i] == SL_TOK_UNKNOWN) spm_unk = i;
-    /* added_tokens_decoder, in id order: the fairseq ids, the spm <unk> (under CamembertTokenizer's name for
-       it), <s>, </s>, <mask>; content NULL: the piece itself */
+    enum { BOS, EOS, UNK, PAD, MASK, N_SPECIAL };
+    const int special_ids[N_SPECIAL] = {v->bos_id, v->eos_id, v->unk_id, v->pad_id, v->mask_id};
+    sl_json_text piece[N_SPECIAL] = {{0}}, decoder = {0}, mask_token = {0};
+    for (int i = 0; i < N_SPECIAL; i++)
+        sl_json_string(&piece[i], v->pieces[special_ids[i]], v->piece_lens[special_ids[i]]);
+    /* added_tokens_decoder, in id order: the fairseq ids, the spm <unk>, <s>, </s>, <mask> */
     struct added_token {
         int id;
-        const char *content;
-    } added[] = {{0, NULL}, {1, NULL}, {2, NULL}, {3, NULL}, {spm_unk, NOTUSED[2]}, {v->bos_id, NULL},
+        const char *name; /* NULL: the piece itself */
+    } added[] = {{0, NULL}, {1, NULL}, {2, NULL}, {3, NULL}, {spm_unk, "<unk>NOTUSED"}, {v->bos_id, NULL},
                  {v->eos_id, NULL}, {v->mask_id, NULL}};
-    const int n_added = (int)(sizeof added / sizeof *added);
-    for (int i = 1; i < n_added; i++)
+    enum { N_ADDED = sizeof added / sizeof *added };
+    for (int i = 1; i < N_ADDED; i++)
         for (int j = i; j > 0 && added[j].id < added[j - 1].id; j--) {
-            struct added_token a = added[j];
+            const struct added_token a = added[j];
             added[j] = added[j - 1];
             added[j - 1] = a;
         }
-    sl_json_text *t = &es->json[F_TOKENIZER_CONFIG];
-    sl_json_printf(t, "{");
-    put_key(t, 2, "added_tokens_decoder", 1);
-    sl_json_printf(t, "{");
-    for (int i = 0; i < n_added; i++) {
-        char key[16];
-        snprintf(key, sizeof key, "%d", added[i].id);
-        put_key(t, 4, key, i == 0);
-        const char *content = added[i].content ? added[i].content : v->pieces[added[i].id];
-        size_t len = added[i].content ? strlen(content) : v->piece_lens[added[i].id];
-        put_added_token(t, 4, content, len, added[i].id == v->mask_id, 1);
+    char keys[N_ADDED][12];
+    sl_json_text tokens[N_ADDED] = {{0}};
+    json_member decoder_members[N_ADDED];
+    for (int i = 0; i < N_ADDED; i++) {
+        sl_json_text content = {0};
+        const int id = added[i].id;
+        if (added[i].name) sl_json_string(&content, added[i].name, strlen(added[i].name));
+        else sl_json_string(&content, v->pieces[id], v->piece_lens[id]);
+        put_added_token(&tokens[i], 4, content.failed ? "\"\"" : content.buf, id == v->mask_id, 1);
+        tokens[i].failed |= content.failed;
+        free(content.buf);
+        snprintf(keys[i], sizeof keys[i], "%d", id);
+        decoder_members[i] = (json_member){keys[i], tokens[i].buf};
     }
-    sl_json_printf(t, "\n  }");
-    put_key(t, 2, "additional_special_tokens", 0);
-    sl_json_printf(t, "[");
-    put_notused(t);
-    put_key(t, 2, "bos_token", 0);
-    put_piece(t, v, v->bos_id);
-    put_key(t, 2, "clean_up_tokenization_spaces", 0);
-    sl_json_printf(t, "false");
-    put_key(t, 2, "cls_token", 0);
-    put_piece(t, v, v->bos_id);
-    put_key(t, 2, "eos_token", 0);
-    put_piece(t, v, v->eos_id);
-    put_key(t, 2, "extra_special_tokens", 0);
-    sl_json_printf(t, "{}");
-    put_key(t, 2, "mask_token", 0);
-    put_piece(t, v, v->mask_id);
-    put_key(t, 2, "model_max_length", 0);
-    sl_json_printf(t, "%d", sl_config_max_tokens(&es->c));
-    put_key(t, 2, "pad_token", 0);
-    put_piece(t, v, v->pad_id);
-    put_key(t, 2, "sep_token", 0);
-    put_piece(t, v, v->eos_id);
-    put_key(t, 2, "sp_model_kwargs", 0);
-    sl_json_printf(t, "{}");
-    put_key(t, 2, "tokenizer_class", 0);
-    sl_json_printf(t, "\"CamembertTokenizer\"");
-    put_key(t, 2, "unk_token", 0);
-    put_piece(t, v, v->unk_id);
-    sl_json_printf(t, "\n}\n");
-
-    t = &es->json[F_SPECIAL_TOKENS];
-    sl_json_printf(t, "{");
-    put_key(t, 2, "additional_special_tokens", 1);
-    sl_json_printf(t, "[");
-    put_notused(t);
-    put_key(t, 2, "bos_token", 0);
-    put_piece(t, v, v->bos_id);
-    put_key(t, 2, "cls_token", 0);
-    put_piece(t, v, v->bos_id);
-    put_key(t, 2, "eos_token", 0);
-    put_piece(t, v, v->eos_id);
-    put_key(t, 2, "mask_token", 0);
-    put_added_token(t, 2, v->pieces[v->mask_id], v->piece_lens[v->mask_id], 1, 0);
-    put_key(t, 2, "pad_token", 0);
-    put_piece(t, v, v->pad_id);
-    put_key(t, 2, "sep_token", 0);
-    put_piece(t, v, v->eos_id);
-    put_key(t, 2, "unk_token", 0);
-    put_piece(t, v, v->unk_id);
-    sl_json_printf(t, "\n}\n");
+    put_object(&decoder, decoder_members, N_ADDED, 2, 0);
+    put_added_token(&mask_token, 2, piece[MASK].buf, 1, 0);
+    char max_length[16];
+    snprintf(max_length, sizeof max_length, "%d", sl_config_max_tokens(&es->c));
+    int failed = decoder.failed || mask_token.failed;
+    for (int i = 0; i < N_SPECIAL; i++) failed |= piece[i].failed;
+    for (int i = 0; i < N_ADDED; i++) failed |= tokens[i].failed;
+    if (!failed) {
+        json_member config[] = {
+            {"added_tokens_decoder", decoder.buf},   {"additional_special_tokens", NOTUSED_LIST},
+            {"bos_token", piece[BOS].buf},           {"clean_up_tokenization_spaces", "false"},
+            {"cls_token", piece[BOS].buf},           {"eos_token", piece[EOS].buf},
+            {"extra_special_tokens", "{}"},          {"mask_token", piece[MASK].buf},
+            {"model_max_length", max_length},        {"pad_token", piece[PAD].buf},
+            {"sep_token", piece[EOS].buf},           {"sp_model_kwargs", "{}"},
+            {"tokenizer_class", "\"CamembertTokenizer\""}, {"unk_token", piece[UNK].buf},
+        };
+        json_member map[] = {
+            {"additional_special_tokens", NOTUSED_LIST}, {"bos_token", piece[BOS].buf}, {"cls_token", piece[BOS].buf},
+            {"eos_token", piece[EOS].buf},               {"mask_token", mask_token.buf}, {"pad_token", piece[PAD].buf},
+            {"sep_token", piece[EOS].buf},               {"unk_token", piece[UNK].buf},
+        };
+        put_object(&es->json[F_TOKENIZER_CONFIG], config, (int)(sizeof config / sizeof *config), 0, 1);
+        put_object(&es->json[F_SPECIAL_TOKENS], map, (int)(sizeof map / sizeof *map), 0, 1);
+        sl_json_printf(&es->json[F_TOKENIZER_CONFIG], "\n");
+        sl_json_printf(&es->json[F_SPECIAL_TOKENS], "\n");
+    }
+    for (int i = 0; i < N_SPECIAL; i++) free(piece[i].buf);
+    for (int i = 0; i < N_ADDED; i++) free(tokens[i].buf);
+    free(decoder.buf);
+    free(mask_token.buf);
+    return failed ? sl_fail(err, SL_ERR_MEMORY, "no memory for tokenizer_config.json") : SL_OK;
 }
 
 /* ---- the folder ----------------------------------------------------------------------------------- */
@@ -513,8 +473,7 @@ static sl_status export_hf(export_state *es, const uint8_t *data, size_t size, c
     if ((s = read_config(es, err)) || (s = choose_arch(es, opt->arch, r, err)) || (s = take_tensors(es, r, err)))
         return sl_fail_context(err, "%s", es->name);
     r->n_tensors = (int)es->n_tensors;
-    if ((s = write_config(es, r, err))) return s;
-    write_tokenizer_files(es);
+    if ((s = write_config(es, r, err)) || (s = write_tokenizer_files(es, err))) return s;
     for (int f = 0; f < N_FILES; f++) {
         if (f == F_WEIGHTS || f == F_SPM) continue;
         if (es->json[f].failed) return sl_fail(err, SL_ERR_MEMORY, "no memory for %s", FILE_NAMES[f]);

@@ -514,7 +514,8 @@ static void test_errors(void) {
     if (!gguf) return;
     sl_error err = {0};
     uint8_t *bad = rewrite_gguf(gguf, size, "blk.1.ffn_up.weight", NULL, 0, 0, &bad_size);
-    const char *dir = out_dir("errors");
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s", out_dir("errors"));
     sl_status s = export_to(bad, bad_size, dir, SL_EXPORT_AUTO, false, NULL, &err);
     CHECK(s == SL_ERR_FORMAT && strstr(err.message, "model.gguf") && strstr(err.message, "blk.1.ffn_up.weight"),
           "%s", err.message);
@@ -539,6 +540,27 @@ static void test_errors(void) {
     bad = rewrite_gguf(gguf, size, NULL, latin1, 2, 1, &bad_size);
     s = export_to(bad, bad_size, dir, SL_EXPORT_AUTO, false, NULL, &err);
     CHECK(s == SL_ERR_FORMAT && strstr(err.message, "surligne.labels"), "%s", err.message);
+    free(bad);
+    /* eleven labels: id2label in numeric order, as transformers (integer keys) writes it */
+    const char *eleven[] = {"O", "B-A", "I-A", "B-B", "I-B", "B-C", "I-C", "B-D", "I-D", "B-\"E\"", "I-\"E\""};
+    bad = rewrite_gguf(gguf, size, NULL, eleven, 11, 1, &bad_size);
+    char ok_dir[128];
+    snprintf(ok_dir, sizeof ok_dir, "%s", out_dir("eleven"));
+    CHECK(export_to(bad, bad_size, ok_dir, SL_EXPORT_AUTO, false, NULL, &err) == SL_OK, "%s", err.message);
+    size_t n;
+    uint8_t *text = read_in(ok_dir, "config.json", &n);
+    sl_json *cfg = NULL;
+    if (text && !sl_json_parse((char *)text, n, "config.json", &cfg, &err)) {
+        const sl_json *id2label = sl_json_get(cfg, "id2label"), *label2id = sl_json_get(cfg, "label2id");
+        const sl_json *ten = sl_json_get(id2label, "10"), *e = sl_json_get(label2id, "I-\"E\"");
+        CHECK(ten && ten->type == SL_JSON_STRING && !strcmp(ten->string, "I-\"E\"") && e && e->number == 10 &&
+                  !strcmp(sl_json_at(id2label, 10)->key, "10") && !strcmp(sl_json_at(label2id, 0)->key, "B-\"E\""),
+              "id2label / label2id of eleven labels");
+    } else {
+        CHECK(0, "config.json: %s", err.message);
+    }
+    sl_json_free(cfg);
+    free(text);
     free(bad);
     /* not a GGUF */
     s = export_to((const uint8_t *)"GGUF", 4, dir, SL_EXPORT_AUTO, false, NULL, &err);

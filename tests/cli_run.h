@@ -69,6 +69,22 @@ static inline pid_t start_cli(const char *log, const char *args) {
 }
 
 
+/* The first n sentences of a CoNLL file, written to out. */
+static inline int head_sentences(const char *src, int n, const char *out) {
+    char *text = read_text(src);
+    if (!text) return 0;
+    char *p = text;
+    for (int s = 0; s < n && *p; s++) {
+        char *blank = strstr(p, "\n\n");
+        p = blank ? blank + 2 : p + strlen(p);
+    }
+    FILE *f = fopen(out, "w");
+    int ok = f && fwrite(text, 1, (size_t)(p - text), f) == (size_t)(p - text);
+    if (f) fclose(f);
+    free(text);
+    return ok;
+}
+
 static inline int write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     if (!f) return 0;

@@ -9,22 +9,6 @@
 #include "cli_run.h"
 #include "json.h"
 
-/* The first n sentences of a CoNLL file, written to out. */
-static int head_sentences(const char *src, int n, const char *out) {
-    char *text = read_text(src);
-    if (!text) return 0;
-    char *p = text;
-    for (int s = 0; s < n && *p; s++) {
-        char *blank = strstr(p, "\n\n");
-        p = blank ? blank + 2 : p + strlen(p);
-    }
-    FILE *f = fopen(out, "w");
-    int ok = f && fwrite(text, 1, (size_t)(p - text), f) == (size_t)(p - text);
-    if (f) fclose(f);
-    free(text);
-    return ok;
-}
-
 static void test_overfit(void) {
     char train[512];
     snprintf(train, sizeof train, "%s", tmp("small.conll"));

@@ -34,6 +34,7 @@
 #include "evaluate.h"
 #include "fileio.h"
 #include "json.h"
+#include "parallel.h"
 #include "train_log.h"
 
 #define TRAIN_USAGE                                                                                          \
@@ -104,6 +105,7 @@ typedef struct {
     uint64_t state[N_STATE];
     sl_history hist;
     int progress_open; /* a \r progress line is on the terminal */
+    sl_parallel par;   /* mpirun: this process's rank; rank 0 alone writes files and prints */
 } run;
 
 
@@ -112,13 +114,20 @@ static void end_progress_line(run *r) {
     r->progress_open = 0;
 }
 
+/* The checkpoints, the log and the state are rank 0's to write (all ranks hold the same weights). */
+static sl_status save_checkpoint(run *r, const char *path, sl_error *err) {
+    return r->par.rank ? SL_OK : sl_trainer_save(r->trainer, path, err);
+}
+
 static int save_run_logs(run *r) {
+    if (r->par.rank) return 1;
     const sl_plot p = {"surligne train", r->a.out, r->opt.total_steps, 0, "dev F1 after each epoch"};
     return save_logs(&r->hist, &p, r->path_metrics, r->path_svg);
 }
 
 /* The log first, then the state: a kill in between leaves a log ahead of the state, which a resume trims. */
 static int save_state(run *r) {
+    if (r->par.rank) return 1;
     sl_error err;
     int ok = save_run_logs(r);
     if (sl_trainer_save_state(r->trainer, r->path_state, r->state, N_STATE, &err) != SL_OK) {
@@ -161,12 +170,12 @@ static int end_epoch(run *r, int e) {
         line = format_line("{\"epoch\": %d, \"step\": %d, \"train_loss\": %.6g, \"dev\": %s}", e, step,
                            epoch_loss, dev_json);
         free(dev_json);
-        if (sl_trainer_save(r->trainer, r->path_last, &err) != SL_OK) {
+        if (save_checkpoint(r, r->path_last, &err) != SL_OK) {
             fprintf(stderr, "surligne train: %s\n", err.message);
             return 0;
         }
         if (f1 > double_of(r->state[STATE_BEST_F1])) {
-            if (sl_trainer_save(r->trainer, r->path_best, &err) != SL_OK) {
+            if (save_checkpoint(r, r->path_best, &err) != SL_OK) {
                 fprintf(stderr, "surligne train: %s\n", err.message);
                 return 0;
             }
@@ -179,7 +188,7 @@ static int end_epoch(run *r, int e) {
         }
     } else {
         line = format_line("{\"epoch\": %d, \"step\": %d, \"train_loss\": %.6g}", e, step, epoch_loss);
-        if (sl_trainer_save(r->trainer, r->path_best, &err) != SL_OK) {
+        if (save_checkpoint(r, r->path_best, &err) != SL_OK) {
             fprintf(stderr, "surligne train: %s\n", err.message);
             return 0;
         }
@@ -504,6 +513,9 @@ static int prepare(run *r) {
     o->total_steps = (int)total;
     o->seed = (uint64_t)a->seed;
     o->n_threads = (int)a->threads;
+    /* data-parallel: each process trains on its rows of every batch (at most this many) */
+    o->batch = (int)((a->batch + r->par.size - 1) / r->par.size);
+    o->collective = parallel_collective(&r->par);
     if (sl_trainer_create(r->model, o, &r->trainer, &err) != SL_OK) {
         fprintf(stderr, "surligne train: %s\n", err.message);
         return 1;
@@ -559,14 +571,20 @@ static int prepare(run *r) {
 
 int cmd_train(int argc, char **argv) {
     run r = {0};
-    if (!parse_args(argc, argv, &r.a)) return 2;
+    parallel_init(&r.par, &argc, &argv);
+    if (r.par.rank && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 reports */
+    if (!parse_args(argc, argv, &r.a)) {
+        parallel_finish(&r.par);
+        return 2;
+    }
     int rc = prepare(&r);
-    if (rc >= 0) {
+    if (!parallel_all(&r.par, rc < 0)) {
         free_run(&r);
-        return rc;
+        parallel_finish(&r.par);
+        return rc >= 0 ? rc : 1;
     }
     const train_args *a = &r.a;
-    const int total = r.opt.total_steps, B = r.opt.batch;
+    const int total = r.opt.total_steps, B = (int)a->batch;
     uint64_t *state = r.state;
     const long log_every = a->log_every ? a->log_every
                                         : (r.n_batches / 20 < 1    ? 1
@@ -587,7 +605,7 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    const int tty = isatty(2);
+    const int tty = isatty(2) && r.par.rank == 0;
     const int first_step = sl_trainer_step_count(r.trainer);
     const double t_start = now_seconds();
     double t_window = t_start, t_saved = t_start, t_drawn = 0;
@@ -615,7 +633,16 @@ int cmd_train(int argc, char **argv) {
             sl_dataset_batch(&r.train, order, k, B, &batch);
             sl_step_stats st;
             sl_error err;
-            if (sl_trainer_step(r.trainer, batch.ids, batch.labels, batch.B, batch.T, &st, &err) != SL_OK) {
+            /* this process's rows of the batch; a process left without any runs one row with no label
+               (it adds nothing to the loss or the gradients, but joins the sums) */
+            int lo = (int)((long)batch.B * r.par.rank / r.par.size), hi = (int)((long)batch.B * (r.par.rank + 1) / r.par.size);
+            if (hi == lo) {
+                for (int i = 0; i < batch.T; i++) batch.labels[i] = SL_IGNORE_LABEL;
+                lo = 0, hi = 1;
+            }
+            sl_trainer_set_row0(r.trainer, lo);
+            if (sl_trainer_step(r.trainer, batch.ids + (size_t)lo * batch.T, batch.labels + (size_t)lo * batch.T,
+                                hi - lo, batch.T, &st, &err) != SL_OK) {
                 end_progress_line(&r);
                 fprintf(stderr, "surligne train: %s\n", err.message);
                 rc = 1;
@@ -649,7 +676,7 @@ int cmd_train(int argc, char **argv) {
             }
             /* the progress line: redrawn in place on a terminal (at most 10 times a second), a line per
                log interval otherwise */
-            if (tty ? t - t_drawn >= 0.1 || now_step == total : log_now) {
+            if (r.par.rank == 0 && (tty ? t - t_drawn >= 0.1 || now_step == total : log_now)) {
                 const double per_step = (t - t_start) / (now_step - first_step);
                 char eta[32];
                 format_duration(per_step * (total - now_step), eta, sizeof eta);
@@ -660,7 +687,8 @@ int cmd_train(int argc, char **argv) {
                 r.progress_open = tty;
                 t_drawn = t;
             }
-            const int save_now = a->save_every ? now_step % a->save_every == 0 : t - t_saved >= SAVE_SECONDS;
+            int save_now = a->save_every ? now_step % a->save_every == 0 : t - t_saved >= SAVE_SECONDS;
+            save_now = !parallel_all(&r.par, !save_now); /* every process saves at the same step */
             if (save_now && now_step < total) {
                 if (!save_state(&r)) {
                     rc = 1;
@@ -669,7 +697,7 @@ int cmd_train(int argc, char **argv) {
                 t_saved = now_seconds();
             }
         }
-        if (stop_requested) {
+        if (!parallel_all(&r.par, !stop_requested)) {
             end_progress_line(&r);
             if (save_state(&r)) {
                 fprintf(stderr,
@@ -700,5 +728,6 @@ int cmd_train(int argc, char **argv) {
     free(ids);
     free(labels);
     free_run(&r);
+    parallel_finish(&r.par);
     return rc;
 }

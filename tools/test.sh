@@ -16,6 +16,10 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g"
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure
+# Export to Hugging Face checked with PyTorch (Debian's python3-torch): the exported folders load in the
+# independent plain-torch CamemBERT and give the C engine's outputs (tests/export/)
+bash tools/install-deps.sh reference
+bash tests/export/run.sh
 # WebAssembly: builds the wasm engine (tools/build-wasm.sh) and checks in Node that it gives the native
 # command line's entities (tests/wasm/)
 bash tests/wasm/run.sh

@@ -890,3 +890,49 @@ SL_MULTIVERSION double sum_squares(const float *x, int64_t n) {
     for (; i < n; i++) s[0] += (double)x[i] * x[i];
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
+
+/* ---- cross-entropy ------------------------------------------------------------------------------ */
+
+/* One row: the max in 8 lanes, then exp8(z - max) summed in 8 float lanes per block of 256 values and the
+   blocks in double (32005 logits: no sum runs long in float). The loss is log(sum) - (z[y] - max). */
+SL_MULTIVERSION float crossentropy_row(float *d, const float *z, int n, int y, float scale, int *argmax) {
+    v8f mx8 = (v8f){0} - INFINITY;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const v8f v = load8(z + i);
+        mx8 = select8(v > mx8, v, mx8);
+    }
+    float mx = -INFINITY;
+    for (int k = 0; k < 8; k++) mx = mx8[k] > mx ? mx8[k] : mx;
+    for (; i < n; i++) mx = z[i] > mx ? z[i] : mx;
+    int best = 0;
+    while (best < n - 1 && z[best] != mx) best++;
+    if (argmax) *argmax = best;
+    const float zy = z[y];
+    double sum = 0;
+    i = 0;
+    while (i + 8 <= n) {
+        v8f acc = {0};
+        const int end = i + 256 < n ? i + 256 : n;
+        for (; i + 8 <= end; i += 8) {
+            const v8f e = exp8(load8(z + i) - mx);
+            if (d) store8(d + i, e);
+            acc += e;
+        }
+        sum += (double)hsum8(acc);
+    }
+    for (; i < n; i++) { /* the last n % 8 values, in a zero-padded vector */
+        v8f v = (v8f){0} - 100.0f;
+        v[0] = z[i] - mx;
+        const float e = exp8(v)[0];
+        if (d) d[i] = e;
+        sum += e;
+    }
+    if (d) {
+        const float k = (float)(scale / sum);
+        for (i = 0; i + 8 <= n; i += 8) store8(d + i, load8(d + i) * k);
+        for (; i < n; i++) d[i] *= k;
+        d[y] -= scale;
+    }
+    return (float)(log(sum) - ((double)zy - mx));
+}

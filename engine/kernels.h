@@ -60,6 +60,11 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 /* x (n) += y (n) */
 void residual_forward(float *x, const float *y, int64_t n);
 
+/* Cross-entropy of one row of logits z (n) against class y: returns -log softmax(z)[y]; *argmax (may be
+   NULL) the most likely class; d (n; may equal z; NULL: the loss only) = scale * (softmax(z) - onehot(y)),
+   the gradient of scale * loss. */
+float crossentropy_row(float *d, const float *z, int n, int y, float scale, int *argmax);
+
 /* Softmax over each row of x (M,N), in place. */
 void softmax_forward(float *x, int M, int N);
 

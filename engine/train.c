@@ -441,19 +441,9 @@ static void crossentropy_task(void *arg, int task, int thread) {
             if (d) memset(d, 0, (size_t)L * sizeof *d);
             continue;
         }
-        int best = 0;
-        float mx = z[0];
-        for (int j = 1; j < L; j++)
-            if (z[j] > mx) mx = z[j], best = j;
-        double sum = 0;
-        for (int j = 0; j < L; j++) sum += exp((double)(z[j] - mx));
-        x->sums[2 * thread] += log(sum) - (double)(z[y] - mx);
+        int best;
+        x->sums[2 * thread] += crossentropy_row(d, z, L, y, x->inv_n, &best);
         x->sums[2 * thread + 1] += best == y;
-        if (d) {
-            const float zy = z[y];
-            for (int j = 0; j < L; j++) d[j] = (float)(exp((double)(z[j] - mx)) / sum) * x->inv_n;
-            d[y] = (float)(exp((double)(zy - mx)) / sum) * x->inv_n - x->inv_n;
-        }
     }
 }
 

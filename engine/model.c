@@ -623,13 +623,7 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
     linear_forward(logits, top, w->head[H_CLS_W], w->q8_head[H_CLS_W], w->head[H_CLS_B], N, L, C, 0, a, pool);
 }
 
-sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
-    const sl_config *c = &m->cfg;
-    if (c->n_labels == 0)
-        return sl_fail(err, SL_ERR_UNSUPPORTED,
-                       "%s has no token-classification head (a pre-trained encoder): fine-tune it first, e.g. "
-                       "surligne train --init %s --train FILE.conll -o OUT.gguf",
-                       m->name, m->name);
+static sl_status check_ids(const sl_config *c, const int32_t *ids, int B, int T, sl_error *err) {
     if (B < 1 || T < 1) return sl_fail(err, SL_ERR_ARGUMENT, "empty batch (%d x %d)", B, T);
     if (T > sl_config_max_tokens(c))
         return sl_fail(err, SL_ERR_ARGUMENT, "sequence of %d tokens is longer than the model's %d", T,
@@ -638,9 +632,50 @@ sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float 
         if (ids[i] < 0 || ids[i] >= c->n_vocab)
             return sl_fail(err, SL_ERR_ARGUMENT, "token id %d at row %d, position %d is not in [0, %d)", ids[i],
                            i / T, i % T, c->n_vocab);
-    sl_status s = ensure_arena(m, B * T, T, err);
+    return SL_OK;
+}
+
+sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    const sl_config *c = &m->cfg;
+    if (c->n_labels == 0)
+        return sl_fail(err, SL_ERR_UNSUPPORTED,
+                       "%s has no token-classification head (a pre-trained encoder): fine-tune it first, e.g. "
+                       "surligne train --init %s --train FILE.conll -o OUT.gguf",
+                       m->name, m->name);
+    sl_status s = check_ids(c, ids, B, T, err);
+    if (s == SL_OK) s = ensure_arena(m, B * T, T, err);
     if (s != SL_OK) return s;
     sl_encoder_forward(c, &m->w, ids, B, T, &m->acts, logits, NULL, m->pool);
+    return SL_OK;
+}
+
+sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    const sl_config *c = &m->cfg;
+    const sl_weights *w = &m->w;
+    if (!c->has_mlm) return sl_fail(err, SL_ERR_UNSUPPORTED, "%s has no masked-language-model head", m->name);
+    if (!w->global[T_TOK_EMBD])
+        return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: the MLM decoder needs f32 or f16 word embeddings (they are q8_0)",
+                       m->name);
+    sl_status s = check_ids(c, ids, B, T, err);
+    if (s == SL_OK) s = ensure_arena(m, B * T, T, err);
+    if (s != SL_OK) return s;
+    const int N = B * T, C = c->n_embd;
+    float *h = malloc((size_t)N * C * 2 * sizeof *h), *stats = malloc((size_t)N * 2 * sizeof *stats);
+    if (!h || !stats) {
+        free(h);
+        free(stats);
+        return sl_fail(err, SL_ERR_MEMORY, "no memory for the MLM head of %d tokens", N);
+    }
+    sl_encoder_forward(c, w, ids, B, T, &m->acts, NULL, NULL, m->pool);
+    const float *top = m->acts.layers[c->n_layer - 1].out;
+    float *h2 = h + (size_t)N * C;
+    /* RobertaLMHead: LayerNorm(GELU(x W_d + b_d)) E^T + bias */
+    matmul_forward(h, top, w->mlm[M_DENSE_W], w->mlm[M_DENSE_B], N, C, C, m->pool);
+    gelu_forward(h, h, (int64_t)N * C);
+    layernorm_forward(h2, stats, stats + N, h, w->mlm[M_NORM_W], w->mlm[M_NORM_B], N, C, c->ln_eps);
+    matmul_forward(logits, h2, w->global[T_TOK_EMBD], w->mlm[M_BIAS], N, c->n_vocab, C, m->pool);
+    free(h);
+    free(stats);
     return SL_OK;
 }
 

@@ -139,5 +139,8 @@ sl_status sl_model_set_threads(sl_model *m, int n_threads, sl_error *err);
 /* logits (B,T,n_labels) for ids (B,T); padding positions hold pad_id. Allocates nothing once the arena
    has grown to B*T tokens. */
 sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err);
+/* The masked-language-model head's logits (B,T,n_vocab) at every position (the model needs its MLM head and
+   f32/f16 word embeddings): what RobertaForMaskedLM returns, for checks and for filling masks. */
+sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err);
 
 #endif

@@ -36,9 +36,12 @@ static int parse_line(const char *line, size_t len, int lineno, int n_vocab, seq
 int cmd_logits(int argc, char **argv) {
     const char *model_path = NULL;
     long batch = 1, threads = 1;
+    int mlm = 0; /* --mlm: the masked-language-model head's logits over the vocabulary */
     for (int i = 1; i < argc; i++) {
         const char *v;
-        if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
+        if (!strcmp(argv[i], "--mlm")) {
+            mlm = 1;
+        } else if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
             if (!(model_path = cli_value("logits", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--batch")) {
             if (!(v = cli_value("logits", argc, argv, &i)) || !cli_int("logits", "--batch", v, 1, 4096, &batch)) return 2;
@@ -61,6 +64,7 @@ int cmd_logits(int argc, char **argv) {
         return 1;
     }
     const sl_config *c = sl_model_config(m);
+    const int L = mlm ? c->n_vocab : c->n_labels;
     size_t size;
     char *input = cli_read_all("logits", "-", &size);
     int rc = input ? 0 : 1;
@@ -93,14 +97,14 @@ int cmd_logits(int argc, char **argv) {
         int B = n_seqs - b0 < batch ? n_seqs - b0 : (int)batch, T = 0;
         for (int b = 0; b < B; b++) T = seqs[b0 + b].n > T ? seqs[b0 + b].n : T;
         int32_t *ids = malloc((size_t)B * T * sizeof *ids);
-        float *logits = malloc((size_t)B * T * c->n_labels * sizeof *logits);
+        float *logits = malloc((size_t)B * T * L * sizeof *logits);
         if (!ids || !logits) {
             fprintf(stderr, "surligne logits: out of memory\n");
             rc = 1;
         }
         for (int b = 0; rc == 0 && b < B; b++)
             for (int t = 0; t < T; t++) ids[b * T + t] = t < seqs[b0 + b].n ? seqs[b0 + b].ids[t] : c->pad_id;
-        if (rc == 0 && sl_model_forward(m, ids, B, T, logits, &err)) {
+        if (rc == 0 && (mlm ? sl_model_mlm_forward(m, ids, B, T, logits, &err) : sl_model_forward(m, ids, B, T, logits, &err))) {
             fprintf(stderr, "surligne logits: line %d: %s\n", b0 + 1, err.message);
             rc = 1;
         }
@@ -108,8 +112,7 @@ int cmd_logits(int argc, char **argv) {
             putchar('[');
             for (int t = 0; t < seqs[b0 + b].n; t++) {
                 printf("%s[", t ? "," : "");
-                for (int l = 0; l < c->n_labels; l++)
-                    printf("%s%.7g", l ? "," : "", logits[((size_t)b * T + t) * c->n_labels + l]);
+                for (int l = 0; l < L; l++) printf("%s%.7g", l ? "," : "", logits[((size_t)b * T + t) * L + l]);
                 putchar(']');
             }
             puts("]");

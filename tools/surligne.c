@@ -11,7 +11,7 @@ static const struct {
 } COMMANDS[] = {
     {"ner", cmd_ner, "ner -m MODEL.gguf [--aggregation none|simple|first|average|max] [--format jsonl|ansi|html] [FILE|-]"},
     {"tokenize", cmd_tokenize, "tokenize -m MODEL.gguf|sentencepiece.model [--offsets]   (text lines on stdin)"},
-    {"logits", cmd_logits, "logits -m MODEL.gguf [--batch N] [--threads N]   (lines of token ids on stdin)"},
+    {"logits", cmd_logits, "logits -m MODEL.gguf [--mlm] [--batch N] [--threads N]   (lines of token ids on stdin)"},
     {"train", cmd_train, "train --init MODEL.gguf|HF_DIR --train FILE.conll [--dev FILE.conll] -o OUT.gguf [--epochs N] [--batch B] [--lr LR] ... (train --help)"},
     {"pretrain", cmd_pretrain, "pretrain --config small --text FILE|DIR [--text ...] -o OUT.gguf --steps N [--batch B] [--lr LR] ... (pretrain --help)"},
     {"eval", cmd_eval, "eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L] [--unknown-labels error|O]"},

@@ -35,7 +35,19 @@ check "$tmp/q8" --ids "$tmp/ids.txt" --logits "$tmp/q8.logits"
 echo "== masked LM (tests/fixtures/tiny-mlm-hf)"
 "$sl" convert tests/fixtures/tiny-mlm-hf -o "$tmp/mlm.gguf"
 "$sl" export "$tmp/mlm.gguf" -o "$tmp/mlm"
-check "$tmp/mlm" --ids "$tmp/ids.txt" --reference tests/fixtures/tiny-mlm-hf
+head -n 4 "$tmp/ids.txt" > "$tmp/ids4.txt" # the MLM logits are 32,005 a token: a few lines
+"$sl" logits -m "$tmp/mlm.gguf" --mlm < "$tmp/ids4.txt" > "$tmp/mlm.logits"
+check "$tmp/mlm" --ids "$tmp/ids4.txt" --logits "$tmp/mlm.logits" --reference tests/fixtures/tiny-mlm-hf
+
+echo "== an encoder pre-trained by surligne pretrain, exported: PyTorch gives its MLM logits"
+printf '%s\n' "Le roman commence à Paris, au printemps de l'année 1848." "La séance est ouverte à quinze heures." \
+  "Article 1er : la présente loi entre en vigueur le premier janvier." > "$tmp/text.txt"
+for i in $(seq 40); do cat "$tmp/text.txt"; done > "$tmp/text40.txt"
+"$sl" pretrain --config tiny --tokenizer tests/fixtures/tiny-mlm-hf/sentencepiece.bpe.model --text "$tmp/text40.txt" \
+  --max-len 32 --batch 4 --steps 6 --eval-every 3 --valid-fraction 0 --lr 1e-3 -o "$tmp/pt.gguf" > "$tmp/pt.log"
+"$sl" export "$tmp/pt.gguf" -o "$tmp/pt"
+"$sl" logits -m "$tmp/pt.gguf" --mlm < "$tmp/ids4.txt" > "$tmp/pt.logits"
+check "$tmp/pt" --ids "$tmp/ids4.txt" --logits "$tmp/pt.logits"
 # the exported encoder as fine-tuning starts from it: a fresh classifier, the C engine against PyTorch
 "$sl" convert "$tmp/mlm" -o "$tmp/mlm-tc.gguf" --labels PER,ORG,LOC --seed 7
 "$sl" export "$tmp/mlm-tc.gguf" -o "$tmp/mlm-tc"

@@ -1,5 +1,7 @@
 #include "kernels.h"
 
+#include "gemm_bf16.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,8 +156,17 @@ static void blas_threads(sl_pool *pool) {
 }
 #endif
 
+/* bf16 where asked for and worth it: a product too small or too narrow (the classifier's 7 columns) stays f32. */
+static int use_bf16(const sl_pool *pool, int M, int N, int K) {
+    return sl_pool_precision(pool) == SL_PRECISION_BF16 && M >= 16 && N >= 16 && K >= 16 &&
+           (double)M * N * K >= 1 << 20;
+}
+
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int M, int N, int K,
                     sl_pool *pool) {
+    if (use_bf16(pool, M, N, K) &&
+        sl_gemm_bf16(out, (size_t)N, inp, (size_t)K, 1, weight, 1, (size_t)K, bias, M, N, K, 0, pool))
+        return;
 #ifdef SL_USE_BLAS
     if ((size_t)M * N * K >= 32768) {
         blas_threads(pool);
@@ -227,17 +238,34 @@ static void accumulate(float *c, const float *a, size_t a_r, size_t a_j, const f
 
 #endif
 
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int M, int N, int K, sl_pool *pool) {
+/* dinp (M,K) += dout (M,N) . weight (N,K) and dweight (N,K) += dout^T . inp (M,K) in f32. */
+static void backward_dinp_f32(float *dinp, const float *dout, const float *weight, int M, int N, int K,
+                              sl_pool *pool) {
 #ifdef SL_USE_BLAS
     blas_threads(pool);
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, weight, K, 1.0f, dinp, K);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, weight, K, 1.0f, dinp, K);
+#else
+    accumulate(dinp, dout, (size_t)N, 1, weight, M, N, K, pool); /* dinp[m,:] += dout[m,n] W[n,:] */
+#endif
+}
+
+static void backward_dweight_f32(float *dweight, const float *dout, const float *inp, int M, int N, int K,
+                                 sl_pool *pool) {
+#ifdef SL_USE_BLAS
+    blas_threads(pool);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dweight, K);
 #else
-    if (dinp) accumulate(dinp, dout, (size_t)N, 1, weight, M, N, K, pool);  /* dinp[m,:] += dout[m,n] W[n,:] */
-    accumulate(dweight, dout, 1, (size_t)N, inp, N, M, K, pool);            /* dW[n,:] += dout[m,n] inp[m,:] */
+    accumulate(dweight, dout, 1, (size_t)N, inp, N, M, K, pool); /* dW[n,:] += dout[m,n] inp[m,:] */
 #endif
+}
+
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int M, int N, int K, sl_pool *pool) {
+    const int bf16 = use_bf16(pool, M, N, K);
+    if (dinp && !(bf16 && sl_gemm_bf16(dinp, (size_t)K, dout, (size_t)N, 1, weight, (size_t)K, 1, NULL, M, K, N, 1, pool)))
+        backward_dinp_f32(dinp, dout, weight, M, N, K, pool);
+    if (!(bf16 && sl_gemm_bf16(dweight, (size_t)K, dout, 1, (size_t)N, inp, (size_t)K, 1, NULL, N, K, M, 1, pool)))
+        backward_dweight_f32(dweight, dout, inp, M, N, K, pool);
     if (dbias)
         for (int m = 0; m < M; m++)
             for (int n = 0; n < N; n++) dbias[n] += dout[(size_t)m * N + n];

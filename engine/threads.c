@@ -31,6 +31,7 @@ struct sl_pool {
     atomic_uint generation; /* bumped (under lock) for every run; workers wait for a new one */
     atomic_int running;     /* workers still inside the current run */
     int quit;
+    int precision;
     /* the current run */
     sl_task_fn task;
     void *ctx;
@@ -119,6 +120,9 @@ void sl_pool_free(sl_pool *p) {
 }
 
 int sl_pool_n_threads(const sl_pool *p) { return p ? p->n_threads : 1; }
+
+void sl_pool_set_precision(sl_pool *p, int precision) { p->precision = precision; }
+int sl_pool_precision(const sl_pool *p) { return p ? p->precision : 0; }
 
 void sl_pool_run(sl_pool *p, int n_tasks, sl_task_fn task, void *ctx) {
     if (n_tasks <= 0) return;

@@ -15,4 +15,10 @@ int sl_pool_n_threads(const sl_pool *p); /* p may be NULL: 1 */
 /* Runs all tasks and returns when they are done. p may be NULL (inline). Not reentrant. */
 void sl_pool_run(sl_pool *p, int n_tasks, sl_task_fn task, void *ctx);
 
+/* The arithmetic of the matrix products run with this pool (matmul_forward, matmul_backward): 0 = f32 (the
+   default, and always with p NULL), 1 = bf16 operands with f32 sums where the processor has them
+   (SL_PRECISION_* in kernels.h). The pool is the context every product receives, hence the setting here. */
+void sl_pool_set_precision(sl_pool *p, int precision);
+int sl_pool_precision(const sl_pool *p);
+
 #endif

@@ -85,6 +85,8 @@ typedef struct {
     uint64_t seed;
     int n_threads;
     const sl_collective *collective; /* NULL: one process */
+    int precision; /* of the matrix products: SL_PRECISION_F32 (0, the default) or SL_PRECISION_BF16 (kernels.h:
+                      bf16 operands, f32 sums, where the processor has AVX-512 BF16; f32 elsewhere) */
 } sl_train_options;
 
 sl_train_options sl_train_default_options(void);

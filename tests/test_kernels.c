@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "gemm_bf16.h"
 #include "kernels.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -301,6 +302,85 @@ static void test_attention_backward(void) {
     sl_pool_free(pool2);
 }
 
+/* ---- bf16 products ---------------------------------------------------------------------------- */
+
+static double bf16_round(float x) { /* to nearest, ties to even (finite, normal x) */
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
+    float y;
+    memcpy(&y, &u, 4);
+    return y;
+}
+
+/* One product of sl_gemm_bf16 against double sums: of the bf16-rounded operands (what the kernel computes,
+   up to f32 rounding: |error| <= K 2^-23 sum |a b| (+ |c| 2^-24 for the accumulation into c)), and of the
+   f32 operands (bf16's rounding: <= 2^-7 sum |a b|, about 2^-8 for each operand). 1 and 2 threads agree bit
+   for bit. */
+static void test_bf16_case(int form, int M, int N, int K, sl_pool *pool2) {
+    /* the three forms of a Linear layer: out = inp W^T (+ bias), dinp += dout W, dW += dout^T inp */
+    const size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * N;
+    float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *bias = malloc((size_t)N * sizeof *bias);
+    float *c1 = malloc(nc * sizeof *c1), *c2 = malloc(nc * sizeof *c2), *c0 = malloc(nc * sizeof *c0);
+    for (size_t i = 0; i < na; i++) a[i] = rand_uniform();
+    for (size_t i = 0; i < nb; i++) b[i] = rand_uniform();
+    for (int i = 0; i < N; i++) bias[i] = rand_uniform();
+    for (size_t i = 0; i < nc; i++) c0[i] = form ? rand_uniform() : 0;
+    /* a's and b's strides (m, k) and (k, n) in each form; a stored (M,K) or (K,M), b (N,K) or (K,N) */
+    size_t a_m, a_k, b_k, b_n;
+    if (form == 0) a_m = K, a_k = 1, b_k = 1, b_n = K;
+    else if (form == 1) a_m = K, a_k = 1, b_k = N, b_n = 1;
+    else a_m = 1, a_k = M, b_k = N, b_n = 1;
+    const float *bs = form == 0 ? bias : NULL;
+    memcpy(c1, c0, nc * sizeof *c1);
+    memcpy(c2, c0, nc * sizeof *c2);
+    int ok1 = sl_gemm_bf16(c1, N, a, a_m, a_k, b, b_k, b_n, bs, M, N, K, form != 0, NULL);
+    int ok2 = sl_gemm_bf16(c2, N, a, a_m, a_k, b, b_k, b_n, bs, M, N, K, form != 0, pool2);
+    CHECK(ok1 && ok2, "sl_gemm_bf16 did not run");
+    double worst_exact = 0, worst_f32 = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s16 = 0, s32 = 0, sabs = 0;
+            for (int k = 0; k < K; k++) {
+                const float x = a[m * a_m + k * a_k], y = b[k * b_k + n * b_n];
+                s16 += bf16_round(x) * bf16_round(y);
+                s32 += (double)x * y;
+                sabs += fabs((double)x * y);
+            }
+            const double base = c0[(size_t)m * N + n] + (bs ? bs[n] : 0), got = c1[(size_t)m * N + n];
+            const double e16 = fabs(got - (base + s16)) / (K * 0x1p-23 * sabs + fabs(base) * 0x1p-23 + 1e-30);
+            const double e32 = fabs(got - (base + s32)) / (0x1p-7 * sabs + fabs(base) * 0x1p-23 + 1e-30);
+            worst_exact = fmax(worst_exact, e16);
+            worst_f32 = fmax(worst_f32, e32);
+        }
+    const int same = !memcmp(c1, c2, nc * sizeof *c1);
+    const char *names[3] = {"out = inp W^T + b", "dinp += dout W", "dW += dout^T inp"};
+    printf("bf16 %-17s M=%d N=%d K=%d: error %.2f of the bound with bf16 operands, %.3f of bf16's bound\n",
+           names[form], M, N, K, worst_exact, worst_f32);
+    CHECK(worst_exact <= 1, "bf16 form %d %dx%dx%d: %.3g of the bound", form, M, N, K, worst_exact);
+    CHECK(worst_f32 <= 1, "bf16 form %d %dx%dx%d: %.3g of bf16's bound", form, M, N, K, worst_f32);
+    CHECK(same, "bf16 form %d %dx%dx%d: 1 and 2 threads differ", form, M, N, K);
+    free(a);
+    free(b);
+    free(bias);
+    free(c0);
+    free(c1);
+    free(c2);
+}
+
+/* Odd sizes (partial row panels, column panels, an odd K, K over several blocks of pairs), each form. */
+static void test_bf16(void) {
+    if (!sl_gemm_bf16_available()) {
+        printf("bf16 products: this processor has no AVX-512 BF16 (the f32 products are used)\n");
+        return;
+    }
+    sl_pool *pool2 = sl_pool_create(2);
+    const int sizes[][3] = {{1, 1, 1}, {7, 33, 5}, {17, 45, 300}, {64, 96, 256}, {37, 70, 517}};
+    for (int form = 0; form < 3; form++)
+        for (int i = 0; i < 5; i++) test_bf16_case(form, sizes[i][0], sizes[i][1], sizes[i][2], pool2);
+    sl_pool_free(pool2);
+}
+
 /* ---- AdamW and the gradient norm -------------------------------------------------------------- */
 
 /* adamw_update equals torch's float32 formula written plainly, bit for bit (n odd: the vector tail). */
@@ -346,5 +426,6 @@ int main(void) {
     test_dropout();
     test_attention_backward();
     test_adamw();
+    test_bf16();
     return check_report("test_kernels");
 }

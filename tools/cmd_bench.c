@@ -8,6 +8,8 @@
 #include "commands.h"
 #include "convert.h"
 #include "fileio.h"
+#include "gemm_bf16.h"
+#include "kernels.h"
 #include "model.h"
 #include "train.h"
 
@@ -23,7 +25,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Training steps of a random model of a named shape: seconds per step and tokens per second. */
-static int bench_train(const char *shape, const char *tokenizer, int B, int T, int threads, int repeat) {
+static int bench_train(const char *shape, const char *tokenizer, int B, int T, int threads, int repeat, int bf16) {
     sl_error err;
     uint8_t *spm = NULL, *gguf = NULL;
     size_t spm_size, gguf_size;
@@ -44,6 +46,7 @@ static int bench_train(const char *shape, const char *tokenizer, int B, int T, i
     o.total_steps = repeat + 2;
     o.n_threads = threads;
     o.lr = 1e-5;
+    o.precision = bf16 ? SL_PRECISION_BF16 : SL_PRECISION_F32;
     if (sl_trainer_create(m, &o, &t, &err)) {
         fprintf(stderr, "surligne bench: %s\n", err.message);
         goto done;
@@ -70,8 +73,9 @@ static int bench_train(const char *shape, const char *tokenizer, int B, int T, i
     if (rc == 0) {
         qsort(times, (size_t)repeat, sizeof *times, cmp_double);
         double med = times[repeat / 2] / 1e3;
-        printf("surligne  config=%s threads=%d batch=%d seq=%d  median %.3f s/step  %.0f tok/s\n", shape, threads, B, T,
-               med, B * T / med);
+        printf("surligne  config=%s threads=%d batch=%d seq=%d precision=%s  median %.3f s/step  %.0f tok/s\n", shape,
+               threads, B, T, bf16 ? (sl_gemm_bf16_available() ? "bf16" : "bf16(unavailable:f32)") : "f32", med,
+               B * T / med);
     }
     free(ids);
     free(lab);
@@ -88,13 +92,20 @@ done:
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *shape = NULL, *tokenizer = "weights/sentencepiece.bpe.model";
     long seqs[16] = {32, 128, 512}, threads = 1, batch = 0, repeat = 10;
-    int n_seqs = 3, train = 0;
+    int n_seqs = 3, train = 0, bf16 = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
             if (!(model_path = cli_value("bench", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--train")) {
             train = 1;
+        } else if (!strcmp(argv[i], "--precision")) {
+            if (!(v = cli_value("bench", argc, argv, &i))) return 2;
+            if (strcmp(v, "f32") && strcmp(v, "bf16")) {
+                fprintf(stderr, "surligne bench: --precision is f32 or bf16, not '%s'\n", v);
+                return 2;
+            }
+            bf16 = !strcmp(v, "bf16");
         } else if (!strcmp(argv[i], "--config")) {
             if (!(shape = cli_value("bench", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--tokenizer")) {
@@ -119,12 +130,13 @@ int cmd_bench(int argc, char **argv) {
             return 2;
         }
         int T = n_seqs == 3 && seqs[0] == 32 ? 128 : (int)seqs[0];
-        return bench_train(shape, tokenizer, batch ? (int)batch : 8, T, (int)threads, (int)repeat);
+        return bench_train(shape, tokenizer, batch ? (int)batch : 8, T, (int)threads, (int)repeat, bf16);
     }
     if (batch == 0) batch = 1;
     if (!model_path) {
         fprintf(stderr, "usage: surligne bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N]\n"
-                        "       surligne bench --train --config tiny|small|base [--batch 8] [--seq 128] [--threads N]\n");
+                        "       surligne bench --train --config tiny|small|base [--batch 8] [--seq 128] [--threads N]\n"
+                        "                      [--precision f32|bf16]\n");
         return 2;
     }
     sl_error err;

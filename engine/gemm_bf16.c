@@ -1,0 +1,201 @@
+#include "gemm_bf16.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+int sl_gemm_bf16_available(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+}
+
+/* Packed operands: 32-bit words holding a pair of bf16 values (k = 2p in the low half, 2p + 1 in the high
+   half), as vdpbf16ps reads them. A is packed whole, in panels of MR rows: panel i, pair p, row r at word
+   (i * KP + p) * MR + r (KP = ceil(K / 2)). B is packed by each task for its NR columns and KCP pairs at a
+   time: pair p, column j at word p * NR + j. Rows and columns past M, N and the pair past an odd K are 0. */
+enum { MR = 8, NR = 32, KCP = 128 };
+
+/* 16 lanes x 32 floats of a source whose lanes each hold a contiguous run of k (lane l at src + l * stride,
+   k < kn valid): words (p, l) for the 16 pairs, stored at dst[p * W + l]. Each lane is converted by one
+   vcvtne2ps2bf16; the 16 x 16 words are then written by columns. */
+TARGET_BF16 static void pack_kcontig16(uint32_t *dst, size_t W, const float *src, size_t stride, int lanes, int kn) {
+    uint32_t t[16][16];
+    const __mmask16 m0 = kn >= 16 ? 0xffff : (__mmask16)((1u << (kn > 0 ? kn : 0)) - 1);
+    const __mmask16 m1 = kn >= 32 ? 0xffff : kn > 16 ? (__mmask16)((1u << (kn - 16)) - 1) : 0;
+    for (int l = 0; l < 16; l++) {
+        __m512i w = _mm512_setzero_si512();
+        if (l < lanes) {
+            const float *s = src + (size_t)l * stride;
+            w = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, s + 16), _mm512_maskz_loadu_ps(m0, s));
+        }
+        _mm512_storeu_si512(t[l], w);
+    }
+    const int np = (kn + 1) / 2 < 16 ? (kn + 1) / 2 : 16;
+    for (int p = 0; p < np; p++)
+        for (int l = 0; l < 16; l++) dst[(size_t)p * W + l] = t[l][p];
+}
+
+/* 16 lanes of a source whose lanes are contiguous for each k (lane l, k at src + k * stride + l): pairs
+   p < np (k < kn valid) at dst[p * W + l]. Two rows of 16 floats become 16 words by one conversion and one
+   permutation of 16-bit elements (x0[l], x1[l] side by side). */
+TARGET_BF16 static void pack_kstrided16(uint32_t *dst, size_t W, const float *src, size_t stride, int lanes, int kn) {
+    const __mmask16 lm = lanes >= 16 ? 0xffff : (__mmask16)((1u << lanes) - 1);
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21,
+                                         5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int p = 0; 2 * p < kn; p++) {
+        const __m512 x0 = _mm512_maskz_loadu_ps(lm, src + (size_t)(2 * p) * stride);
+        const __m512 x1 = 2 * p + 1 < kn ? _mm512_maskz_loadu_ps(lm, src + (size_t)(2 * p + 1) * stride) : _mm512_setzero_ps();
+        const __m512i w = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+        if (W != 8) {
+            _mm512_storeu_si512(dst + (size_t)p * W, w);
+        } else { /* W = 8: the two halves go to consecutive panels (the caller's layout) */
+            _mm256_storeu_si256((__m256i *)(void *)(dst + (size_t)p * W), _mm512_castsi512_si256(w));
+            _mm256_storeu_si256((__m256i *)(void *)(dst + (size_t)p * W + (size_t)W * (size_t)((kn + 1) / 2)),
+                                _mm512_extracti64x4_epi64(w, 1));
+        }
+    }
+}
+
+/* A panel of `lanes` (<= W, W = MR or NR) lanes and pairs [p0, p0 + np) of an operand X(lane, k) =
+   x[lane * s_lane + k * s_k], at dst[p * W + l] (pairs counted from p0). */
+TARGET_BF16 static void pack_panel(uint32_t *dst, int W, const float *x, size_t s_lane, size_t s_k, int lanes, int p0,
+                                   int np, int K) {
+    for (int l0 = 0; l0 < W; l0 += 16) {
+        const int ln = lanes - l0 < 16 ? (lanes - l0 > 0 ? lanes - l0 : 0) : 16, w16 = W - l0 < 16 ? W - l0 : 16;
+        if (ln == 0) { /* padding lanes */
+            for (int p = 0; p < np; p++) memset(dst + (size_t)p * W + l0, 0, (size_t)w16 * sizeof *dst);
+            continue;
+        }
+        const float *xl = x + (size_t)l0 * s_lane;
+        if (s_k == 1) {
+            for (int p = 0; p < np; p += 16) {
+                uint32_t *d = dst + (size_t)p * W + l0;
+                const int k = 2 * (p0 + p), kn = K - k < 2 * (np - p) ? K - k : 2 * (np - p);
+                if (w16 == 16) {
+                    pack_kcontig16(d, (size_t)W, xl + k, s_lane, ln, kn);
+                } else { /* W = 8: through a 16-wide copy */
+                    uint32_t t[16 * 16];
+                    pack_kcontig16(t, 16, xl + k, s_lane, ln, kn);
+                    for (int q = 0; q < 16 && 2 * q < kn; q++) memcpy(d + (size_t)q * W, t + q * 16, (size_t)w16 * 4);
+                }
+            }
+        } else if (s_lane == 1 && w16 == 16) {
+            pack_kstrided16(dst + l0, (size_t)W, xl + (size_t)(2 * p0) * s_k, s_k, ln,
+                            K - 2 * p0 < 2 * np ? K - 2 * p0 : 2 * np);
+        } else { /* any strides, one value at a time */
+            for (int p = 0; p < np; p++)
+                for (int l = 0; l < w16; l++) {
+                    const int k = 2 * (p0 + p);
+                    float v[2] = {0, 0};
+                    for (int h = 0; h < 2; h++)
+                        if (l < ln && k + h < K) v[h] = xl[(size_t)l * s_lane + (size_t)(k + h) * s_k];
+                    const __m128i w = (__m128i)_mm_cvtne2ps_pbh(_mm_setzero_ps(), _mm_loadu_ps((const float[4]){v[0], v[1], 0, 0}));
+                    dst[(size_t)p * W + l0 + l] = (uint32_t)_mm_cvtsi128_si32(w);
+                }
+        }
+    }
+}
+
+/* c (mr <= MR, nr <= NR) = [c +] the product of an A panel and a B panel over np pairs [+ bias]. */
+TARGET_BF16 static void kernel_8x32(float *c, size_t ldc, const uint32_t *ap, const uint32_t *bp, int np, int mr, int nr,
+                                    int add, const float *bias) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int p = 0; p < np; p++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + (size_t)p * NR),
+                       b1 = (__m512bh)_mm512_loadu_si512(bp + (size_t)p * NR + 16);
+        for (int r = 0; r < MR; r++) {
+            const __m512bh x = (__m512bh)_mm512_set1_epi32((int)ap[(size_t)p * MR + r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
+        }
+    }
+    const __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    const __mmask16 k1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
+    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (size_t)r * ldc;
+        __m512 y0 = _mm512_add_ps(acc[r][0], bias0), y1 = _mm512_add_ps(acc[r][1], bias1);
+        if (add) {
+            y0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, cr), acc[r][0]);
+            y1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, cr + 16), acc[r][1]);
+        }
+        _mm512_mask_storeu_ps(cr, k0, y0);
+        _mm512_mask_storeu_ps(cr + 16, k1, y1);
+    }
+}
+
+typedef struct {
+    float *c;
+    size_t ldc;
+    const float *a, *b, *bias;
+    size_t a_m, a_k, b_k, b_n;
+    int M, N, K, KP, accumulate;
+    uint32_t *apack, *bpack; /* bpack: KCP * NR words per thread */
+} gemm_ctx;
+
+static void pack_a_task(void *arg, int i, int thread) {
+    (void)thread;
+    const gemm_ctx *g = arg;
+    const int m0 = i * MR, mr = g->M - m0 < MR ? g->M - m0 : MR;
+    pack_panel(g->apack + (size_t)i * g->KP * MR, MR, g->a + (size_t)m0 * g->a_m, g->a_m, g->a_k, mr, 0, g->KP, g->K);
+}
+
+/* A's panels two at a time where A is contiguous along m (pack_kstrided16 writes 16 rows = 2 panels). */
+static void pack_a2_task(void *arg, int i, int thread) {
+    (void)thread;
+    const gemm_ctx *g = arg;
+    const int m0 = i * 2 * MR, mr = g->M - m0 < 2 * MR ? g->M - m0 : 2 * MR;
+    pack_kstrided16(g->apack + (size_t)i * 2 * g->KP * MR, MR, g->a + m0, g->a_k, mr, g->K);
+}
+
+/* Task j: columns [j NR, j NR + NR) of c, every row, K in blocks of KCP pairs. */
+static void gemm_task(void *arg, int j, int thread) {
+    const gemm_ctx *g = arg;
+    const int n0 = j * NR, nr = g->N - n0 < NR ? g->N - n0 : NR;
+    uint32_t *bp = g->bpack + (size_t)thread * KCP * NR;
+    for (int p0 = 0; p0 < g->KP; p0 += KCP) {
+        const int np = g->KP - p0 < KCP ? g->KP - p0 : KCP;
+        pack_panel(bp, NR, g->b + (size_t)n0 * g->b_n, g->b_n, g->b_k, nr, p0, np, g->K);
+        const int add = g->accumulate || p0 > 0;
+        for (int m0 = 0; m0 < g->M; m0 += MR)
+            kernel_8x32(g->c + (size_t)m0 * g->ldc + n0, g->ldc, g->apack + ((size_t)(m0 / MR) * g->KP + p0) * MR, bp, np,
+                        g->M - m0 < MR ? g->M - m0 : MR, nr, add, add || !g->bias ? NULL : g->bias + n0);
+    }
+}
+
+int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, const float *b, size_t b_k, size_t b_n,
+                 const float *bias, int M, int N, int K, int accumulate, sl_pool *pool) {
+    if (!sl_gemm_bf16_available() || M < 1 || N < 1 || K < 1) return 0;
+    const int KP = (K + 1) / 2, n_mpanels = (M + 2 * MR - 1) / (2 * MR) * 2; /* an even count: see pack_a2_task */
+    const size_t a_words = (size_t)n_mpanels * KP * MR, b_words = (size_t)sl_pool_n_threads(pool) * KCP * NR;
+    uint32_t *mem = aligned_alloc(64, ((a_words + b_words) * 4 + 63) / 64 * 64);
+    if (!mem) return 0;
+    gemm_ctx g = {c, ldc, a, b, bias, a_m, a_k, b_k, b_n, M, N, K, KP, accumulate, mem, mem + a_words};
+    if (a_m == 1 && a_k != 1)
+        sl_pool_run(pool, n_mpanels / 2, pack_a2_task, &g);
+    else
+        sl_pool_run(pool, (M + MR - 1) / MR, pack_a_task, &g);
+    sl_pool_run(pool, (N + NR - 1) / NR, gemm_task, &g);
+    free(mem);
+    return 1;
+}
+
+#else
+
+int sl_gemm_bf16_available(void) { return 0; }
+
+int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, const float *b, size_t b_k, size_t b_n,
+                 const float *bias, int M, int N, int K, int accumulate, sl_pool *pool) {
+    (void)c, (void)ldc, (void)a, (void)a_m, (void)a_k, (void)b, (void)b_k, (void)b_n, (void)bias, (void)M, (void)N,
+        (void)K, (void)accumulate, (void)pool;
+    return 0;
+}
+
+#endif

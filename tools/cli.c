@@ -193,3 +193,52 @@ int cli_default_model(const char *cmd, const char *argv0, char *path, size_t siz
             cmd);
     return 0;
 }
+
+int cli_option_parse(const char *cmd, const cli_option *opts, int n, int argc, char **argv, int *i) {
+    for (int k = 0; k < n; k++) {
+        if (strcmp(argv[*i], opts[k].flag)) continue;
+        if (opts[k].kind == CLI_SWITCH) {
+            *(int *)opts[k].value = 1;
+            return k;
+        }
+        const char *v = cli_value(cmd, argc, argv, i);
+        if (!v) return CLI_ERROR;
+        switch (opts[k].kind) {
+        case CLI_STRING: *(const char **)opts[k].value = v; break;
+        case CLI_INT:
+            if (!cli_int(cmd, opts[k].flag, v, (long)opts[k].lo, (long)opts[k].hi, opts[k].value)) return CLI_ERROR;
+            break;
+        case CLI_REAL:
+            if (!cli_float(cmd, opts[k].flag, v, opts[k].lo, opts[k].hi, opts[k].value)) return CLI_ERROR;
+            break;
+        case CLI_SWITCH: break;
+        }
+        return k;
+    }
+    return CLI_UNKNOWN;
+}
+
+int cli_state_matches(const char *cmd, const char *resume, const uint64_t *saved, const uint64_t *now,
+                      const cli_state_field *fields, int n) {
+    for (int k = 0; k < n; k++) {
+        const int w = fields[k].word;
+        if (saved[w] == now[w]) continue;
+        char was[64], is[64];
+        if (fields[k].real) {
+            double a, b;
+            memcpy(&a, &saved[w], sizeof a);
+            memcpy(&b, &now[w], sizeof b);
+            snprintf(was, sizeof was, "%g", a);
+            snprintf(is, sizeof is, "%g", b);
+        } else {
+            snprintf(was, sizeof was, "%llu", (unsigned long long)saved[w]);
+            snprintf(is, sizeof is, "%llu", (unsigned long long)now[w]);
+        }
+        fprintf(stderr,
+                "surligne %s: --resume %s: the state was written with %s %s, this run has %s: give the options "
+                "of the run being continued\n",
+                cmd, resume, fields[k].what, was, is);
+        return 0;
+    }
+    return 1;
+}

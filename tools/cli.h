@@ -3,6 +3,7 @@
 #define SL_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "train.h"
@@ -18,6 +19,30 @@ char *cli_read_all(const char *cmd, const char *path, size_t *size);
 void cli_json_string(FILE *f, const char *s, size_t len);
 /* A comma-separated list of positive integers ("32,128,512"); returns the count, 0 on error. */
 int cli_int_list(const char *cmd, const char *flag, const char *value, long *out, int max);
+
+/* An option table: a flag, its kind, where its value goes and its range (integers and reals). */
+typedef enum { CLI_STRING, CLI_INT, CLI_REAL, CLI_SWITCH } cli_kind;
+typedef struct {
+    const char *flag;
+    cli_kind kind;
+    void *value; /* const char **, long *, double *, int * (set to 1) */
+    double lo, hi;
+} cli_option;
+enum { CLI_UNKNOWN = -1, CLI_ERROR = -2 };
+/* argv[*i] against the table: stores its value (advancing *i past it) and returns the option's index;
+   CLI_UNKNOWN for a flag not in the table (nothing consumed), CLI_ERROR after a message. */
+int cli_option_parse(const char *cmd, const cli_option *opts, int n, int argc, char **argv, int *i);
+
+/* A resumed training run must have the options of the run it continues: the state words `fields` name
+   (with the flags that set them) must hold in `saved` what this run computed in `now`. Prints which one
+   differs and returns 0. */
+typedef struct {
+    int word;
+    const char *what; /* "--lr", "training examples (--train, --max-len)" */
+    int real;         /* the word holds a double's bits */
+} cli_state_field;
+int cli_state_matches(const char *cmd, const char *resume, const uint64_t *saved, const uint64_t *now,
+                      const cli_state_field *fields, int n);
 
 /* ---- annotated data for train and eval ---- */
 

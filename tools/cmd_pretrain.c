@@ -188,49 +188,25 @@ static int validate(run *r, int step) {
     return history_push(&r->hist, line, step, 1, 0, vl) && save_model(r) && save_state(r);
 }
 
-static int check_resumed_state(const run *r) {
-    const uint64_t *s = r->state;
-    char was[64] = "", now[64] = "";
-    const char *what = NULL;
-    if (s[STATE_VERSION] != STATE_FORMAT) {
+static int check_resumed_state(const run *r, const uint64_t *now) {
+    if (r->state[STATE_VERSION] != STATE_FORMAT) {
         fprintf(stderr, "surligne pretrain: --resume %s: state format %llu, this program writes %d\n", r->a.resume,
-                (unsigned long long)s[STATE_VERSION], STATE_FORMAT);
+                (unsigned long long)r->state[STATE_VERSION], STATE_FORMAT);
         return 0;
     }
-    uint64_t blocks = 0;
-    for (int k = 0; k < r->corpus.n_sources; k++) blocks += (uint64_t)r->corpus.sources[k].n_train;
-#define SAME_INT(word, flag, value)                                                                          \
-    if (!what && s[word] != (uint64_t)(value)) {                                                             \
-        what = flag;                                                                                         \
-        snprintf(was, sizeof was, "%llu", (unsigned long long)s[word]);                                      \
-        snprintf(now, sizeof now, "%llu", (unsigned long long)(value));                                      \
-    }
-#define SAME_REAL(word, flag, value)                                                                         \
-    if (!what && s[word] != bits_of(value)) {                                                                \
-        what = flag;                                                                                         \
-        snprintf(was, sizeof was, "%g", double_of(s[word]));                                                 \
-        snprintf(now, sizeof now, "%g", (double)(value));                                                    \
-    }
-    SAME_INT(STATE_N_SOURCES, "text sources (--text)", r->corpus.n_sources);
-    SAME_INT(STATE_N_BLOCKS, "training sequences (--text, --max-len, --valid-fraction)", blocks);
-    SAME_INT(STATE_TOTAL_STEPS, "steps (--steps, --tokens)", r->opt.total_steps);
-    SAME_INT(STATE_BATCH, "--batch", r->a.batch);
-    SAME_INT(STATE_MAX_LEN, "--max-len", r->a.max_len);
-    SAME_INT(STATE_SEED, "--seed", r->a.seed);
-    SAME_REAL(STATE_LR, "--lr", r->a.lr);
-    SAME_REAL(STATE_WARMUP, "--warmup-ratio", r->a.warmup);
-    SAME_REAL(STATE_DROPOUT, "--dropout", r->a.dropout);
-    SAME_REAL(STATE_MASK_PROB, "--mask-prob", r->a.mask_prob);
-    SAME_INT(STATE_WHOLE_WORD, "--whole-word", r->a.whole_word);
-#undef SAME_INT
-#undef SAME_REAL
-    if (what) {
-        fprintf(stderr, "surligne pretrain: --resume %s: %s was %s, now %s: a resumed run must have the options of "
-                        "the run it continues\n",
-                r->a.resume, what, was, now);
-        return 0;
-    }
-    return 1;
+    static const cli_state_field fields[] = {
+        {STATE_N_SOURCES, "text sources (--text)", 0},
+        {STATE_N_BLOCKS, "training sequences (--text, --max-len, --valid-fraction)", 0},
+        {STATE_TOTAL_STEPS, "steps (--steps, --tokens)", 0},
+        {STATE_BATCH, "--batch", 0},
+        {STATE_MAX_LEN, "--max-len", 0},
+        {STATE_SEED, "--seed", 0},
+        {STATE_LR, "--lr", 1},
+        {STATE_WARMUP, "--warmup-ratio", 1},
+        {STATE_DROPOUT, "--dropout", 1},
+        {STATE_MASK_PROB, "--mask-prob", 1},
+        {STATE_WHOLE_WORD, "--whole-word", 0}};
+    return cli_state_matches("pretrain", r->a.resume, r->state, now, fields, sizeof fields / sizeof *fields);
 }
 
 static int load_model(run *r) {
@@ -277,66 +253,41 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
     *a = (pretrain_args){.batch = 32, .max_len = 128, .seed = 42, .threads = 1, .valid_max = 256,
                          .eval_every = 500, .log_every = 20, .lr = 5e-4, .warmup = 0.06, .weight_decay = 0.01,
                          .dropout = 0.1, .mask_prob = 0.15, .valid_fraction = 0.005};
-    const struct {
-        const char *flag;
-        const char **value;
-    } paths[] = {{"--init", &a->init},     {"--config", &a->config}, {"--tokenizer", &a->tokenizer},
-                 {"-o", &a->out},          {"--output", &a->out},    {"--resume", &a->resume},
-                 {"--weights", &a->weights}};
-    const struct {
-        const char *flag;
-        long *value, lo, hi;
-    } ints[] = {{"--layers", &a->layers, 1, 256},         {"--hidden", &a->hidden, 1, 65536},
-                {"--heads", &a->heads, 1, 1024},          {"--intermediate", &a->ff, 1, 1 << 20},
-                {"--steps", &a->steps, 1, 1L << 30},      {"--tokens", &a->tokens, 1, 1L << 50},
-                {"--batch", &a->batch, 1, 1 << 16},       {"--max-len", &a->max_len, 3, 1 << 16},
-                {"--seed", &a->seed, 0, 1L << 62},        {"--threads", &a->threads, 1, 256},
-                {"--valid-max", &a->valid_max, 0, 1 << 24}, {"--eval-every", &a->eval_every, 1, 1L << 30},
-                {"--log-every", &a->log_every, 1, 1L << 30}, {"--save-every", &a->save_every, 1, 1L << 30}};
-    const struct {
-        const char *flag;
-        double *value, lo, hi;
-    } reals[] = {{"--lr", &a->lr, 0, 1},           {"--warmup-ratio", &a->warmup, 0, 1},
-                 {"--weight-decay", &a->weight_decay, 0, 1}, {"--dropout", &a->dropout, 0, 0.99},
-                 {"--mask-prob", &a->mask_prob, 1e-6, 1},   {"--valid-fraction", &a->valid_fraction, 0, 0.5}};
+    const char *text = NULL; /* the last --text */
+    const cli_option opts[] = {
+        {"--init", CLI_STRING, &a->init, 0, 0},           {"--config", CLI_STRING, &a->config, 0, 0},
+        {"--tokenizer", CLI_STRING, &a->tokenizer, 0, 0}, {"-o", CLI_STRING, &a->out, 0, 0},
+        {"--output", CLI_STRING, &a->out, 0, 0},          {"--resume", CLI_STRING, &a->resume, 0, 0},
+        {"--weights", CLI_STRING, &a->weights, 0, 0},     {"--text", CLI_STRING, &text, 0, 0},
+        {"--whole-word", CLI_SWITCH, &a->whole_word, 0, 0}, {"--drop-mlm", CLI_SWITCH, &a->drop_mlm, 0, 0},
+        {"--layers", CLI_INT, &a->layers, 1, 256},        {"--hidden", CLI_INT, &a->hidden, 1, 65536},
+        {"--heads", CLI_INT, &a->heads, 1, 1024},         {"--intermediate", CLI_INT, &a->ff, 1, 0x1p20},
+        {"--steps", CLI_INT, &a->steps, 1, 0x1p30},       {"--tokens", CLI_INT, &a->tokens, 1, 0x1p50},
+        {"--batch", CLI_INT, &a->batch, 1, 0x1p16},       {"--max-len", CLI_INT, &a->max_len, 3, 0x1p16},
+        {"--seed", CLI_INT, &a->seed, 0, 0x1p62},         {"--threads", CLI_INT, &a->threads, 1, 256},
+        {"--valid-max", CLI_INT, &a->valid_max, 0, 0x1p24}, {"--eval-every", CLI_INT, &a->eval_every, 1, 0x1p30},
+        {"--log-every", CLI_INT, &a->log_every, 1, 0x1p30}, {"--save-every", CLI_INT, &a->save_every, 1, 0x1p30},
+        {"--lr", CLI_REAL, &a->lr, 0, 1},                 {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1},
+        {"--weight-decay", CLI_REAL, &a->weight_decay, 0, 1}, {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
+        {"--mask-prob", CLI_REAL, &a->mask_prob, 1e-6, 1}, {"--valid-fraction", CLI_REAL, &a->valid_fraction, 0, 0.5}};
     for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v;
-        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(PRETRAIN_USAGE, stdout);
+            exit(0);
+        }
+        const int k = cli_option_parse("pretrain", opts, sizeof opts / sizeof *opts, argc, argv, &i);
+        if (k == CLI_ERROR) return 0;
+        if (k == CLI_UNKNOWN) {
+            fprintf(stderr, "surligne pretrain: unknown option '%s'\n%s", argv[i], PRETRAIN_USAGE);
             return 0;
         }
-        if (!strcmp(o, "--whole-word")) {
-            a->whole_word = 1;
-            continue;
-        }
-        if (!strcmp(o, "--drop-mlm")) {
-            a->drop_mlm = 1;
-            continue;
-        }
-        int known = !strcmp(o, "--text");
-        for (size_t k = 0; k < sizeof paths / sizeof *paths; k++) known |= !strcmp(o, paths[k].flag);
-        for (size_t k = 0; k < sizeof ints / sizeof *ints; k++) known |= !strcmp(o, ints[k].flag);
-        for (size_t k = 0; k < sizeof reals / sizeof *reals; k++) known |= !strcmp(o, reals[k].flag);
-        if (!known) {
-            fprintf(stderr, "surligne pretrain: unknown option '%s'\n%s", o, PRETRAIN_USAGE);
-            return 0;
-        }
-        if (!(v = cli_value("pretrain", argc, argv, &i))) return 0;
-        if (!strcmp(o, "--text")) {
+        if (!strcmp(opts[k].flag, "--text")) { /* repeated: one source each */
             if (a->n_texts == SL_MLM_MAX_SOURCES) {
                 fprintf(stderr, "surligne pretrain: at most %d --text sources\n", SL_MLM_MAX_SOURCES);
                 return 0;
             }
-            a->texts[a->n_texts++] = v;
+            a->texts[a->n_texts++] = text;
         }
-        for (size_t k = 0; k < sizeof paths / sizeof *paths; k++)
-            if (!strcmp(o, paths[k].flag)) *paths[k].value = v;
-        for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
-            if (!strcmp(o, ints[k].flag) && !cli_int("pretrain", o, v, ints[k].lo, ints[k].hi, ints[k].value))
-                return 0;
-        for (size_t k = 0; k < sizeof reals / sizeof *reals; k++)
-            if (!strcmp(o, reals[k].flag) && !cli_float("pretrain", o, v, reals[k].lo, reals[k].hi, reals[k].value))
-                return 0;
     }
     const int shape = a->layers || a->hidden || a->heads || a->ff;
     if (shape && !(a->layers && a->hidden && a->heads && a->ff)) {
@@ -511,11 +462,13 @@ static int prepare(run *r) {
     sw[STATE_RANKS] = (uint64_t)r->par.size;
     sw[STATE_WINDOW_LOSS] = bits_of(0.0);
     if (a->resume) {
+        uint64_t now[N_STATE];
+        memcpy(now, sw, sizeof now);
         if (sl_trainer_load_state(r->trainer, a->resume, sw, N_STATE, &err) != SL_OK) {
             fprintf(stderr, "surligne pretrain: --resume: %s\n", err.message);
             return 1;
         }
-        if (!check_resumed_state(r)) return 1;
+        if (!check_resumed_state(r, now)) return 1;
         if ((sw[STATE_THREADS] != (uint64_t)a->threads || sw[STATE_RANKS] != (uint64_t)r->par.size) && is_root(r))
             fprintf(stderr,
                     "surligne pretrain: the state was written with %llu thread(s) x %llu process(es): with %ld x %d "

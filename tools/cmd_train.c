@@ -203,46 +203,22 @@ static int end_epoch(run *r, int e) {
 }
 
 /* A resumed run must follow the same trajectory: the options that shape it must be the state's. */
-static int check_resumed_state(const run *r) {
-    const uint64_t *s = r->state;
-    char was[64] = "", now[64] = "";
-    const char *what = NULL;
-    if (s[STATE_VERSION] != STATE_FORMAT) {
-        fprintf(stderr, "surligne train: --resume %s: state format %llu, this program writes %d\n",
-                r->a.resume, (unsigned long long)s[STATE_VERSION], STATE_FORMAT);
+static int check_resumed_state(const run *r, const uint64_t *now) {
+    if (r->state[STATE_VERSION] != STATE_FORMAT) {
+        fprintf(stderr, "surligne train: --resume %s: state format %llu, this program writes %d\n", r->a.resume,
+                (unsigned long long)r->state[STATE_VERSION], STATE_FORMAT);
         return 0;
     }
-#define SAME_INT(word, flag, value)                                                                          \
-    if (!what && s[word] != (uint64_t)(value)) {                                                             \
-        what = flag;                                                                                         \
-        snprintf(was, sizeof was, "%llu", (unsigned long long)s[word]);                                      \
-        snprintf(now, sizeof now, "%llu", (unsigned long long)(value));                                      \
-    }
-#define SAME_REAL(word, flag, value)                                                                         \
-    if (!what && s[word] != bits_of(value)) {                                                                \
-        what = flag;                                                                                         \
-        snprintf(was, sizeof was, "%g", double_of(s[word]));                                                 \
-        snprintf(now, sizeof now, "%g", (double)(value));                                                    \
-    }
-    SAME_INT(STATE_N_EXAMPLES, "training examples (--train, --max-len)", r->train.n_examples);
-    SAME_INT(STATE_BATCH, "--batch", r->a.batch);
-    SAME_INT(STATE_MAX_LEN, "--max-len", r->a.max_len);
-    SAME_INT(STATE_SEED, "--seed", r->a.seed);
-    SAME_INT(STATE_SHUFFLE, "--shuffle (1 = epoch)", r->a.shuffle);
-    SAME_INT(STATE_TOTAL_STEPS, "total steps (--epochs, --max-steps)", r->opt.total_steps);
-    SAME_REAL(STATE_LR, "--lr", r->a.lr);
-    SAME_REAL(STATE_WARMUP, "--warmup-ratio", r->a.warmup);
-    SAME_REAL(STATE_DROPOUT, "--dropout", r->a.dropout);
-#undef SAME_INT
-#undef SAME_REAL
-    if (what) {
-        fprintf(stderr,
-                "surligne train: --resume %s: the state was written with %s %s, this run has %s: give the "
-                "options of the interrupted run to continue it\n",
-                r->a.resume, what, was, now);
-        return 0;
-    }
-    return 1;
+    static const cli_state_field fields[] = {{STATE_N_EXAMPLES, "training examples (--train, --max-len)", 0},
+                                             {STATE_BATCH, "--batch", 0},
+                                             {STATE_MAX_LEN, "--max-len", 0},
+                                             {STATE_SEED, "--seed", 0},
+                                             {STATE_SHUFFLE, "--shuffle (1 = epoch)", 0},
+                                             {STATE_TOTAL_STEPS, "total steps (--epochs, --max-steps)", 0},
+                                             {STATE_LR, "--lr", 1},
+                                             {STATE_WARMUP, "--warmup-ratio", 1},
+                                             {STATE_DROPOUT, "--dropout", 1}};
+    return cli_state_matches("train", r->a.resume, r->state, now, fields, sizeof fields / sizeof *fields);
 }
 
 /* --config: random weights of a named shape, the vocabulary of a SentencePiece model, and the labels of
@@ -353,32 +329,21 @@ static int parse_args(int argc, char **argv, train_args *a) {
                       .warmup = 0.1,
                       .dropout = 0.1,
                       .shuffle = 1};
-    const struct {
-        const char *flag;
-        const char **value;
-    } paths[] = {{"--init", &a->init},     {"--config", &a->config}, {"--train", &a->train},
-                 {"--dev", &a->dev},       {"-o", &a->out},          {"--output", &a->out},
-                 {"--labels", &a->labels}, {"--resume", &a->resume}, {"--tokenizer", &a->tokenizer}};
-    const struct {
-        const char *flag;
-        long *value;
-        long lo, hi;
-    } ints[] = {{"--epochs", &a->epochs, 1, 100000},
-                {"--batch", &a->batch, 1, 4096},
-                {"--max-len", &a->max_len, 3, 100000},
-                {"--seed", &a->seed, 0, 1L << 62},
-                {"--threads", &a->threads, 1, 256},
-                {"--max-steps", &a->max_steps, 1, 1L << 30},
-                {"--save-every", &a->save_every, 1, 1L << 30},
-                {"--log-every", &a->log_every, 1, 1L << 30}};
-    const struct {
-        const char *flag;
-        double *value;
-        double lo, hi;
-    } reals[] = {
-        {"--lr", &a->lr, 0, 1}, {"--warmup-ratio", &a->warmup, 0, 1}, {"--dropout", &a->dropout, 0, 0.99}};
+    const char *shuffle = NULL, *unknown = NULL;
+    const cli_option opts[] = {
+        {"--init", CLI_STRING, &a->init, 0, 0},         {"--config", CLI_STRING, &a->config, 0, 0},
+        {"--train", CLI_STRING, &a->train, 0, 0},       {"--dev", CLI_STRING, &a->dev, 0, 0},
+        {"-o", CLI_STRING, &a->out, 0, 0},              {"--output", CLI_STRING, &a->out, 0, 0},
+        {"--labels", CLI_STRING, &a->labels, 0, 0},     {"--resume", CLI_STRING, &a->resume, 0, 0},
+        {"--tokenizer", CLI_STRING, &a->tokenizer, 0, 0}, {"--shuffle", CLI_STRING, &shuffle, 0, 0},
+        {"--unknown-labels", CLI_STRING, &unknown, 0, 0}, {"--epochs", CLI_INT, &a->epochs, 1, 100000},
+        {"--batch", CLI_INT, &a->batch, 1, 4096},       {"--max-len", CLI_INT, &a->max_len, 3, 100000},
+        {"--seed", CLI_INT, &a->seed, 0, 0x1p62},       {"--threads", CLI_INT, &a->threads, 1, 256},
+        {"--max-steps", CLI_INT, &a->max_steps, 1, 0x1p30}, {"--save-every", CLI_INT, &a->save_every, 1, 0x1p30},
+        {"--log-every", CLI_INT, &a->log_every, 1, 0x1p30}, {"--lr", CLI_REAL, &a->lr, 0, 1},
+        {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1}, {"--dropout", CLI_REAL, &a->dropout, 0, 0.99}};
     for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v;
+        const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             fputs(TRAIN_USAGE, stdout);
             exit(0);
@@ -388,35 +353,21 @@ static int parse_args(int argc, char **argv, train_args *a) {
                     o, TRAIN_USAGE);
             return 0;
         }
-        int known = 0;
-        for (size_t k = 0; k < sizeof paths / sizeof *paths; k++) known |= !strcmp(o, paths[k].flag);
-        for (size_t k = 0; k < sizeof ints / sizeof *ints; k++) known |= !strcmp(o, ints[k].flag);
-        for (size_t k = 0; k < sizeof reals / sizeof *reals; k++) known |= !strcmp(o, reals[k].flag);
-        known |= !strcmp(o, "--shuffle") || !strcmp(o, "--unknown-labels");
-        if (!known) {
+        const int k = cli_option_parse("train", opts, sizeof opts / sizeof *opts, argc, argv, &i);
+        if (k == CLI_ERROR) return 0;
+        if (k == CLI_UNKNOWN) {
             fprintf(stderr, "surligne train: unknown option '%s'\n%s", o, TRAIN_USAGE);
             return 0;
         }
-        if (!(v = cli_value("train", argc, argv, &i))) return 0;
-        for (size_t k = 0; k < sizeof paths / sizeof *paths; k++)
-            if (!strcmp(o, paths[k].flag)) *paths[k].value = v;
-        for (size_t k = 0; k < sizeof ints / sizeof *ints; k++)
-            if (!strcmp(o, ints[k].flag) && !cli_int("train", o, v, ints[k].lo, ints[k].hi, ints[k].value))
-                return 0;
-        for (size_t k = 0; k < sizeof reals / sizeof *reals; k++)
-            if (!strcmp(o, reals[k].flag) &&
-                !cli_float("train", o, v, reals[k].lo, reals[k].hi, reals[k].value))
-                return 0;
-        if (!strcmp(o, "--shuffle")) {
-            if (strcmp(v, "none") && strcmp(v, "epoch")) {
-                fprintf(stderr, "surligne train: --shuffle '%s': expected none or epoch\n", v);
-                return 0;
-            }
-            a->shuffle = !strcmp(v, "epoch");
-        }
-        if (!strcmp(o, "--unknown-labels") && (a->unknown_to_o = cli_unknown_labels("train", v)) < 0)
-            return 0;
     }
+    if (shuffle) {
+        if (strcmp(shuffle, "none") && strcmp(shuffle, "epoch")) {
+            fprintf(stderr, "surligne train: --shuffle '%s': expected none or epoch\n", shuffle);
+            return 0;
+        }
+        a->shuffle = !strcmp(shuffle, "epoch");
+    }
+    if (unknown && (a->unknown_to_o = cli_unknown_labels("train", unknown)) < 0) return 0;
     if (a->config && a->init) {
         fprintf(stderr, "surligne train: give --init or --config, not both\n");
         return 0;
@@ -536,11 +487,13 @@ static int prepare(run *r) {
     s[STATE_BEST_F1] = bits_of(-1.0);
     s[STATE_WINDOW_LOSS] = s[STATE_EPOCH_LOSS] = bits_of(0.0);
     if (a->resume) {
+        uint64_t now[N_STATE];
+        memcpy(now, s, sizeof now);
         if (sl_trainer_load_state(r->trainer, a->resume, s, N_STATE, &err) != SL_OK) {
             fprintf(stderr, "surligne train: --resume: %s\n", err.message);
             return 1;
         }
-        if (!check_resumed_state(r)) return 1;
+        if (!check_resumed_state(r, now)) return 1;
         if (s[STATE_THREADS] != (uint64_t)a->threads)
             fprintf(
                 stderr,

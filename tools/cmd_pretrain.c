@@ -77,8 +77,6 @@ typedef struct {
     int whole_word, drop_mlm;
 } pretrain_args;
 
-static volatile sig_atomic_t stop_requested;
-static void request_stop(int sig) { stop_requested = sig; }
 
 typedef struct {
     pretrain_args a;
@@ -527,11 +525,7 @@ int cmd_pretrain(int argc, char **argv) {
         free(sample), free(ids), free(labels), free_run(&r);
         return 1;
     }
-    struct sigaction sa = {0};
-    sa.sa_handler = request_stop;
-    sa.sa_flags = SA_RESETHAND | SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    stop_on_signals();
     const int tty = isatty(2);
     const int first_step = sl_trainer_step_count(r.trainer);
     const double t_start = now_seconds();
@@ -610,7 +604,7 @@ int cmd_pretrain(int argc, char **argv) {
                 t_saved = now_seconds();
             }
         }
-        const int stop = !parallel_all(&r.par, !stop_requested);
+        const int stop = !parallel_all(&r.par, !stop_requested());
         if (stop && rc == 0) {
             end_progress_line(&r);
             if (save_state(&r) && is_root(&r))

@@ -74,20 +74,12 @@ enum {
 };
 #define STATE_FORMAT 1
 
-/* Ctrl-C (and SIGTERM) ask the loop to save the state and stop after the current step. The handler is
-   reset by the first signal, so a second Ctrl-C stops at once (the files on disk stay whole). */
-static volatile sig_atomic_t stop_requested;
-static void request_stop(int sig) {
-    stop_requested = sig;
-}
-
 typedef struct {
     const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer;
     long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
     double lr, warmup, dropout;
     int shuffle, unknown_to_o;
 } train_args;
-
 
 /* ---- the run ----------------------------------------------------------------------------------- */
 
@@ -107,7 +99,6 @@ typedef struct {
     int progress_open; /* a \r progress line is on the terminal */
     sl_parallel par;   /* mpirun: this process's rank; rank 0 alone writes files and prints */
 } run;
-
 
 static void end_progress_line(run *r) {
     if (r->progress_open) fputc('\n', stderr);
@@ -136,7 +127,6 @@ static int save_state(run *r) {
     }
     return ok;
 }
-
 
 /* The end of epoch e (1-based): dev evaluation, checkpoints, the epoch's log line, the plot, the state. */
 static int end_epoch(run *r, int e) {
@@ -552,11 +542,7 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
     sl_batch batch = {.ids = ids, .labels = labels};
-    struct sigaction sa = {0};
-    sa.sa_handler = request_stop;
-    sa.sa_flags = SA_RESETHAND | SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    stop_on_signals();
 
     const int tty = isatty(2) && r.par.rank == 0;
     const int first_step = sl_trainer_step_count(r.trainer);
@@ -650,7 +636,7 @@ int cmd_train(int argc, char **argv) {
                 t_saved = now_seconds();
             }
         }
-        if (!parallel_all(&r.par, !stop_requested)) {
+        if (!parallel_all(&r.par, !stop_requested())) {
             end_progress_line(&r);
             if (save_state(&r)) {
                 fprintf(stderr,

@@ -1,6 +1,7 @@
 #include "train_log.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,3 +259,16 @@ void format_duration(double s, char *buf, size_t size) {
     else
         snprintf(buf, size, "%lds", t);
 }
+
+static volatile sig_atomic_t stop_signal;
+static void request_stop(int sig) { stop_signal = sig; }
+
+void stop_on_signals(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = request_stop;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int stop_requested(void) { return stop_signal != 0; }

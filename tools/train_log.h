@@ -17,6 +17,11 @@ char *format_line(const char *fmt, ...) SL_PRINTF(1, 2); /* malloc'ed */
 char *path_with(const char *out, const char *suffix);
 void format_duration(double s, char *buf, size_t size); /* 1h02m, 3m05s, 12s */
 
+/* Ctrl-C (and SIGTERM) ask a training loop to save its state and stop after the current step: the handler
+   is reset by the first signal, so a second Ctrl-C stops at once (the files on disk stay whole). */
+void stop_on_signals(void);
+int stop_requested(void);
+
 /* One line of the metrics log, kept verbatim, with what the plot needs. */
 typedef struct {
     char *line;

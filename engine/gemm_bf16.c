@@ -15,8 +15,9 @@ int sl_gemm_bf16_available(void) {
 }
 
 /* Packed operands: 32-bit words holding a pair of bf16 values (k = 2p in the low half, 2p + 1 in the high
-   half), as vdpbf16ps reads them. A is packed whole, in panels of MR rows: panel i, pair p, row r at word
-   (i * KP + p) * MR + r (KP = ceil(K / 2)). B is packed by each task for its NR columns and KCP pairs at a
+   half), as vdpbf16ps reads them. A is packed whole (KP = ceil(K / 2) pairs a row): where its k are
+   contiguous, by rows (row m, pair p at word m * KP + p: a plain conversion), otherwise in panels of MR rows
+   (panel i, pair p, row r at word (i * KP + p) * MR + r: two rows of 16 floats per conversion). B is packed by each task for its NR columns and KCP pairs at a
    time: pair p, column j at word p * NR + j. Rows and columns past M, N and the pair past an odd K are 0. */
 enum { MR = 8, NR = 32, KCP = 128 };
 
@@ -38,6 +39,19 @@ TARGET_BF16 static void pack_kcontig16(uint32_t *dst, size_t W, const float *src
     const int np = (kn + 1) / 2 < 16 ? (kn + 1) / 2 : 16;
     for (int p = 0; p < np; p++)
         for (int l = 0; l < 16; l++) dst[(size_t)p * W + l] = t[l][p];
+}
+
+/* One row of K floats (contiguous) as KP words: pairs side by side, as one conversion gives them. */
+TARGET_BF16 static void pack_row(uint32_t *dst, const float *x, int K) {
+    for (int k = 0; k < K; k += 32) {
+        const int kn = K - k;
+        const __mmask16 m0 = kn >= 16 ? 0xffff : (__mmask16)((1u << kn) - 1);
+        const __mmask16 m1 = kn >= 32 ? 0xffff : kn > 16 ? (__mmask16)((1u << (kn - 16)) - 1) : 0;
+        const __m512i w =
+            (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + k + 16), _mm512_maskz_loadu_ps(m0, x + k));
+        const int np = (kn + 1) / 2 < 16 ? (kn + 1) / 2 : 16;
+        _mm512_mask_storeu_epi32(dst + k / 2, (__mmask16)((1u << np) - 1), w);
+    }
 }
 
 /* 16 lanes of a source whose lanes are contiguous for each k (lane l, k at src + k * stride + l): pairs
@@ -101,16 +115,19 @@ TARGET_BF16 static void pack_panel(uint32_t *dst, int W, const float *x, size_t 
     }
 }
 
-/* c (mr <= MR, nr <= NR) = [c +] the product of an A panel and a B panel over np pairs [+ bias]. */
-TARGET_BF16 static void kernel_8x32(float *c, size_t ldc, const uint32_t *ap, const uint32_t *bp, int np, int mr, int nr,
-                                    int add, const float *bias) {
+/* c (mr <= MR, nr <= NR) = [c +] the product of A's rows (pair p of row r at ap[r * a_rs + p * a_ps]) and a
+   B panel over np pairs [+ bias]. Inlined into two kernels with constant A strides. */
+TARGET_BF16 static inline __attribute__((always_inline)) void tile(float *c, size_t ldc, const uint32_t *ap,
+                                                                   size_t a_rs, size_t a_ps, const uint32_t *bp,
+                                                                   int np, int mr, int nr, int add,
+                                                                   const float *bias) {
     __m512 acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int p = 0; p < np; p++) {
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(bp + (size_t)p * NR),
                        b1 = (__m512bh)_mm512_loadu_si512(bp + (size_t)p * NR + 16);
         for (int r = 0; r < MR; r++) {
-            const __m512bh x = (__m512bh)_mm512_set1_epi32((int)ap[(size_t)p * MR + r]);
+            const __m512bh x = (__m512bh)_mm512_set1_epi32((int)ap[(size_t)r * a_rs + (size_t)p * a_ps]);
             acc[r][0] = _mm512_dpbf16_ps(acc[r][0], x, b0);
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }
@@ -131,12 +148,25 @@ TARGET_BF16 static void kernel_8x32(float *c, size_t ldc, const uint32_t *ap, co
     }
 }
 
+/* A in panels (pairs of a row MR words apart) */
+TARGET_BF16 static void kernel_panel(float *c, size_t ldc, const uint32_t *ap, const uint32_t *bp, int np, int mr,
+                                     int nr, int add, const float *bias) {
+    tile(c, ldc, ap, 1, MR, bp, np, mr, nr, add, bias);
+}
+
+/* A by rows (rows a_rs words apart, pairs side by side) */
+TARGET_BF16 static void kernel_rows(float *c, size_t ldc, const uint32_t *ap, size_t a_rs, const uint32_t *bp, int np,
+                                    int mr, int nr, int add, const float *bias) {
+    tile(c, ldc, ap, a_rs, 1, bp, np, mr, nr, add, bias);
+}
+
 typedef struct {
     float *c;
     size_t ldc;
     const float *a, *b, *bias;
     size_t a_m, a_k, b_k, b_n;
     int M, N, K, KP, accumulate;
+    int a_rows;              /* A packed by rows (KP words each) rather than in panels */
     uint32_t *apack, *bpack; /* bpack: KCP * NR words per thread */
 } gemm_ctx;
 
@@ -144,7 +174,14 @@ static void pack_a_task(void *arg, int i, int thread) {
     (void)thread;
     const gemm_ctx *g = arg;
     const int m0 = i * MR, mr = g->M - m0 < MR ? g->M - m0 : MR;
-    pack_panel(g->apack + (size_t)i * g->KP * MR, MR, g->a + (size_t)m0 * g->a_m, g->a_m, g->a_k, mr, 0, g->KP, g->K);
+    uint32_t *dst = g->apack + (size_t)i * g->KP * MR;
+    if (g->a_rows) { /* rows past M are zeros */
+        for (int r = 0; r < MR; r++)
+            if (r < mr) pack_row(dst + (size_t)r * g->KP, g->a + (size_t)(m0 + r) * g->a_m, g->K);
+            else memset(dst + (size_t)r * g->KP, 0, (size_t)g->KP * sizeof *dst);
+        return;
+    }
+    pack_panel(dst, MR, g->a + (size_t)m0 * g->a_m, g->a_m, g->a_k, mr, 0, g->KP, g->K);
 }
 
 /* A's panels two at a time where A is contiguous along m (pack_kstrided16 writes 16 rows = 2 panels). */
@@ -164,9 +201,15 @@ static void gemm_task(void *arg, int j, int thread) {
         const int np = g->KP - p0 < KCP ? g->KP - p0 : KCP;
         pack_panel(bp, NR, g->b + (size_t)n0 * g->b_n, g->b_n, g->b_k, nr, p0, np, g->K);
         const int add = g->accumulate || p0 > 0;
-        for (int m0 = 0; m0 < g->M; m0 += MR)
-            kernel_8x32(g->c + (size_t)m0 * g->ldc + n0, g->ldc, g->apack + ((size_t)(m0 / MR) * g->KP + p0) * MR, bp, np,
-                        g->M - m0 < MR ? g->M - m0 : MR, nr, add, add || !g->bias ? NULL : g->bias + n0);
+        const float *bias = add || !g->bias ? NULL : g->bias + n0;
+        for (int m0 = 0; m0 < g->M; m0 += MR) {
+            float *c = g->c + (size_t)m0 * g->ldc + n0;
+            const int mr = g->M - m0 < MR ? g->M - m0 : MR;
+            if (g->a_rows)
+                kernel_rows(c, g->ldc, g->apack + (size_t)m0 * g->KP + p0, (size_t)g->KP, bp, np, mr, nr, add, bias);
+            else
+                kernel_panel(c, g->ldc, g->apack + ((size_t)(m0 / MR) * g->KP + p0) * MR, bp, np, mr, nr, add, bias);
+        }
     }
 }
 
@@ -177,7 +220,7 @@ int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, c
     const size_t a_words = (size_t)n_mpanels * KP * MR, b_words = (size_t)sl_pool_n_threads(pool) * KCP * NR;
     uint32_t *mem = aligned_alloc(64, ((a_words + b_words) * 4 + 63) / 64 * 64);
     if (!mem) return 0;
-    gemm_ctx g = {c, ldc, a, b, bias, a_m, a_k, b_k, b_n, M, N, K, KP, accumulate, mem, mem + a_words};
+    gemm_ctx g = {c, ldc, a, b, bias, a_m, a_k, b_k, b_n, M, N, K, KP, accumulate, a_k == 1, mem, mem + a_words};
     if (a_m == 1 && a_k != 1)
         sl_pool_run(pool, n_mpanels / 2, pack_a2_task, &g);
     else

@@ -610,23 +610,24 @@ SL_MULTIVERSION static void attention_inference_task(void *arg, int task, int th
    of its thread (attention_work_floats): the scores straight into probs, softmax by rows, then
    out = dropout(P) V; the backward pass is five such products. */
 
+#define SP_ROWS 6
 /* c (R,N) = alpha * sum over j < J of A(r,j) b (J,N) row j, A(r,j) = a[r * a_r + j * a_j], rows of b and c
-   ldb and ldc apart. Tiles of 4 rows x 16 columns in 8 accumulators (each loaded b vector serves 4 rows,
-   each broadcast element of A 16 columns); narrower column tails through a zero-padded copy. */
+   ldb and ldc apart. Tiles of 6 rows x 16 columns in 12 accumulators (each loaded b vector serves 6 rows,
+   each broadcast element of A 16 columns; 8 accumulators would only just cover the FMA latency); narrower column tails through a zero-padded copy. */
 VEC_INLINE void small_product(float *c, int ldc, const float *a, int a_r, int a_j, const float *b, int ldb, int R,
                               int J, int N, float alpha) {
     for (int n0 = 0; n0 < N; n0 += 16) {
         const int nn = N - n0 < 16 ? N - n0 : 16;
-        for (int r0 = 0; r0 < R; r0 += 4) {
-            const int rr = R - r0 < 4 ? R - r0 : 4;
-            const float *ar[4];
-            for (int r = 0; r < 4; r++) ar[r] = a + (size_t)(r0 + (r < rr ? r : rr - 1)) * a_r;
-            v8f acc[4][2] = {{{0}}};
+        for (int r0 = 0; r0 < R; r0 += SP_ROWS) {
+            const int rr = R - r0 < SP_ROWS ? R - r0 : SP_ROWS;
+            const float *ar[SP_ROWS];
+            for (int r = 0; r < SP_ROWS; r++) ar[r] = a + (size_t)(r0 + (r < rr ? r : rr - 1)) * a_r;
+            v8f acc[SP_ROWS][2] = {{{0}}};
             if (nn == 16) {
                 for (int j = 0; j < J; j++) {
                     const float *bj = b + (size_t)j * ldb + n0;
                     const v8f b0 = load8(bj), b1 = load8(bj + 8);
-                    for (int r = 0; r < 4; r++) {
+                    for (int r = 0; r < SP_ROWS; r++) {
                         const float x = ar[r][(size_t)j * a_j];
                         acc[r][0] += x * b0;
                         acc[r][1] += x * b1;
@@ -637,7 +638,7 @@ VEC_INLINE void small_product(float *c, int ldc, const float *a, int a_r, int a_
                     float bj[16] = {0};
                     memcpy(bj, b + (size_t)j * ldb + n0, (size_t)nn * sizeof *bj);
                     const v8f b0 = load8(bj), b1 = load8(bj + 8);
-                    for (int r = 0; r < 4; r++) {
+                    for (int r = 0; r < SP_ROWS; r++) {
                         const float x = ar[r][(size_t)j * a_j];
                         acc[r][0] += x * b0;
                         acc[r][1] += x * b1;

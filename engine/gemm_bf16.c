@@ -218,7 +218,8 @@ int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, c
     if (!sl_gemm_bf16_available() || M < 1 || N < 1 || K < 1) return 0;
     const int KP = (K + 1) / 2, n_mpanels = (M + 2 * MR - 1) / (2 * MR) * 2; /* an even count: see pack_a2_task */
     const size_t a_words = (size_t)n_mpanels * KP * MR, b_words = (size_t)sl_pool_n_threads(pool) * KCP * NR;
-    uint32_t *mem = aligned_alloc(64, ((a_words + b_words) * 4 + 63) / 64 * 64);
+    const size_t bytes = ((a_words + b_words) * 4 + 63) / 64 * 64;
+    uint32_t *owned = pool ? NULL : aligned_alloc(64, bytes), *mem = pool ? sl_pool_scratch(pool, bytes) : owned;
     if (!mem) return 0;
     gemm_ctx g = {c, ldc, a, b, bias, a_m, a_k, b_k, b_n, M, N, K, KP, accumulate, a_k == 1, mem, mem + a_words};
     if (a_m == 1 && a_k != 1)
@@ -226,7 +227,7 @@ int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, c
     else
         sl_pool_run(pool, (M + MR - 1) / MR, pack_a_task, &g);
     sl_pool_run(pool, (N + NR - 1) / NR, gemm_task, &g);
-    free(mem);
+    free(owned);
     return 1;
 }
 

@@ -302,22 +302,39 @@ SL_MULTIVERSION void layernorm_forward(float *out, float *mean, float *rstd, con
     }
 }
 
-void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                        const float *weight, const float *mean, const float *rstd, int M, int C) {
+/* Two reductions per row (means of dnorm and of dnorm * norm, in double over 8 lanes as sum8d), then the
+   element-wise update, 8 lanes at a time. */
+SL_MULTIVERSION void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                                        const float *weight, const float *mean, const float *rstd, int M, int C) {
+    const int C8 = C & ~7;
     for (int m = 0; m < M; m++) {
         const float *dy = dout + (size_t)m * C, *x = inp + (size_t)m * C;
         float *dx = dinp + (size_t)m * C;
         const float mu = mean[m], rs = rstd[m];
-        /* two reductions: mean of dnorm and of dnorm * norm */
-        double dnorm_mean = 0, dnorm_norm_mean = 0;
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - mu) * rs, dnorm = weight[i] * dy[i];
-            dnorm_mean += dnorm;
-            dnorm_norm_mean += (double)dnorm * norm;
+        double s1[8] = {0}, s2[8] = {0};
+        for (int i = 0; i < C8; i += 8) {
+            const v8f norm = (load8(x + i) - mu) * rs, dnorm = load8(weight + i) * load8(dy + i);
+            for (int j = 0; j < 8; j++) {
+                s1[j] += dnorm[j];
+                s2[j] += (double)dnorm[j] * norm[j];
+            }
         }
-        const float a = (float)(dnorm_mean / C), b = (float)(dnorm_norm_mean / C);
-        for (int i = 0; i < C; i++) {
-            float norm = (x[i] - mu) * rs, dnorm = weight[i] * dy[i];
+        for (int i = C8; i < C; i++) {
+            const float norm = (x[i] - mu) * rs, dnorm = weight[i] * dy[i];
+            s1[0] += dnorm;
+            s2[0] += (double)dnorm * norm;
+        }
+        const double dnorm_sum = ((s1[0] + s1[4]) + (s1[1] + s1[5])) + ((s1[2] + s1[6]) + (s1[3] + s1[7]));
+        const double dnorm_norm_sum = ((s2[0] + s2[4]) + (s2[1] + s2[5])) + ((s2[2] + s2[6]) + (s2[3] + s2[7]));
+        const float a = (float)(dnorm_sum / C), b = (float)(dnorm_norm_sum / C);
+        for (int i = 0; i < C8; i += 8) {
+            const v8f g = load8(dy + i), norm = (load8(x + i) - mu) * rs, dnorm = load8(weight + i) * g;
+            store8(dbias + i, load8(dbias + i) + g);
+            store8(dweight + i, load8(dweight + i) + norm * g);
+            store8(dx + i, load8(dx + i) + (dnorm - a - norm * b) * rs);
+        }
+        for (int i = C8; i < C; i++) {
+            const float norm = (x[i] - mu) * rs, dnorm = weight[i] * dy[i];
             dbias[i] += dy[i];
             dweight[i] += norm * dy[i];
             dx[i] += (dnorm - a - norm * b) * rs;
@@ -785,13 +802,14 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
         sl_pool_run(pool, B * NH * ((T + ATT_Q - 1) / ATT_Q), attention_inference_task, &c);
         return;
     }
-    /* training (and head sizes the inference path does not take): the work areas, once per call (a failed
-       allocation falls back on the row-by-row code) */
-    float *work = malloc((size_t)sl_pool_n_threads(pool) * attention_work_floats(T, D) * sizeof *work);
+    /* training (and head sizes the inference path does not take): the work areas, the pool's scratch memory
+       (a failed allocation falls back on the row-by-row code) */
+    const size_t bytes = (size_t)sl_pool_n_threads(pool) * attention_work_floats(T, D) * sizeof(float);
+    float *owned = pool ? NULL : malloc(bytes), *work = pool ? sl_pool_scratch(pool, bytes) : owned;
     if (work) {
         c.scratch = work;
         sl_pool_run(pool, B * NH, attention_train_task, &c);
-        free(work);
+        free(owned);
     } else {
         sl_pool_run(pool, B * NH, attention_task, &c);
     }
@@ -850,11 +868,12 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     attention_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .saved = probs, .q = q, .k = k, .v = v,
                        .key_mask = key_mask, .B = B, .T = T, .C = C, .NH = NH, .dropout = dropout,
                        .scratch = scratch};
-    float *work = malloc((size_t)sl_pool_n_threads(pool) * attention_work_floats(T, C / NH) * sizeof *work);
+    const size_t bytes = (size_t)sl_pool_n_threads(pool) * attention_work_floats(T, C / NH) * sizeof(float);
+    float *owned = pool ? NULL : malloc(bytes), *work = pool ? sl_pool_scratch(pool, bytes) : owned;
     if (work) {
         c.scratch = work;
         sl_pool_run(pool, B * NH, attention_train_backward_task, &c);
-        free(work);
+        free(owned);
     } else {
         sl_pool_run(pool, B * NH, attention_backward_task, &c);
     }

@@ -32,6 +32,8 @@ struct sl_pool {
     atomic_int running;     /* workers still inside the current run */
     int quit;
     int precision;
+    void *scratch;
+    size_t scratch_size;
     /* the current run */
     sl_task_fn task;
     void *ctx;
@@ -113,6 +115,7 @@ void sl_pool_free(sl_pool *p) {
         for (int t = 1; t < p->n_threads; t++) pthread_join(p->workers[t - 1], NULL);
         free(p->workers);
     }
+    free(p->scratch);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
@@ -120,6 +123,19 @@ void sl_pool_free(sl_pool *p) {
 }
 
 int sl_pool_n_threads(const sl_pool *p) { return p ? p->n_threads : 1; }
+
+void *sl_pool_scratch(sl_pool *p, size_t bytes) {
+    if (!p) return NULL;
+    if (bytes > p->scratch_size) {
+        const size_t size = (bytes + 63) / 64 * 64;
+        void *m = aligned_alloc(64, size);
+        if (!m) return NULL;
+        free(p->scratch);
+        p->scratch = m;
+        p->scratch_size = size;
+    }
+    return p->scratch;
+}
 
 void sl_pool_set_precision(sl_pool *p, int precision) { p->precision = precision; }
 int sl_pool_precision(const sl_pool *p) { return p ? p->precision : 0; }

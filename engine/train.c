@@ -318,8 +318,8 @@ sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_
     t->max_T = o->max_len;
     t->max_tokens = o->batch * o->max_len;
     sl_status s = SL_OK;
-    /* a pool (even of one thread) carries the products' precision */
-    if ((o->n_threads > 1 || o->precision != SL_PRECISION_F32) && !(t->pool = sl_pool_create(o->n_threads)))
+    /* a pool even for one thread: it carries the products' precision and the kernels' scratch memory */
+    if (!(t->pool = sl_pool_create(o->n_threads)))
         s = sl_fail(err, SL_ERR_MEMORY, "cannot start %d threads", o->n_threads);
     if (t->pool) sl_pool_set_precision(t->pool, o->precision);
     const int n_head = c->n_labels > 0 ? N_HEAD_TENSORS : 0, n_mlm = c->has_mlm ? N_MLM_TENSORS : 0;

@@ -381,6 +381,51 @@ static void test_bf16(void) {
     sl_pool_free(pool2);
 }
 
+/* ---- layer norm backward ----------------------------------------------------------------------- */
+
+/* Against double sums (C = 37: the scalar tail; 256: the model's), the gradients accumulated (+=). */
+static void test_layernorm_backward_case(int M, int C) {
+    const size_t n = (size_t)M * C;
+    float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy), *dx = malloc(n * sizeof *dx),
+          *y = malloc(n * sizeof *y), *w = malloc(C * sizeof *w), *bias = malloc(C * sizeof *bias),
+          *dw = malloc(C * sizeof *dw), *db = malloc(C * sizeof *db), *mean = malloc(M * sizeof *mean),
+          *rstd = malloc(M * sizeof *rstd);
+    for (size_t i = 0; i < n; i++) x[i] = 3 * rand_uniform() + 1, dy[i] = rand_uniform(), dx[i] = rand_uniform();
+    for (int i = 0; i < C; i++) w[i] = 1 + 0.5f * rand_uniform(), bias[i] = rand_uniform(), dw[i] = db[i] = 0.25f;
+    double *rdx = malloc(n * sizeof *rdx), *rdw = calloc(C, sizeof *rdw), *rdb = calloc(C, sizeof *rdb);
+    layernorm_forward(y, mean, rstd, x, w, bias, M, C, 1e-5f);
+    for (int m = 0; m < M; m++) {
+        double mu = 0, var = 0, a = 0, b = 0;
+        for (int i = 0; i < C; i++) mu += x[m * C + i];
+        mu /= C;
+        for (int i = 0; i < C; i++) var += (x[m * C + i] - mu) * (x[m * C + i] - mu);
+        const double rs = 1 / sqrt(var / C + 1e-5);
+        for (int i = 0; i < C; i++) {
+            const double norm = (x[m * C + i] - mu) * rs, dnorm = (double)w[i] * dy[m * C + i];
+            a += dnorm / C;
+            b += dnorm * norm / C;
+        }
+        for (int i = 0; i < C; i++) {
+            const double norm = (x[m * C + i] - mu) * rs, dnorm = (double)w[i] * dy[m * C + i];
+            rdx[m * C + i] = dx[m * C + i] + (dnorm - a - norm * b) * rs;
+            rdw[i] += norm * dy[m * C + i];
+            rdb[i] += dy[m * C + i];
+        }
+    }
+    layernorm_backward(dx, dw, db, dy, x, w, mean, rstd, M, C);
+    double ex = 0, ew = 0;
+    for (size_t i = 0; i < n; i++) ex = fmax(ex, fabs(dx[i] - rdx[i]) / (1 + fabs(rdx[i])));
+    for (int i = 0; i < C; i++)
+        ew = fmax(ew, fmax(fabs(dw[i] - 0.25 - rdw[i]), fabs(db[i] - 0.25 - rdb[i])) / (M + fabs(rdw[i])));
+    printf("layernorm backward M=%d C=%d: dinp error %.2g, dweight/dbias error %.2g (relative)\n", M, C, ex, ew);
+    CHECK(ex <= 1e-5 && ew <= 1e-6, "layernorm backward M=%d C=%d: %.3g %.3g", M, C, ex, ew);
+    float *fb[] = {x, dy, dx, y, w, bias, dw, db, mean, rstd};
+    for (int i = 0; i < 10; i++) free(fb[i]);
+    free(rdx);
+    free(rdw);
+    free(rdb);
+}
+
 /* ---- AdamW and the gradient norm -------------------------------------------------------------- */
 
 /* adamw_update equals torch's float32 formula written plainly, bit for bit (n odd: the vector tail). */
@@ -425,6 +470,8 @@ int main(void) {
     test_attention();
     test_dropout();
     test_attention_backward();
+    test_layernorm_backward_case(5, 37);
+    test_layernorm_backward_case(33, 256);
     test_adamw();
     test_bf16();
     return check_report("test_kernels");

@@ -779,7 +779,16 @@ SL_MULTIVERSION static void attention_train_backward_task(void *arg, int task, i
     for (int t = 0; t < T; t++) {
         const float *p = P + (size_t)t * T;
         float *g = ds + (size_t)t * keys;
-        dropout_row(g, g, keys, c->dropout, first + (uint64_t)t * T);
+        if (c->dropout && c->dropout->p > 0) {
+            /* the mask again, read from Pd where P is not 0 (P > 0 times 1 / (1 - p) is not 0); where P is 0,
+               dS and the row's sum take nothing from the element whatever its multiplier */
+            const float keep = 1.0f / (1.0f - c->dropout->p);
+            const float *pdt = pd + (size_t)t * keys;
+            int u = 0;
+            for (; u + 8 <= keys; u += 8)
+                store8(g + u, select8(load8(pdt + u) != 0.0f, load8(g + u) * keep, (v8f){0}));
+            for (; u < keys; u++) g[u] = pdt[u] != 0.0f ? g[u] * keep : 0.0f;
+        }
         v8f dot8 = {0};
         int u = 0;
         for (; u + 8 <= keys; u += 8) dot8 += load8(p + u) * load8(g + u);

@@ -147,12 +147,37 @@ SL_MULTIVERSION static void matmul_task(void *arg, int task, int thread) {
 }
 
 #ifdef SL_USE_BLAS
-/* Native builds hand the large f32 products to OpenBLAS (about ten times our portable kernel here); its
-   own threads follow the pool's size. The setting is global to OpenBLAS, so it is remembered here. */
-static void blas_threads(sl_pool *pool) {
-    static int current = -1;
-    int n = sl_pool_n_threads(pool);
-    if (n != current) openblas_set_num_threads(current = n);
+/* Native builds hand the large f32 products to OpenBLAS (about ten times our portable kernel here), one
+   thread of it per thread of the pool, each on its share of the rows of c: OpenBLAS's own threads would
+   otherwise compete for the cores with the pool's, which spin a while after each run. */
+typedef struct {
+    enum CBLAS_TRANSPOSE ta, tb;
+    int M, N, K;
+    const float *a, *b;
+    int lda, ldb;
+    float beta;
+    float *c;
+    int ldc, parts;
+} sgemm_ctx;
+
+static void sgemm_task(void *arg, int i, int thread) {
+    (void)thread;
+    const sgemm_ctx *x = arg;
+    const int r0 = (int)((long long)x->M * i / x->parts), r1 = (int)((long long)x->M * (i + 1) / x->parts);
+    if (r1 <= r0) return;
+    const float *a = x->ta == CblasNoTrans ? x->a + (size_t)r0 * x->lda : x->a + r0;
+    cblas_sgemm(CblasRowMajor, x->ta, x->tb, r1 - r0, x->N, x->K, 1.0f, a, x->lda, x->b, x->ldb, x->beta,
+                x->c + (size_t)r0 * x->ldc, x->ldc);
+}
+
+/* c (M,N) = a (M,K) . b (K,N) + beta c, a and b transposed as ta and tb say (row-major). */
+static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc, sl_pool *pool) {
+    static int one_thread = 0; /* the setting is global to OpenBLAS */
+    if (!one_thread) openblas_set_num_threads(1), one_thread = 1;
+    const int parts = M >= 64 ? sl_pool_n_threads(pool) : 1;
+    sgemm_ctx x = {ta, tb, M, N, K, a, b, lda, ldb, beta, c, ldc, parts};
+    sl_pool_run(pool, parts, sgemm_task, &x);
 }
 #endif
 
@@ -169,11 +194,9 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
         return;
 #ifdef SL_USE_BLAS
     if ((size_t)M * N * K >= 32768) {
-        blas_threads(pool);
         if (bias)
             for (int m = 0; m < M; m++) memcpy(out + (size_t)m * N, bias, (size_t)N * sizeof *out);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, K, weight, K, bias ? 1.0f : 0.0f,
-                    out, N);
+        sgemm(CblasNoTrans, CblasTrans, M, N, K, inp, K, weight, K, bias ? 1.0f : 0.0f, out, N, pool);
         return;
     }
 #endif
@@ -196,37 +219,46 @@ typedef struct {
 } accumulate_ctx;
 
 #define STRIP 16
+#define ACC_J 256
 
 SL_MULTIVERSION static void accumulate_task(void *arg, int task, int thread) {
     (void)thread;
     const accumulate_ctx *x = arg;
     const int K = x->K, k0 = task * STRIP;
     if (k0 + STRIP <= K) {
+        /* j in blocks of ACC_J, each block's sums added to c: chains of at most ACC_J products (a long J,
+           the 32005 logits of the MLM head, in one chain would lose 5e-6 of the gradient's scale) */
         for (int r0 = 0; r0 < x->R; r0 += 4) {
             const int rr = x->R - r0 < 4 ? x->R - r0 : 4;
-            v8f acc[4][2] = {{{0}}};
-            for (int j = 0; j < x->J; j++) {
-                const float *bj = x->b + (size_t)j * K + k0;
-                v8f b0 = load8(bj), b1 = load8(bj + 8);
-                for (int r = 0; r < rr; r++) {
-                    float s = x->a[(size_t)(r0 + r) * x->a_r + (size_t)j * x->a_j];
-                    acc[r][0] += s * b0;
-                    acc[r][1] += s * b1;
+            for (int j0 = 0; j0 < x->J; j0 += ACC_J) {
+                const int j1 = x->J - j0 < ACC_J ? x->J : j0 + ACC_J;
+                v8f acc[4][2] = {{{0}}};
+                for (int j = j0; j < j1; j++) {
+                    const float *bj = x->b + (size_t)j * K + k0;
+                    v8f b0 = load8(bj), b1 = load8(bj + 8);
+                    for (int r = 0; r < rr; r++) {
+                        float s = x->a[(size_t)(r0 + r) * x->a_r + (size_t)j * x->a_j];
+                        acc[r][0] += s * b0;
+                        acc[r][1] += s * b1;
+                    }
                 }
-            }
-            for (int r = 0; r < rr; r++) {
-                float *cr = x->c + (size_t)(r0 + r) * K + k0;
-                store8(cr, load8(cr) + acc[r][0]);
-                store8(cr + 8, load8(cr + 8) + acc[r][1]);
+                for (int r = 0; r < rr; r++) {
+                    float *cr = x->c + (size_t)(r0 + r) * K + k0;
+                    store8(cr, load8(cr) + acc[r][0]);
+                    store8(cr + 8, load8(cr + 8) + acc[r][1]);
+                }
             }
         }
     } else { /* the last, partial strip */
         for (int r = 0; r < x->R; r++)
-            for (int k = k0; k < K; k++) {
-                float s = 0;
-                for (int j = 0; j < x->J; j++) s += x->a[(size_t)r * x->a_r + (size_t)j * x->a_j] * x->b[(size_t)j * K + k];
-                x->c[(size_t)r * K + k] += s;
-            }
+            for (int k = k0; k < K; k++)
+                for (int j0 = 0; j0 < x->J; j0 += ACC_J) {
+                    const int j1 = x->J - j0 < ACC_J ? x->J : j0 + ACC_J;
+                    float s = 0;
+                    for (int j = j0; j < j1; j++)
+                        s += x->a[(size_t)r * x->a_r + (size_t)j * x->a_j] * x->b[(size_t)j * K + k];
+                    x->c[(size_t)r * K + k] += s;
+                }
     }
 }
 
@@ -242,8 +274,7 @@ static void accumulate(float *c, const float *a, size_t a_r, size_t a_j, const f
 static void backward_dinp_f32(float *dinp, const float *dout, const float *weight, int M, int N, int K,
                               sl_pool *pool) {
 #ifdef SL_USE_BLAS
-    blas_threads(pool);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, weight, K, 1.0f, dinp, K);
+    sgemm(CblasNoTrans, CblasNoTrans, M, K, N, dout, N, weight, K, 1.0f, dinp, K, pool);
 #else
     accumulate(dinp, dout, (size_t)N, 1, weight, M, N, K, pool); /* dinp[m,:] += dout[m,n] W[n,:] */
 #endif
@@ -252,8 +283,7 @@ static void backward_dinp_f32(float *dinp, const float *dout, const float *weigh
 static void backward_dweight_f32(float *dweight, const float *dout, const float *inp, int M, int N, int K,
                                  sl_pool *pool) {
 #ifdef SL_USE_BLAS
-    blas_threads(pool);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dweight, K);
+    sgemm(CblasTrans, CblasNoTrans, N, K, M, dout, N, inp, K, 1.0f, dweight, K, pool);
 #else
     accumulate(dweight, dout, 1, (size_t)N, inp, N, M, K, pool); /* dW[n,:] += dout[m,n] inp[m,:] */
 #endif

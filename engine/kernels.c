@@ -289,6 +289,30 @@ static void backward_dweight_f32(float *dweight, const float *dout, const float 
 #endif
 }
 
+/* dbias (N) += the sum of dout's M rows: a task per 64 columns, each column summed in row order. */
+typedef struct {
+    float *dbias;
+    const float *dout;
+    int M, N;
+} bias_grad_ctx;
+
+SL_MULTIVERSION static void bias_grad_task(void *arg, int task, int thread) {
+    (void)thread;
+    const bias_grad_ctx *x = arg;
+    const int n0 = task * 64, n1 = n0 + 64 < x->N ? n0 + 64 : x->N;
+    int n = n0;
+    for (; n + 8 <= n1; n += 8) {
+        v8f s = load8(x->dbias + n);
+        for (int m = 0; m < x->M; m++) s += load8(x->dout + (size_t)m * x->N + n);
+        store8(x->dbias + n, s);
+    }
+    for (; n < n1; n++) {
+        float s = x->dbias[n];
+        for (int m = 0; m < x->M; m++) s += x->dout[(size_t)m * x->N + n];
+        x->dbias[n] = s;
+    }
+}
+
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int M, int N, int K, sl_pool *pool) {
     const int bf16 = use_bf16(pool, M, N, K);
@@ -296,9 +320,10 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
         backward_dinp_f32(dinp, dout, weight, M, N, K, pool);
     if (!(bf16 && sl_gemm_bf16(dweight, (size_t)K, dout, 1, (size_t)N, inp, (size_t)K, 1, NULL, N, K, M, 1, pool)))
         backward_dweight_f32(dweight, dout, inp, M, N, K, pool);
-    if (dbias)
-        for (int m = 0; m < M; m++)
-            for (int n = 0; n < N; n++) dbias[n] += dout[(size_t)m * N + n];
+    if (dbias) {
+        bias_grad_ctx x = {dbias, dout, M, N};
+        sl_pool_run(pool, (N + 63) / 64, bias_grad_task, &x);
+    }
 }
 
 /* ---- layer norm -------------------------------------------------------------------------------- */

@@ -1002,13 +1002,41 @@ void adamw_update(float *param, float *m, float *v, const float *grad, int64_t n
     adamw_scalar(param, m, v, grad, n, a, decayed);
 }
 
-SL_MULTIVERSION double sum_squares(const float *x, int64_t n) {
+SL_MULTIVERSION static double sum_squares_block(const float *x, int64_t n) {
     double s[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int j = 0; j < 8; j++) s[j] += (double)x[i + j] * x[i + j];
     for (; i < n; i++) s[0] += (double)x[i] * x[i];
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+#define SQ_BLOCK (1 << 16)
+
+typedef struct {
+    const float *x;
+    int64_t n;
+    double *partial; /* per block */
+} sum_squares_ctx;
+
+static void sum_squares_task(void *arg, int task, int thread) {
+    (void)thread;
+    const sum_squares_ctx *c = arg;
+    const int64_t i0 = (int64_t)task * SQ_BLOCK, n = c->n - i0 < SQ_BLOCK ? c->n - i0 : SQ_BLOCK;
+    c->partial[task] = sum_squares_block(c->x + i0, n);
+}
+
+double sum_squares(const float *x, int64_t n, sl_pool *pool) {
+    const int64_t blocks = (n + SQ_BLOCK - 1) / SQ_BLOCK;
+    double on_stack[1024]; /* 67M values; more on the heap */
+    double *partial = blocks <= 1024 ? on_stack : malloc((size_t)blocks * sizeof *partial);
+    if (blocks <= 1 || !partial) return sum_squares_block(x, n);
+    sum_squares_ctx c = {x, n, partial};
+    sl_pool_run(pool, (int)blocks, sum_squares_task, &c);
+    double s = 0;
+    for (int64_t b = 0; b < blocks; b++) s += partial[b];
+    if (partial != on_stack) free(partial);
+    return s;
 }
 
 /* ---- cross-entropy ------------------------------------------------------------------------------ */

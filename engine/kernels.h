@@ -98,7 +98,8 @@ typedef struct {
 } sl_adamw;
 void adamw_update(float *param, float *m, float *v, const float *grad, int64_t n, const sl_adamw *a, int decayed);
 
-/* sum of x[i]^2 over n floats, in double: 8 partial sums (i mod 8) added at the end. */
-double sum_squares(const float *x, int64_t n);
+/* sum of x[i]^2 over n floats, in double: blocks of 65536 split over the pool, in each 8 partial sums
+   (i mod 8); the blocks' sums added in order (the same result whatever the thread count). */
+double sum_squares(const float *x, int64_t n, sl_pool *pool);
 
 #endif

@@ -539,7 +539,7 @@ static void encoder_backward(sl_trainer *t, const int32_t *ids, int B, int T, co
 /* The gradients summed over the processes, and their norm. */
 static void finish_gradients(sl_trainer *t, sl_step_stats *stats) {
     if (t->opt.collective) t->opt.collective->sum_f32(t->opt.collective->ctx, t->grads, t->n_params);
-    stats->grad_norm = (float)sqrt(sum_squares(t->grads, (int64_t)t->n_params));
+    stats->grad_norm = (float)sqrt(sum_squares(t->grads, (int64_t)t->n_params, t->pool));
     stats->lr = (float)sl_train_lr(&t->opt, t->step);
 }
 

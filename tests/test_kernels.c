@@ -535,9 +535,20 @@ static void test_adamw(void) {
     CHECK(differ == 0, "AdamW: %d of %lld elements differ from the plain formula", differ, (long long)n);
     double ss = 0;
     for (int64_t i = 0; i < n; i++) ss += (double)p[i] * p[i];
-    const double s = sum_squares(p, n);
+    const double s = sum_squares(p, n, NULL);
     CHECK(fabs(s - ss) <= 1e-12 * ss, "sum of squares %.17g vs %.17g", s, ss);
     printf("AdamW: %lld elements, %d differ from the plain formula\n", (long long)n, differ);
+    /* the sum of squares over several blocks: 1 and 2 threads the same, and the double sum */
+    const int64_t big = 3 * 65536 + 5;
+    float *x = malloc(big * sizeof *x);
+    double ref = 0;
+    for (int64_t i = 0; i < big; i++) x[i] = rand_uniform(), ref += (double)x[i] * x[i];
+    sl_pool *pool2 = sl_pool_create(2);
+    const double s1 = sum_squares(x, big, NULL), s2 = sum_squares(x, big, pool2);
+    CHECK(s1 == s2 && fabs(s1 - ref) <= 1e-12 * ref, "sum of squares: %.17g (2 threads %.17g), double %.17g", s1, s2,
+          ref);
+    sl_pool_free(pool2);
+    free(x);
     float *buffers[] = {p, m, v, g, rp, rm, rv};
     for (int i = 0; i < 7; i++) free(buffers[i]);
 }

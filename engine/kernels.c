@@ -1069,12 +1069,15 @@ SL_MULTIVERSION float crossentropy_row(float *d, const float *z, int n, int y, f
         }
         sum += (double)hsum8(acc);
     }
-    for (; i < n; i++) { /* the last n % 8 values, in a zero-padded vector */
-        v8f v = (v8f){0} - 100.0f;
-        v[0] = z[i] - mx;
-        const float e = exp8(v)[0];
-        if (d) d[i] = e;
-        sum += e;
+    if (i < n) { /* the last n % 8 values, padded with lanes whose exp8 is 0 */
+        float tail[8];
+        for (int k = 0; k < 8; k++) tail[k] = i + k < n ? z[i + k] - mx : -100.0f;
+        const v8f e = exp8(load8(tail));
+        store8(tail, e);
+        for (int k = 0; i + k < n; k++) {
+            if (d) d[i + k] = tail[k];
+            sum += tail[k];
+        }
     }
     if (d) {
         const float k = (float)(scale / sum);

@@ -204,6 +204,7 @@ static void test_corpus(void) {
 
 /* ---- the program ---- */
 
+#ifdef SL_MPIRUN
 /* The largest absolute difference between the tensors of two GGUF files (f32), or -1. The attention key
    biases are left out: their gradient is 0 in exact arithmetic, so rounding noise that Adam scales up to
    steps of order lr moves them, differently for every order of summation (tests/fixtures/train/README.md);
@@ -239,6 +240,7 @@ static double max_tensor_diff(const char *a, const char *b) {
     free(da), free(db);
     return d;
 }
+#endif
 
 static double json_number(const char *text, const char *key, int last) {
     const char *p = NULL;

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "kernels.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -241,4 +242,11 @@ int cli_state_matches(const char *cmd, const char *resume, const uint64_t *saved
         return 0;
     }
     return 1;
+}
+
+int cli_precision(const char *cmd, const char *value) {
+    if (!value || !strcmp(value, "f32")) return SL_PRECISION_F32;
+    if (!strcmp(value, "bf16")) return SL_PRECISION_BF16;
+    fprintf(stderr, "surligne %s: --precision is f32 or bf16, not '%s'\n", cmd, value);
+    return -1;
 }

@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "gemm_bf16.h"
 #include "kernels.h"
+#include "mlm.h"
 #include "model.h"
 #include "train.h"
 
@@ -25,7 +26,10 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Training steps of a random model of a named shape: seconds per step and tokens per second. */
-static int bench_train(const char *shape, const char *tokenizer, int B, int T, int threads, int repeat, int bf16) {
+/* mlm: masked-language-model steps (a model with the MLM head, 15 % of the tokens masked anew each step,
+   the head at the masked positions), as `surligne pretrain` runs them; else token classification. */
+static int bench_train(const char *shape, const char *tokenizer, int B, int T, int threads, int repeat, int bf16,
+                       int mlm) {
     sl_error err;
     uint8_t *spm = NULL, *gguf = NULL;
     size_t spm_size, gguf_size;
@@ -35,7 +39,7 @@ static int bench_train(const char *shape, const char *tokenizer, int B, int T, i
     const char *labels[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"};
     int rc = 1;
     if (sl_read_file(tokenizer, &spm, &spm_size, &err) || sl_spm_parse(spm, spm_size, tokenizer, &vocab, &err) ||
-        sl_model_random(shape, sl_spm_vocab_get(vocab), labels, 7, 42, &gguf, &gguf_size, &err) ||
+        sl_model_random(shape, sl_spm_vocab_get(vocab), labels, mlm ? 0 : 7, 42, &gguf, &gguf_size, &err) ||
         sl_model_load_memory(gguf, gguf_size, shape, &m, &err)) {
         fprintf(stderr, "surligne bench: %s\n", err.message);
         goto done;
@@ -60,11 +64,20 @@ static int bench_train(const char *shape, const char *tokenizer, int B, int T, i
         lab[i] = (int32_t)((r >> 4) % 7u);
     }
     for (int b = 0; b < B; b++) ids[b * T] = 5, ids[b * T + T - 1] = 6, lab[b * T] = lab[b * T + T - 1] = SL_IGNORE_LABEL;
+    sl_mlm_masking masking;
+    uint8_t *kinds = NULL;
+    int32_t *masked = malloc((size_t)B * T * sizeof *masked);
+    if (mlm && sl_mlm_masking_init(&masking, m, &kinds, &err)) {
+        fprintf(stderr, "surligne bench: %s\n", err.message);
+        repeat = 0;
+    }
     rc = 0;
+    long n_masked = 0;
     for (int k = -2; k < repeat && rc == 0; k++) { /* two warm-up steps */
         sl_step_stats st;
+        if (mlm) n_masked += sl_mlm_mask(&masking, ids, B * T, (uint64_t)k + 1000, masked, lab); /* not timed */
         double t0 = now_ms();
-        if (sl_trainer_step(t, ids, lab, B, T, &st, &err)) {
+        if (mlm ? sl_trainer_mlm_step(t, masked, lab, B, T, &st, &err) : sl_trainer_step(t, ids, lab, B, T, &st, &err)) {
             fprintf(stderr, "surligne bench: %s\n", err.message);
             rc = 1;
         }
@@ -73,12 +86,15 @@ static int bench_train(const char *shape, const char *tokenizer, int B, int T, i
     if (rc == 0) {
         qsort(times, (size_t)repeat, sizeof *times, cmp_double);
         double med = times[repeat / 2] / 1e3;
-        printf("surligne  config=%s threads=%d batch=%d seq=%d precision=%s  median %.3f s/step  %.0f tok/s\n", shape,
-               threads, B, T, bf16 ? (sl_gemm_bf16_available() ? "bf16" : "bf16(unavailable:f32)") : "f32", med,
-               B * T / med);
+        printf("surligne  config=%s%s threads=%d batch=%d seq=%d precision=%s", shape, mlm ? " mlm" : "", threads, B, T,
+               bf16 ? (sl_gemm_bf16_available() ? "bf16" : "bf16(unavailable:f32)") : "f32");
+        if (mlm) printf(" masked=%ld", n_masked / (repeat + 2));
+        printf("  median %.3f s/step  %.0f tok/s\n", med, B * T / med);
     }
     free(ids);
     free(lab);
+    free(masked);
+    free(kinds);
     free(times);
 done:
     sl_trainer_free(t);
@@ -92,13 +108,15 @@ done:
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *shape = NULL, *tokenizer = "weights/sentencepiece.bpe.model";
     long seqs[16] = {32, 128, 512}, threads = 1, batch = 0, repeat = 10;
-    int n_seqs = 3, train = 0, bf16 = 0;
+    int n_seqs = 3, train = 0, bf16 = 0, mlm = 0;
     for (int i = 1; i < argc; i++) {
         const char *v;
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
             if (!(model_path = cli_value("bench", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--train")) {
             train = 1;
+        } else if (!strcmp(argv[i], "--mlm")) {
+            train = mlm = 1;
         } else if (!strcmp(argv[i], "--precision")) {
             if (!(v = cli_value("bench", argc, argv, &i))) return 2;
             if (strcmp(v, "f32") && strcmp(v, "bf16")) {
@@ -130,13 +148,13 @@ int cmd_bench(int argc, char **argv) {
             return 2;
         }
         int T = n_seqs == 3 && seqs[0] == 32 ? 128 : (int)seqs[0];
-        return bench_train(shape, tokenizer, batch ? (int)batch : 8, T, (int)threads, (int)repeat, bf16);
+        return bench_train(shape, tokenizer, batch ? (int)batch : 8, T, (int)threads, (int)repeat, bf16, mlm);
     }
     if (batch == 0) batch = 1;
     if (!model_path) {
         fprintf(stderr, "usage: surligne bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N]\n"
                         "       surligne bench --train --config tiny|small|base [--batch 8] [--seq 128] [--threads N]\n"
-                        "                      [--precision f32|bf16]\n");
+                        "                      [--precision f32|bf16] [--mlm]\n");
         return 2;
     }
     sl_error err;

@@ -26,6 +26,7 @@
 #include "commands.h"
 #include "convert.h"
 #include "fileio.h"
+#include "gemm_bf16.h"
 #include "mlm.h"
 #include "parallel.h"
 #include "train_log.h"
@@ -37,7 +38,8 @@
     "         [--steps N | --tokens N] [--batch 32] [--max-len 128] [--lr 5e-4] [--warmup-ratio 0.06]\n"      \
     "         [--weight-decay 0.01] [--dropout 0.1] [--mask-prob 0.15] [--whole-word] [--seed 42]\n"          \
     "         [--threads 1] [--valid-fraction 0.005] [--valid-max 256] [--eval-every 500]\n"                  \
-    "         [--log-every 20] [--save-every STEPS] [--drop-mlm] [--resume OUT.state.gguf]\n"
+    "         [--log-every 20] [--save-every STEPS] [--drop-mlm] [--precision f32|bf16]\n"                     \
+    "         [--resume OUT.state.gguf]\n"
 
 #define SAVE_SECONDS 600.0
 #define VALID_SEED 0x76616c6964ull /* the validation masks: fixed, whatever --seed */
@@ -74,7 +76,7 @@ typedef struct {
     long layers, hidden, heads, ff;
     long steps, tokens, batch, max_len, seed, threads, valid_max, eval_every, log_every, save_every;
     double lr, warmup, weight_decay, dropout, mask_prob, valid_fraction;
-    int whole_word, drop_mlm;
+    int whole_word, drop_mlm, precision;
 } pretrain_args;
 
 
@@ -251,12 +253,13 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
     *a = (pretrain_args){.batch = 32, .max_len = 128, .seed = 42, .threads = 1, .valid_max = 256,
                          .eval_every = 500, .log_every = 20, .lr = 5e-4, .warmup = 0.06, .weight_decay = 0.01,
                          .dropout = 0.1, .mask_prob = 0.15, .valid_fraction = 0.005};
-    const char *text = NULL; /* the last --text */
+    const char *text = NULL, *precision = NULL; /* the last --text */
     const cli_option opts[] = {
         {"--init", CLI_STRING, &a->init, 0, 0},           {"--config", CLI_STRING, &a->config, 0, 0},
         {"--tokenizer", CLI_STRING, &a->tokenizer, 0, 0}, {"-o", CLI_STRING, &a->out, 0, 0},
         {"--output", CLI_STRING, &a->out, 0, 0},          {"--resume", CLI_STRING, &a->resume, 0, 0},
         {"--weights", CLI_STRING, &a->weights, 0, 0},     {"--text", CLI_STRING, &text, 0, 0},
+        {"--precision", CLI_STRING, &precision, 0, 0},
         {"--whole-word", CLI_SWITCH, &a->whole_word, 0, 0}, {"--drop-mlm", CLI_SWITCH, &a->drop_mlm, 0, 0},
         {"--layers", CLI_INT, &a->layers, 1, 256},        {"--hidden", CLI_INT, &a->hidden, 1, 65536},
         {"--heads", CLI_INT, &a->heads, 1, 1024},         {"--intermediate", CLI_INT, &a->ff, 1, 0x1p20},
@@ -287,6 +290,7 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
             a->texts[a->n_texts++] = text;
         }
     }
+    if ((a->precision = cli_precision("pretrain", precision)) < 0) return 0;
     const int shape = a->layers || a->hidden || a->heads || a->ff;
     if (shape && !(a->layers && a->hidden && a->heads && a->ff)) {
         fprintf(stderr, "surligne pretrain: give all of --layers, --hidden, --heads and --intermediate\n");
@@ -439,6 +443,7 @@ static int prepare(run *r) {
     o->seed = (uint64_t)a->seed;
     o->n_threads = (int)a->threads;
     o->collective = parallel_collective(&r->par);
+    o->precision = a->precision;
     if (sl_trainer_create(r->model, o, &r->trainer, &err) != SL_OK) {
         fprintf(stderr, "surligne pretrain: %s\n", err.message);
         return 1;
@@ -489,11 +494,13 @@ static int prepare(run *r) {
         printf("model: %d layers x %d, %d heads, intermediate %d, %.2fM parameters (MLM head included)\n",
                c->n_layer, c->n_embd, c->n_head, c->n_ff, n_params / 1e6);
         printf("training: %ld steps of %ld x %ld tokens (%.1fM tokens, %.2f passes over %lld sequences), warm-up "
-               "%d, lr %g, masking %g%s, dropout %g, seed %ld, %ld thread(s) x %d process(es); validation: %d "
+               "%d, lr %g, masking %g%s, dropout %g, %s products, seed %ld, %ld thread(s) x %d process(es); validation: %d "
                "sequences every %ld steps\n",
                total, a->batch, a->max_len, total * a->batch * a->max_len / 1e6,
                (double)total * a->batch / (double)n_train, (long long)n_train, sl_train_warmup_steps(o), a->lr,
-               a->mask_prob, a->whole_word ? " (whole words)" : "", a->dropout, a->seed, a->threads, r->par.size,
+               a->mask_prob, a->whole_word ? " (whole words)" : "", a->dropout,
+               a->precision == SL_PRECISION_BF16 ? (sl_gemm_bf16_available() ? "bf16" : "f32 (no AVX-512 BF16 here)") : "f32",
+               a->seed, a->threads, r->par.size,
                r->n_valid, a->eval_every);
         fflush(stdout);
     }

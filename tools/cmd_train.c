@@ -43,7 +43,7 @@
     "         [--epochs 3] [--batch 16] [--lr 5e-5] [--warmup-ratio 0.1] [--max-len 128] [--seed 42]\n"      \
     "         [--threads 1] [--max-steps N] [--shuffle none|epoch] [--dropout 0.1]\n"                        \
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
-    "         [--log-every STEPS] [--unknown-labels error|O]\n"
+    "         [--log-every STEPS] [--unknown-labels error|O] [--precision f32|bf16]\n"
 
 /* Without --save-every, the state is also saved when this much time has passed since the last save. */
 #define SAVE_SECONDS 600.0
@@ -78,7 +78,7 @@ typedef struct {
     const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer;
     long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
     double lr, warmup, dropout;
-    int shuffle, unknown_to_o;
+    int shuffle, unknown_to_o, precision;
 } train_args;
 
 /* ---- the run ----------------------------------------------------------------------------------- */
@@ -319,14 +319,14 @@ static int parse_args(int argc, char **argv, train_args *a) {
                       .warmup = 0.1,
                       .dropout = 0.1,
                       .shuffle = 1};
-    const char *shuffle = NULL, *unknown = NULL;
+    const char *shuffle = NULL, *unknown = NULL, *precision = NULL;
     const cli_option opts[] = {
         {"--init", CLI_STRING, &a->init, 0, 0},         {"--config", CLI_STRING, &a->config, 0, 0},
         {"--train", CLI_STRING, &a->train, 0, 0},       {"--dev", CLI_STRING, &a->dev, 0, 0},
         {"-o", CLI_STRING, &a->out, 0, 0},              {"--output", CLI_STRING, &a->out, 0, 0},
         {"--labels", CLI_STRING, &a->labels, 0, 0},     {"--resume", CLI_STRING, &a->resume, 0, 0},
         {"--tokenizer", CLI_STRING, &a->tokenizer, 0, 0}, {"--shuffle", CLI_STRING, &shuffle, 0, 0},
-        {"--unknown-labels", CLI_STRING, &unknown, 0, 0}, {"--epochs", CLI_INT, &a->epochs, 1, 100000},
+        {"--unknown-labels", CLI_STRING, &unknown, 0, 0}, {"--precision", CLI_STRING, &precision, 0, 0}, {"--epochs", CLI_INT, &a->epochs, 1, 100000},
         {"--batch", CLI_INT, &a->batch, 1, 4096},       {"--max-len", CLI_INT, &a->max_len, 3, 100000},
         {"--seed", CLI_INT, &a->seed, 0, 0x1p62},       {"--threads", CLI_INT, &a->threads, 1, 256},
         {"--max-steps", CLI_INT, &a->max_steps, 1, 0x1p30}, {"--save-every", CLI_INT, &a->save_every, 1, 0x1p30},
@@ -358,6 +358,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
         a->shuffle = !strcmp(shuffle, "epoch");
     }
     if (unknown && (a->unknown_to_o = cli_unknown_labels("train", unknown)) < 0) return 0;
+    if ((a->precision = cli_precision("train", precision)) < 0) return 0;
     if (a->config && a->init) {
         fprintf(stderr, "surligne train: give --init or --config, not both\n");
         return 0;
@@ -457,6 +458,7 @@ static int prepare(run *r) {
     /* data-parallel: each process trains on its rows of every batch (at most this many) */
     o->batch = (int)((a->batch + r->par.size - 1) / r->par.size);
     o->collective = parallel_collective(&r->par);
+    o->precision = a->precision;
     if (sl_trainer_create(r->model, o, &r->trainer, &err) != SL_OK) {
         fprintf(stderr, "surligne train: %s\n", err.message);
         return 1;

@@ -144,6 +144,7 @@ static void my_rows(const run *r, int B, int *lo, int *hi) {
 /* Validation loss and accuracy over the held-out sequences (no dropout); each process evaluates its rows of
    each batch and the trainer sums over processes. */
 static int validate(run *r, int step) {
+    if (r->n_valid == 0) return save_model(r) && save_state(r); /* --valid-fraction 0: checkpoints only */
     const int B = (int)r->a.batch, T = (int)r->a.max_len;
     double loss = 0, masked = 0, correct = 0, t0 = now_seconds();
     for (int b0 = 0; b0 < r->n_valid; b0 += B) {

@@ -91,7 +91,7 @@ VEC_INLINE v8f dropout8_scale(const dropout8 *d, uint64_t i) {
     return select8(u < d->limit, (v8f){0}, (v8f){0} + d->keep);
 }
 
-SL_MULTIVERSION void dropout_forward(float *x, int64_t n, const sl_dropout *d) {
+SL_MULTIVERSION static void dropout_span(float *x, int64_t n, const sl_dropout *d) {
     if (!d || d->p <= 0) return;
     const dropout8 d8 = dropout8_init(d);
     int64_t i = 0;
@@ -352,8 +352,8 @@ VEC_INLINE double sum8d(const float *x, float mu, int squares, int C) {
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-SL_MULTIVERSION void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                                       const float *bias, int M, int C, float eps) {
+SL_MULTIVERSION static void layernorm_rows(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                                           const float *bias, int M, int C, float eps) {
     for (int m = 0; m < M; m++) {
         const float *x = inp + (size_t)m * C;
         float *y = out + (size_t)m * C;
@@ -449,7 +449,7 @@ VEC_INLINE v8f erf8(v8f x) {
 /* The exact GELU in 8 lanes: x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2. */
 VEC_INLINE v8f gelu8(v8f x) { return 0.5f * x * (1.0f + erf8(x * (float)M_SQRT1_2)); }
 
-SL_MULTIVERSION void gelu_forward(float *out, const float *inp, int64_t n) {
+SL_MULTIVERSION static void gelu_span(float *out, const float *inp, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) store8(out + i, gelu8(load8(inp + i)));
     if (i < n) { /* the last n % 8 through a padded vector */
@@ -467,7 +467,7 @@ VEC_INLINE v8f gelu_grad8(v8f x) {
     return cdf + x * (0.3989422804014327f * exp8(-0.5f * x * x));
 }
 
-SL_MULTIVERSION void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n) {
+SL_MULTIVERSION static void gelu_grad_span(float *dinp, const float *inp, const float *dout, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) store8(dinp + i, load8(dout + i) * gelu_grad8(load8(inp + i)));
     if (i < n) {
@@ -479,8 +479,88 @@ SL_MULTIVERSION void gelu_backward(float *dinp, const float *inp, const float *d
     }
 }
 
-void residual_forward(float *x, const float *y, int64_t n) {
+static void residual_span(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+/* ---- the element-wise kernels over the pool ------------------------------------------------------- */
+
+/* Spans of ELEMENT_SPAN values (rows for layernorm_forward) are tasks; below two spans a call runs inline.
+   Every element is computed as the serial loop computes it, so results do not depend on the threads. */
+#define ELEMENT_SPAN 16384
+
+typedef struct {
+    int op;
+    float *x;
+    const float *a, *b, *c, *d;
+    float *mean, *rstd;
+    const sl_dropout *drop;
+    int64_t n;
+    int M, C;
+    float eps;
+} elementwise_ctx;
+
+enum { OP_DROPOUT, OP_GELU, OP_GELU_GRAD, OP_RESIDUAL, OP_LAYERNORM };
+
+static void elementwise_task(void *arg, int task, int thread) {
+    (void)thread;
+    const elementwise_ctx *e = arg;
+    if (e->op == OP_LAYERNORM) {
+        const int rows = ELEMENT_SPAN / e->C > 0 ? ELEMENT_SPAN / e->C : 1, m0 = task * rows,
+                  m1 = m0 + rows < e->M ? m0 + rows : e->M;
+        const size_t off = (size_t)m0 * e->C;
+        layernorm_rows(e->x + off, e->mean ? e->mean + m0 : NULL, e->rstd ? e->rstd + m0 : NULL, e->a + off, e->b,
+                       e->c, m1 - m0, e->C, e->eps);
+        return;
+    }
+    const int64_t i0 = (int64_t)task * ELEMENT_SPAN, i1 = i0 + ELEMENT_SPAN < e->n ? i0 + ELEMENT_SPAN : e->n;
+    switch (e->op) {
+    case OP_DROPOUT: {
+        sl_dropout d = *e->drop;
+        d.offset += (uint64_t)i0; /* the mask of element i is the hash of its index in the whole array */
+        dropout_span(e->x + i0, i1 - i0, &d);
+        break;
+    }
+    case OP_GELU: gelu_span(e->x + i0, e->a + i0, i1 - i0); break;
+    case OP_GELU_GRAD: gelu_grad_span(e->x + i0, e->a + i0, e->b + i0, i1 - i0); break;
+    case OP_RESIDUAL: residual_span(e->x + i0, e->a + i0, i1 - i0); break;
+    }
+}
+
+static void elementwise(const elementwise_ctx *e, sl_pool *pool) {
+    int n_tasks;
+    if (e->op == OP_LAYERNORM) {
+        const int rows = ELEMENT_SPAN / e->C > 0 ? ELEMENT_SPAN / e->C : 1;
+        n_tasks = (e->M + rows - 1) / rows;
+    } else {
+        n_tasks = (int)((e->n + ELEMENT_SPAN - 1) / ELEMENT_SPAN);
+    }
+    if (n_tasks < 2) pool = NULL;
+    sl_pool_run(pool, n_tasks, elementwise_task, (void *)e);
+}
+
+void dropout_forward(float *x, int64_t n, const sl_dropout *d, sl_pool *pool) {
+    if (!d || d->p <= 0) return;
+    elementwise(&(elementwise_ctx){.op = OP_DROPOUT, .x = x, .drop = d, .n = n}, pool);
+}
+
+void gelu_forward(float *out, const float *inp, int64_t n, sl_pool *pool) {
+    elementwise(&(elementwise_ctx){.op = OP_GELU, .x = out, .a = inp, .n = n}, pool);
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n, sl_pool *pool) {
+    elementwise(&(elementwise_ctx){.op = OP_GELU_GRAD, .x = dinp, .a = inp, .b = dout, .n = n}, pool);
+}
+
+void residual_forward(float *x, const float *y, int64_t n, sl_pool *pool) {
+    elementwise(&(elementwise_ctx){.op = OP_RESIDUAL, .x = x, .a = y, .n = n}, pool);
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                       int M, int C, float eps, sl_pool *pool) {
+    elementwise(&(elementwise_ctx){.op = OP_LAYERNORM, .x = out, .a = inp, .b = weight, .c = bias, .mean = mean,
+                                   .rstd = rstd, .M = M, .C = C, .eps = eps},
+                pool);
 }
 
 void softmax_forward(float *x, int M, int N) {

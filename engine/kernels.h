@@ -33,8 +33,11 @@ static inline float sl_dropout_scale(const sl_dropout *d, uint64_t i) {
     return (float)(h >> 40) < d->p * 16777216.0f ? 0.0f : 1.0f / (1.0f - d->p);
 }
 
+/* The element-wise kernels below take the pool to split long arrays over its threads (pool NULL: inline, as
+   inside another kernel's task); each element is computed alike whatever the split. */
+
 /* x (n) *= the dropout mask. Backward is the same operation on the gradient. */
-void dropout_forward(float *x, int64_t n, const sl_dropout *d);
+void dropout_forward(float *x, int64_t n, const sl_dropout *d, sl_pool *pool);
 
 /* The arithmetic of matmul_forward and matmul_backward, set on the pool they run with (sl_pool_set_precision):
    f32 (OpenBLAS in native builds, our kernels otherwise), or bf16 operands with f32 sums (gemm_bf16.h) where
@@ -52,18 +55,18 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
 /* out (M,C) = (inp - mean) * rstd * weight + bias, per row; mean, rstd (M) are saved when not NULL.
    out may equal inp. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                       const float *bias, int M, int C, float eps);
+                       const float *bias, int M, int C, float eps, sl_pool *pool);
 /* dinp (M,C) +=, dweight (C) +=, dbias (C) += from dout (M,C), the forward input and saved mean/rstd. */
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                         const float *weight, const float *mean, const float *rstd, int M, int C);
 
 /* out (n) = inp * Phi(inp), the exact (erf) GELU; out may equal inp. */
-void gelu_forward(float *out, const float *inp, int64_t n);
+void gelu_forward(float *out, const float *inp, int64_t n, sl_pool *pool);
 /* dinp (n) = dout * GELU'(inp) (overwrites dinp; dinp may equal dout). */
-void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n, sl_pool *pool);
 
 /* x (n) += y (n) */
-void residual_forward(float *x, const float *y, int64_t n);
+void residual_forward(float *x, const float *y, int64_t n, sl_pool *pool);
 
 /* Cross-entropy of one row of logits z (n) against class y: returns -log softmax(z)[y]; *argmax (may be
    NULL) the most likely class; d (n; may equal z; NULL: the loss only) = scale * (softmax(z) - onehot(y)),

@@ -540,7 +540,7 @@ static void linear_forward(float *out, const float *inp, const float *w, const s
         matmul_q8_0_forward(out, inp, wq, bias, M, gelu, a->q8_scratch, pool);
     } else {
         matmul_forward(out, inp, w, bias, M, N, K, pool);
-        if (gelu) gelu_forward(out, out, (int64_t)M * N);
+        if (gelu) gelu_forward(out, out, (int64_t)M * N, pool);
     }
 }
 
@@ -571,9 +571,9 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
         for (int j = 0; j < C; j++) x[j] = (we[j] + te[j]) + pe[j];
     }
     layernorm_forward(a->x0, a->emb_mean, a->emb_rstd, a->emb, w->global[T_EMBD_NORM_W], w->global[T_EMBD_NORM_B],
-                      N, C, c->ln_eps);
+                      N, C, c->ln_eps, pool);
     sl_dropout d = sl_dropout_site(drop, SITE_EMBD, hidden, (uint64_t)T * C);
-    dropout_forward(a->x0, (int64_t)N * C, &d);
+    dropout_forward(a->x0, (int64_t)N * C, &d, pool);
 
     for (int l = 0; l < c->n_layer; l++) {
         const float *const *lw = &w->layers[l * N_LAYER_TENSORS];
@@ -596,28 +596,28 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
         attention_forward(la->ctx, la->probs, la->q, la->k, la->v, a->mask, B, T, C, NH, &d, a->scratch, pool);
         linear_forward(la->res1, la->ctx, lw[L_O_W], Q8(L_O_W), lw[L_O_B], N, C, C, 0, a, pool);
         d = sl_dropout_site(drop, site + 1, hidden, (uint64_t)T * C);
-        dropout_forward(la->res1, (int64_t)N * C, &d);
-        residual_forward(la->res1, in, (int64_t)N * C);
-        layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, la->res1, lw[L_LN1_W], lw[L_LN1_B], N, C, c->ln_eps);
+        dropout_forward(la->res1, (int64_t)N * C, &d, pool);
+        residual_forward(la->res1, in, (int64_t)N * C, pool);
+        layernorm_forward(la->ln1, la->ln1_mean, la->ln1_rstd, la->res1, lw[L_LN1_W], lw[L_LN1_B], N, C, c->ln_eps, pool);
         if (la->ff_act == la->ff_pre) { /* inference: GELU in place */
             linear_forward(la->ff_act, la->ln1, lw[L_UP_W], Q8(L_UP_W), lw[L_UP_B], N, F, C, 1, a, pool);
         } else { /* training keeps the input of GELU for the backward pass */
             linear_forward(la->ff_pre, la->ln1, lw[L_UP_W], Q8(L_UP_W), lw[L_UP_B], N, F, C, 0, a, pool);
-            gelu_forward(la->ff_act, la->ff_pre, (int64_t)N * F);
+            gelu_forward(la->ff_act, la->ff_pre, (int64_t)N * F, pool);
         }
         linear_forward(la->res2, la->ff_act, lw[L_DOWN_W], Q8(L_DOWN_W), lw[L_DOWN_B], N, C, F, 0, a, pool);
 #undef Q8
         d = sl_dropout_site(drop, site + 2, hidden, (uint64_t)T * C);
-        dropout_forward(la->res2, (int64_t)N * C, &d);
-        residual_forward(la->res2, la->ln1, (int64_t)N * C);
-        layernorm_forward(la->out, la->out_mean, la->out_rstd, la->res2, lw[L_LN2_W], lw[L_LN2_B], N, C, c->ln_eps);
+        dropout_forward(la->res2, (int64_t)N * C, &d, pool);
+        residual_forward(la->res2, la->ln1, (int64_t)N * C, pool);
+        layernorm_forward(la->out, la->out_mean, la->out_rstd, la->res2, lw[L_LN2_W], lw[L_LN2_B], N, C, c->ln_eps, pool);
     }
     const float *top = a->layers[c->n_layer - 1].out;
     if (!logits) return;
     if (a->cls_in) {
         memcpy(a->cls_in, top, (size_t)N * C * sizeof(float));
         d = sl_dropout_site(drop, SITE_CLS, drop ? drop->classifier : 0, (uint64_t)T * C);
-        dropout_forward(a->cls_in, (int64_t)N * C, &d);
+        dropout_forward(a->cls_in, (int64_t)N * C, &d, pool);
         top = a->cls_in;
     }
     linear_forward(logits, top, w->head[H_CLS_W], w->q8_head[H_CLS_W], w->head[H_CLS_B], N, L, C, 0, a, pool);
@@ -671,8 +671,8 @@ sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, fl
     float *h2 = h + (size_t)N * C;
     /* RobertaLMHead: LayerNorm(GELU(x W_d + b_d)) E^T + bias */
     matmul_forward(h, top, w->mlm[M_DENSE_W], w->mlm[M_DENSE_B], N, C, C, m->pool);
-    gelu_forward(h, h, (int64_t)N * C);
-    layernorm_forward(h2, stats, stats + N, h, w->mlm[M_NORM_W], w->mlm[M_NORM_B], N, C, c->ln_eps);
+    gelu_forward(h, h, (int64_t)N * C, m->pool);
+    layernorm_forward(h2, stats, stats + N, h, w->mlm[M_NORM_W], w->mlm[M_NORM_B], N, C, c->ln_eps, m->pool);
     matmul_forward(logits, h2, w->global[T_TOK_EMBD], w->mlm[M_BIAS], N, c->n_vocab, C, m->pool);
     free(h);
     free(stats);

@@ -200,7 +200,7 @@ static void product_task(void *arg, int task, int thread) {
         if (c->gelu == GELU_PER_TILE)
             for (int r = 0; r < mr; r++) {
                 float *row = out + (size_t)(m + r) * N + n0;
-                gelu_forward(row, row, n1 - n0);
+                gelu_forward(row, row, n1 - n0, NULL); /* inside a task */
             }
     }
 }
@@ -212,7 +212,7 @@ static void gelu_task(void *arg, int task, int thread) {
     const int m0 = task * QUANT_ROWS, m1 = m0 + QUANT_ROWS < c->M ? m0 + QUANT_ROWS : c->M;
     for (int i = 0; i < c->n; i++) {
         float *rows = c->out[i] + (size_t)m0 * c->w[i]->N;
-        gelu_forward(rows, rows, (int64_t)(m1 - m0) * c->w[i]->N);
+        gelu_forward(rows, rows, (int64_t)(m1 - m0) * c->w[i]->N, NULL); /* inside a task */
     }
 }
 

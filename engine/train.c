@@ -489,11 +489,11 @@ static void encoder_backward(sl_trainer *t, const int32_t *ids, int B, int T, co
         /* res2 = dropout(ff_act W_down + b) + ln1 */
         memcpy(t->d_ln1, t->d_res, NC * sizeof(float));
         d = sl_dropout_site(rates, site + 2, rates->hidden, (uint64_t)T * C);
-        dropout_forward(t->d_res, (int64_t)NC, &d);
+        dropout_forward(t->d_res, (int64_t)NC, &d, t->pool);
         memset(t->d_ff, 0, (size_t)N * F * sizeof(float));
         matmul_backward(t->d_ff, grad_of(t, lw[L_DOWN_W]), grad_of(t, lw[L_DOWN_B]), t->d_res, la->ff_act,
                         lw[L_DOWN_W], N, C, F, t->pool);
-        gelu_backward(t->d_ff, la->ff_pre, t->d_ff, (int64_t)N * F);
+        gelu_backward(t->d_ff, la->ff_pre, t->d_ff, (int64_t)N * F, t->pool);
         matmul_backward(t->d_ln1, grad_of(t, lw[L_UP_W]), grad_of(t, lw[L_UP_B]), t->d_ff, la->ln1, lw[L_UP_W], N,
                         F, C, t->pool);
         /* ln1 = LayerNorm(res1) */
@@ -503,7 +503,7 @@ static void encoder_backward(sl_trainer *t, const int32_t *ids, int B, int T, co
         /* res1 = dropout(ctx W_o + b) + in: the residual path's gradient becomes d_out of the layer below */
         memcpy(t->d_out, t->d_res, NC * sizeof(float));
         d = sl_dropout_site(rates, site + 1, rates->hidden, (uint64_t)T * C);
-        dropout_forward(t->d_res, (int64_t)NC, &d);
+        dropout_forward(t->d_res, (int64_t)NC, &d, t->pool);
         memset(t->d_ctx, 0, NC * sizeof(float));
         matmul_backward(t->d_ctx, grad_of(t, lw[L_O_W]), grad_of(t, lw[L_O_B]), t->d_res, la->ctx, lw[L_O_W], N, C,
                         C, t->pool);
@@ -519,7 +519,7 @@ static void encoder_backward(sl_trainer *t, const int32_t *ids, int B, int T, co
     }
     /* x0 = dropout(LayerNorm(emb)); emb = word + type + position */
     d = sl_dropout_site(rates, SITE_EMBD, rates->hidden, (uint64_t)T * C);
-    dropout_forward(t->d_out, (int64_t)NC, &d);
+    dropout_forward(t->d_out, (int64_t)NC, &d, t->pool);
     memset(t->d_res, 0, NC * sizeof(float));
     layernorm_backward(t->d_res, grad_of(t, t->w.global[T_EMBD_NORM_W]), grad_of(t, t->w.global[T_EMBD_NORM_B]),
                        t->d_out, a->emb, t->w.global[T_EMBD_NORM_W], a->emb_mean, a->emb_rstd, N, C);
@@ -572,7 +572,7 @@ sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *
     matmul_backward(t->d_out, grad_of(t, t->w.head[H_CLS_W]), grad_of(t, t->w.head[H_CLS_B]), t->dlogits, top,
                     t->w.head[H_CLS_W], N, L, C, t->pool);
     sl_dropout d = sl_dropout_site(&rates, SITE_CLS, rates.classifier, (uint64_t)T * C);
-    dropout_forward(t->d_out, (int64_t)NC, &d);
+    dropout_forward(t->d_out, (int64_t)NC, &d, t->pool);
     encoder_backward(t, ids, B, T, &rates);
     finish_gradients(t, stats);
     return SL_OK;
@@ -645,9 +645,9 @@ static sl_status mlm_pass(sl_trainer *t, const int32_t *ids, const int32_t *labe
         memcpy(t->h_in + (size_t)m * C, top + (size_t)t->mlm_rows[m] * C, (size_t)C * sizeof(float));
     if (M > 0) {
         matmul_forward(t->h_pre, t->h_in, t->w.mlm[M_DENSE_W], t->w.mlm[M_DENSE_B], M, C, C, t->pool);
-        gelu_forward(t->h_act, t->h_pre, (int64_t)M * C);
+        gelu_forward(t->h_act, t->h_pre, (int64_t)M * C, t->pool);
         layernorm_forward(t->h_ln, t->h_mean, t->h_rstd, t->h_act, t->w.mlm[M_NORM_W], t->w.mlm[M_NORM_B], M, C,
-                          c->ln_eps);
+                          c->ln_eps, t->pool);
         matmul_forward(t->mlm_logits, t->h_ln, E, t->w.mlm[M_BIAS], M, V, C, t->pool);
     }
     if ((s = crossentropy(t, backward ? t->mlm_logits : NULL, t->mlm_logits, t->mlm_target, M, V, stats, err)))
@@ -663,7 +663,7 @@ static sl_status mlm_pass(sl_trainer *t, const int32_t *ids, const int32_t *labe
         memset(t->dh_b, 0, MC * sizeof(float));
         layernorm_backward(t->dh_b, grad_of(t, t->w.mlm[M_NORM_W]), grad_of(t, t->w.mlm[M_NORM_B]), t->dh_a,
                            t->h_act, t->w.mlm[M_NORM_W], t->h_mean, t->h_rstd, M, C);
-        gelu_backward(t->dh_b, t->h_pre, t->dh_b, (int64_t)MC);
+        gelu_backward(t->dh_b, t->h_pre, t->dh_b, (int64_t)MC, t->pool);
         memset(t->dh_a, 0, MC * sizeof(float));
         matmul_backward(t->dh_a, grad_of(t, t->w.mlm[M_DENSE_W]), grad_of(t, t->w.mlm[M_DENSE_B]), t->dh_b,
                         t->h_in, t->w.mlm[M_DENSE_W], M, C, C, t->pool);

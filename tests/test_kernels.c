@@ -45,9 +45,9 @@ static void test_gelu(void) {
     }
     while (i < n) x[i++] = 10.0f;
     memcpy(y, x, (size_t)n * sizeof *y);
-    gelu_forward(y, y, n); /* in place, as the model does it */
+    gelu_forward(y, y, n, NULL); /* in place, as the model does it */
     for (i = 0; i < n; i++) g[i] = 1.0f;
-    gelu_backward(g, x, g, n);
+    gelu_backward(g, x, g, n, NULL);
     double worst = 0, worst_grad = 0;
     for (i = 0; i < n; i++) {
         const double ref = gelu_ref(x[i]);
@@ -61,7 +61,7 @@ static void test_gelu(void) {
     CHECK(worst_grad <= 1, "GELU derivative error %.3g of its bound", worst_grad);
     const float special[3] = {0.0f, INFINITY, -50.0f};
     float out[3];
-    gelu_forward(out, special, 3);
+    gelu_forward(out, special, 3, NULL);
     CHECK(out[0] == 0 && out[1] == INFINITY && out[2] == 0, "GELU(0, inf, -50) = %g %g %g", out[0], out[1],
           out[2]);
     free(x);
@@ -179,7 +179,7 @@ static void test_dropout(void) {
     for (int k = 0; k < 3; k++) {
         const sl_dropout d = {ps[k], 0x1234567ull + (uint64_t)k, 1000 * (uint64_t)k};
         for (int64_t i = 0; i < n; i++) x[i] = 1.0f;
-        dropout_forward(x, n, &d);
+        dropout_forward(x, n, &d, NULL);
         for (int64_t i = 0; i < n; i++) {
             differ += x[i] != sl_dropout_scale(&d, (uint64_t)i);
             dropped += x[i] == 0;
@@ -393,7 +393,7 @@ static void test_layernorm_backward_case(int M, int C) {
     for (size_t i = 0; i < n; i++) x[i] = 3 * rand_uniform() + 1, dy[i] = rand_uniform(), dx[i] = rand_uniform();
     for (int i = 0; i < C; i++) w[i] = 1 + 0.5f * rand_uniform(), bias[i] = rand_uniform(), dw[i] = db[i] = 0.25f;
     double *rdx = malloc(n * sizeof *rdx), *rdw = calloc(C, sizeof *rdw), *rdb = calloc(C, sizeof *rdb);
-    layernorm_forward(y, mean, rstd, x, w, bias, M, C, 1e-5f);
+    layernorm_forward(y, mean, rstd, x, w, bias, M, C, 1e-5f, NULL);
     for (int m = 0; m < M; m++) {
         double mu = 0, var = 0, a = 0, b = 0;
         for (int i = 0; i < C; i++) mu += x[m * C + i];
@@ -553,6 +553,49 @@ static void test_adamw(void) {
     for (int i = 0; i < 7; i++) free(buffers[i]);
 }
 
+/* The element-wise kernels split over a pool (spans of 16384 values, rows for layernorm) give the inline
+   results bit for bit, the dropout masks included (each span hashes its elements' indices in the array). */
+static void test_elementwise_pool(void) {
+    const int64_t n = 3 * 16384 + 4099;
+    const int C = 96, M = (int)(n / C);
+    sl_pool *pool = sl_pool_create(2);
+    float *x = malloc((size_t)n * sizeof *x), *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+    float *w = malloc((size_t)C * sizeof *w), *bias = malloc((size_t)C * sizeof *bias);
+    float *m1 = malloc((size_t)M * sizeof *m1), *m2 = malloc((size_t)M * sizeof *m2), *r1 = malloc((size_t)M * sizeof *r1),
+          *r2 = malloc((size_t)M * sizeof *r2);
+    uint64_t h = 7;
+    for (int64_t i = 0; i < n; i++) {
+        h = sl_hash64(h + 1);
+        x[i] = (float)((double)(h >> 11) / 9007199254740992.0 * 8 - 4);
+    }
+    for (int i = 0; i < C; i++) w[i] = 1.0f + 0.01f * i, bias[i] = 0.1f * (i % 7);
+    const sl_dropout d = {0.1f, 99, 12345};
+    int same = 1;
+    for (int op = 0; op < 5; op++) {
+        memcpy(a, x, (size_t)n * sizeof *a);
+        memcpy(b, x, (size_t)n * sizeof *b);
+        float *outs[2] = {a, b};
+        for (int k = 0; k < 2; k++) {
+            sl_pool *p = k ? pool : NULL;
+            float *o = outs[k];
+            switch (op) {
+            case 0: dropout_forward(o, n, &d, p); break;
+            case 1: gelu_forward(o, x, n, p); break;
+            case 2: gelu_backward(o, x, o, n, p); break;
+            case 3: residual_forward(o, x, n, p); break;
+            case 4: layernorm_forward(o, k ? m2 : m1, k ? r2 : r1, x, w, bias, M, C, 1e-5f, p); break;
+            }
+        }
+        same &= !memcmp(a, b, (size_t)n * sizeof *a);
+        if (op == 4) same &= !memcmp(m1, m2, (size_t)M * sizeof *m1) && !memcmp(r1, r2, (size_t)M * sizeof *r1);
+        if (op == 0) /* element i kept or dropped as sl_dropout_scale says */
+            for (int64_t i = 0; i < n; i += 997) same &= a[i] == x[i] * sl_dropout_scale(&d, (uint64_t)i);
+    }
+    CHECK(same, "element-wise kernels over 2 threads differ from the inline ones");
+    free(x), free(a), free(b), free(w), free(bias), free(m1), free(m2), free(r1), free(r2);
+    sl_pool_free(pool);
+}
+
 int main(void) {
     test_gelu();
     test_attention();
@@ -563,5 +606,6 @@ int main(void) {
     test_matmul();
     test_adamw();
     test_bf16();
+    test_elementwise_pool();
     return check_report("test_kernels");
 }

@@ -304,14 +304,14 @@ static void test_matmul_case(int M, int N, int K) {
         void *sk = malloc(sl_q8_scratch_size(ks[k], M, K));
         sl_q8_product(ks[k], out_g, inp, Wk, bias, M, 1, sk, pool);
         sl_q8_product(ks[k], out_d, inp, Wk, bias, M, 0, sk, pool);
-        gelu_forward(out_d, out_d, (int64_t)M * N);
+        gelu_forward(out_d, out_d, (int64_t)M * N, NULL);
         CHECK(memcmp(out_g, out_d, (size_t)M * N * sizeof *out_g) == 0, "%dx%dx%d %s: GELU in the product differs",
               M, N, K, ks[k]->name);
         free(sk);
         sl_q8_packed_free(Wk);
     }
     matmul_q8_0_forward(out_g, inp, Wp, bias, M, 1, scratch, pool);
-    gelu_forward(out_q2, out_q2, (int64_t)M * N);
+    gelu_forward(out_q2, out_q2, (int64_t)M * N, NULL);
     CHECK(memcmp(out_g, out_q2, (size_t)M * N * sizeof *out_g) == 0, "%dx%dx%d: fused GELU differs", M, N, K);
     matmul_q8_0_forward(out_q2, inp, Wp, bias, M, 0, scratch, pool);
     /* several products of one input (Q, K, V) give each product's bits: here W with and without bias */

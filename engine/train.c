@@ -203,6 +203,7 @@ struct sl_trainer {
     float *h_in, *h_pre, *h_act, *h_ln, *h_mean, *h_rstd, *dh_a, *dh_b; /* (M,C) x4, (M) x2, (M,C) x2 */
     float *mlm_logits;                                             /* (M,V), then their gradient */
     int row0; /* the batch's first row in the global batch (data-parallel runs) */
+    double *ce_sums; /* (n_threads, 2) the cross-entropy's per-thread loss and correct-row sums */
 };
 
 static int is_decayed(const char *name) {
@@ -237,6 +238,7 @@ void sl_trainer_free(sl_trainer *t) {
     free(t->mlm_target);
     free(t->mlm_mem);
     free(t->mlm_logits);
+    free(t->ce_sums);
     sl_pool_free(t->pool);
     free(t);
 }
@@ -253,7 +255,8 @@ static sl_status alloc_activations(sl_trainer *t, sl_error *err) {
     t->layer_acts = calloc((size_t)c->n_layer, sizeof *t->layer_acts);
     t->acts.mask = malloc(N);
     t->acts.pos = malloc(N * sizeof(int32_t));
-    if (!t->act_mem || !t->layer_acts || !t->acts.mask || !t->acts.pos)
+    t->ce_sums = malloc(2 * threads * sizeof *t->ce_sums);
+    if (!t->act_mem || !t->layer_acts || !t->acts.mask || !t->acts.pos || !t->ce_sums)
         return sl_fail(err, SL_ERR_MEMORY, "no memory for the activations of %zu tokens (%.1f GB)", N,
                        total * 4.0 / 1e9);
     float *p = t->act_mem;
@@ -450,24 +453,22 @@ static void crossentropy_task(void *arg, int task, int thread) {
 }
 
 /* Fills stats->loss (mean over the global batch's labelled rows), n_labelled and n_correct (global). */
-static sl_status crossentropy(sl_trainer *t, float *dlogits, const float *logits, const int32_t *labels, int N,
-                              int L, sl_step_stats *stats, sl_error *err) {
+static void crossentropy(sl_trainer *t, float *dlogits, const float *logits, const int32_t *labels, int N, int L,
+                         sl_step_stats *stats) {
     double count = 0;
     for (int i = 0; i < N; i++) count += labels[i] != SL_IGNORE_LABEL;
     sum_f64(t, &count, 1);
     const int threads = sl_pool_n_threads(t->pool);
-    double *sums = calloc(2 * (size_t)threads, sizeof *sums);
-    if (!sums) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    double *sums = t->ce_sums;
+    memset(sums, 0, 2 * (size_t)threads * sizeof *sums);
     crossentropy_ctx x = {dlogits, logits, labels, N, L, count > 0 ? (float)(1.0 / count) : 0.0f, sums};
     sl_pool_run(t->pool, (N + CE_ROWS - 1) / CE_ROWS, crossentropy_task, &x);
     double total[2] = {0, 0};
     for (int k = 0; k < threads; k++) total[0] += sums[2 * k], total[1] += sums[2 * k + 1];
-    free(sums);
     sum_f64(t, total, 2);
     stats->loss = count > 0 ? (float)(total[0] / count) : 0.0f;
     stats->n_labelled = (int)count;
     stats->n_correct = (int)total[1];
-    return SL_OK;
 }
 
 /* The gradient of the last layer's output is in t->d_out: down through the layers to the embeddings. */
@@ -564,7 +565,7 @@ sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *
     a->cls_in = t->opt.dropout_classifier > 0 ? t->cls_buf : NULL;
     sl_encoder_forward(c, &t->w, ids, B, T, a, t->logits, &rates, t->pool);
     memset(t->grads, 0, t->n_params * sizeof(float));
-    if ((s = crossentropy(t, t->dlogits, t->logits, labels, N, L, stats, err))) return s;
+    crossentropy(t, t->dlogits, t->logits, labels, N, L, stats);
 
     /* head */
     const float *top = t->opt.dropout_classifier > 0 ? a->cls_in : a->layers[c->n_layer - 1].out;
@@ -650,8 +651,7 @@ static sl_status mlm_pass(sl_trainer *t, const int32_t *ids, const int32_t *labe
                           c->ln_eps, t->pool);
         matmul_forward(t->mlm_logits, t->h_ln, E, t->w.mlm[M_BIAS], M, V, C, t->pool);
     }
-    if ((s = crossentropy(t, backward ? t->mlm_logits : NULL, t->mlm_logits, t->mlm_target, M, V, stats, err)))
-        return s;
+    crossentropy(t, backward ? t->mlm_logits : NULL, t->mlm_logits, t->mlm_target, M, V, stats);
     if (!backward) return SL_OK;
     memset(t->grads, 0, t->n_params * sizeof(float));
     const size_t MC = (size_t)M * C;

@@ -153,22 +153,13 @@ static int validate(run *r, int step) {
         my_rows(r, nb, &lo, &hi);
         sl_step_stats st;
         sl_error err;
-        if (hi > lo || r->par.size > 1) {
-            /* a process with no row still joins the sums, with one row of nothing masked */
-            int32_t none[1] = {SL_IGNORE_LABEL};
-            const int32_t *ids = r->valid_ids + (size_t)(b0 + lo) * T;
-            const int32_t *labels = hi > lo ? r->valid_labels + (size_t)(b0 + lo) * T : NULL;
-            int32_t *lab_buf = NULL;
-            if (!labels) {
-                lab_buf = malloc((size_t)T * sizeof *lab_buf);
-                if (!lab_buf) return 0;
-                for (int i = 0; i < T; i++) lab_buf[i] = none[0];
-                labels = lab_buf;
-                ids = r->valid_ids;
-            }
-            sl_status s = sl_trainer_mlm_eval(r->trainer, ids, labels, hi > lo ? hi - lo : 1, T, &st, &err);
-            free(lab_buf);
-            if (s != SL_OK) {
+        {
+            /* a process with no row of this batch still joins the sums: row 0 with the all-ignored labels
+               row kept after the validation set */
+            const int none = hi == lo;
+            const int32_t *ids = r->valid_ids + (size_t)(none ? 0 : b0 + lo) * T;
+            const int32_t *labels = r->valid_labels + (size_t)(none ? r->n_valid : b0 + lo) * T;
+            if (sl_trainer_mlm_eval(r->trainer, ids, labels, none ? 1 : hi - lo, T, &st, &err) != SL_OK) {
                 fprintf(stderr, "surligne pretrain: validation: %s\n", err.message);
                 return 0;
             }
@@ -419,6 +410,7 @@ static int prepare(run *r) {
     r->valid_ids = malloc(((size_t)r->n_valid + 1) * a->max_len * sizeof(int32_t));
     r->valid_labels = malloc(((size_t)r->n_valid + 1) * a->max_len * sizeof(int32_t));
     if (!r->valid_ids || !r->valid_labels) return 1;
+    for (long i = 0; i < a->max_len; i++) r->valid_labels[(size_t)r->n_valid * a->max_len + i] = SL_IGNORE_LABEL;
     int32_t *tmp = malloc((size_t)a->max_len * sizeof *tmp);
     if (!tmp) return 1;
     for (int i = 0, round = 0; i < r->n_valid; round++)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dates.h"
 #include "fileio.h"
 #include "kernels.h"
 #include "safetensors.h"
@@ -682,7 +683,8 @@ sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, fl
 /* ---- recognition -------------------------------------------------------------------------------- */
 
 sl_options sl_default_options(void) {
-    sl_options o = {.aggregation = SL_AGG_FIRST, .threshold = 0, .max_tokens = 0, .stride = 128, .n_threads = 1};
+    sl_options o = {
+        .aggregation = SL_AGG_FIRST, .threshold = 0, .max_tokens = 0, .stride = 128, .n_threads = 1, .dates = 1};
     return o;
 }
 
@@ -739,6 +741,13 @@ sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_optio
     const size_t first = out->n;
     s = sl_ner_decode(&m->labels, &ts, o.aggregation, o.threshold, text, out, err);
     if (s == SL_OK && !o.keep_punctuation) sl_entities_trim_punctuation(out, first, text);
+    if (s == SL_OK && o.dates) { /* the rule recogniser's dates, times, amounts, percentages (dates.c) */
+        sl_entities rules = {0};
+        s = sl_recognize_dates(text, len, &rules, err);
+        if (s == SL_OK) s = sl_dates_merge(out, first, &rules, err);
+        sl_entities_free(&rules);
+        if (s != SL_OK) out->n = first;
+    }
 done:
     free(starts);
     return s;

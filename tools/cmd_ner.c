@@ -1,4 +1,6 @@
-/* surligne ner: entities of a text (a file or standard input), as JSON lines, coloured text or HTML. */
+/* surligne ner: entities of a text (a file or standard input), as JSON lines, coloured text or HTML; the
+   model's, and the dates, times, amounts and percentages of the rule recogniser (engine/dates.c) with their
+   normalised "value" (--no-dates: the model's only; --dates-only: the rules' only, no model needed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,8 @@ static void print_ansi(const char *text, size_t len, const sl_entities *e) {
         fwrite(text + at, 1, x->start - at, stdout);
         printf("%s", bg[colour_of(x->label)]);
         fwrite(text + x->start, 1, x->end - x->start, stdout);
-        printf("\x1b[0m\x1b[2m[%s %.2f]\x1b[0m", x->label, x->score);
+        if (x->value[0]) printf("\x1b[0m\x1b[2m[%s %s]\x1b[0m", x->label, x->value);
+        else printf("\x1b[0m\x1b[2m[%s %.2f]\x1b[0m", x->label, x->score);
         at = x->end;
     }
     fwrite(text + at, 1, len - at, stdout);
@@ -59,7 +62,15 @@ static void print_html(const char *text, size_t len, const sl_entities *e) {
         html_escape(text + at, x->start - at);
         printf("<mark data-label=\"");
         html_escape(x->label, strlen(x->label));
-        printf("\" data-score=\"%.3f\" style=\"background:%s\">", x->score, colours[colour_of(x->label)]);
+        printf("\" data-score=\"%.3f\"", x->score);
+        if (x->value[0]) {
+            printf(" data-value=\"");
+            html_escape(x->value, strlen(x->value));
+            printf("\" title=\"%s · ", x->label);
+            html_escape(x->value, strlen(x->value));
+            putchar('"');
+        }
+        printf(" style=\"background:%s\">", colours[colour_of(x->label)]);
         html_escape(text + x->start, x->end - x->start);
         fputs("</mark>", stdout);
         at = x->end;
@@ -71,6 +82,7 @@ static void print_html(const char *text, size_t len, const sl_entities *e) {
 int cmd_ner(int argc, char **argv) {
     const char *model_path = NULL, *input = NULL;
     output_format format = FORMAT_JSONL;
+    int dates_only = 0; /* the rule recogniser alone: no model */
     sl_options opt = sl_default_options();
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -106,6 +118,10 @@ int cmd_ner(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--max-tokens")) {
             if (!(v = cli_value("ner", argc, argv, &i)) || !cli_int("ner", "--max-tokens", v, 3, 100000, &n)) return 2;
             opt.max_tokens = (int)n;
+        } else if (!strcmp(argv[i], "--no-dates")) {
+            opt.dates = 0;
+        } else if (!strcmp(argv[i], "--dates-only")) {
+            dates_only = 1;
         } else if (!strcmp(argv[i], "--keep-punctuation")) {
             opt.keep_punctuation = 1;
         } else if (!strcmp(argv[i], "--threads")) {
@@ -121,16 +137,20 @@ int cmd_ner(int argc, char **argv) {
             return 2;
         }
     }
+    if (dates_only && (model_path || !opt.dates)) {
+        fprintf(stderr, "surligne ner: --dates-only takes no model and no --no-dates\n");
+        return 2;
+    }
     char default_path[4096];
-    if (!model_path) {
+    if (!model_path && !dates_only) {
         /* argv is main's argv + 1: argv[-1] is the program's own path */
         if (!cli_default_model("ner", argv[-1], default_path, sizeof default_path)) return 2;
         model_path = default_path;
     }
     if (!input && isatty(0)) fprintf(stderr, "surligne ner: reading the text from standard input (end with Ctrl-D)\n");
     sl_error err;
-    sl_model *m;
-    if (sl_model_load_file(model_path, &m, &err)) {
+    sl_model *m = NULL;
+    if (!dates_only && sl_model_load_file(model_path, &m, &err)) {
         fprintf(stderr, "surligne ner: %s\n", err.message);
         return 1;
     }
@@ -142,8 +162,8 @@ int cmd_ner(int argc, char **argv) {
     }
     sl_entities ents = {0};
     int rc = 0;
-    if (opt.stride >= sl_model_max_tokens(m) - 2) opt.stride = (sl_model_max_tokens(m) - 2) / 4;
-    if (sl_recognize(m, text, len, &opt, &ents, &err)) {
+    if (m && opt.stride >= sl_model_max_tokens(m) - 2) opt.stride = (sl_model_max_tokens(m) - 2) / 4;
+    if (m ? sl_recognize(m, text, len, &opt, &ents, &err) : sl_recognize_dates(text, len, &ents, &err)) {
         fprintf(stderr, "surligne ner: %s: %s\n", input && strcmp(input, "-") ? input : "standard input", err.message);
         rc = 1;
     } else if (format == FORMAT_JSONL) {
@@ -154,7 +174,12 @@ int cmd_ner(int argc, char **argv) {
             cli_json_string(stdout, x->label, strlen(x->label));
             printf(",\"score\":%.6g,\"word\":", x->score);
             cli_json_string(stdout, text + x->start, x->end - x->start);
-            printf(",\"start\":%zu,\"end\":%zu}\n", x->start, x->end);
+            printf(",\"start\":%zu,\"end\":%zu", x->start, x->end);
+            if (x->value[0]) {
+                printf(",\"value\":");
+                cli_json_string(stdout, x->value, strlen(x->value));
+            }
+            printf("}\n");
         }
     } else if (format == FORMAT_ANSI) {
         print_ansi(text, len, &ents);

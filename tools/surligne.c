@@ -9,7 +9,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *usage;
 } COMMANDS[] = {
-    {"ner", cmd_ner, "ner -m MODEL.gguf [--aggregation none|simple|first|average|max] [--format jsonl|ansi|html] [FILE|-]"},
+    {"ner", cmd_ner, "ner -m MODEL.gguf [--aggregation none|simple|first|average|max] [--format jsonl|ansi|html] [--no-dates | --dates-only] [FILE|-]"},
     {"tokenize", cmd_tokenize, "tokenize -m MODEL.gguf|sentencepiece.model [--offsets]   (text lines on stdin)"},
     {"logits", cmd_logits, "logits -m MODEL.gguf [--mlm] [--batch N] [--threads N]   (lines of token ids on stdin)"},
     {"train", cmd_train, "train --init MODEL.gguf|HF_DIR --train FILE.conll [--dev FILE.conll] -o OUT.gguf [--epochs N] [--batch B] [--lr LR] ... (train --help)"},

@@ -90,14 +90,22 @@ typedef struct {
     int n_threads;   /* 0 = 1 */
     int keep_punctuation; /* 1: spans as the HF pipeline makes them ("Sarkozy."); 0: punctuation at the
                              edges of an entity trimmed ("Sarkozy") */
+    int dates; /* 1 (default): dates, times, amounts and percentages (DATE, TIME, MONEY, PERCENT) from the
+                  rule recogniser, merged with the model's entities; where the two overlap, the model's
+                  entity is kept and the rule's dropped. 0: the model's entities only */
 } sl_options;
 
 sl_options sl_default_options(void);
 
 typedef struct {
-    const char *label; /* entity group ("PER") or, with SL_AGG_NONE, the token label ("B-PER") */
-    float score;
+    const char *label; /* entity group ("PER") or, with SL_AGG_NONE, the token label ("B-PER"); the rule
+                          recogniser's "DATE", "TIME", "MONEY", "PERCENT" */
+    float score;       /* the rule recogniser's entities score 1 */
     size_t start, end; /* byte offsets into the original text: text[start, end) */
+    char value[32];    /* the normalised value of a rule entity, "" when none (model entities; relative or
+                          vague dates): DATE ISO 8601 ("1789-07-14", "2024-03", "1998", "--07-14" without a
+                          year, "2026-06-03/2026-06-07" for a range), TIME "HH:MM", MONEY "<amount> <ISO 4217>"
+                          ("12000000 EUR"), PERCENT the number ("7.1") */
 } sl_entity;
 
 typedef struct {
@@ -109,6 +117,11 @@ typedef struct {
 sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt,
                        sl_entities *out, sl_error *err);
 void sl_entities_free(sl_entities *e);
+
+/* Appends the dates, times, amounts and percentages of `text` (UTF-8, `len` bytes; invalid bytes are
+   skipped, never an error) to `out`, in text order, without a model: what sl_recognize merges in when
+   opt->dates is set. */
+sl_status sl_recognize_dates(const char *text, size_t len, sl_entities *out, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -328,7 +328,7 @@ static const char *const NEXT_OR_LAST[] = {"dernier", "dernière", "prochain", "
                                            "suivant", "suivante", "précédent", "précédente", NULL};
 static const char *const QUALIFIERS[] = {"début", "fin", "mi", NULL};
 /* words after which a bare year is a date: "en 1998", "depuis 2020", "d'ici 2030" */
-static const char *const YEAR_CUES[] = {"en", "depuis", "dès", "avant", "après", "vers", "ici", "jusqu", NULL};
+static const char *const YEAR_CUES[] = {"en", "depuis", "dès", "avant", "après", "vers", "ici", "jusqu", "de", NULL};
 /* words that may follow a bare year; another lower-case word ("en 1500 exemplaires") makes it a count */
 static const char *const AFTER_YEAR[] = {
     "et", "à", "au", "aux", "le", "la", "les", "l", "il", "elle", "ils", "elles", "on", "ce", "cette", "ces", "cet",
@@ -374,9 +374,19 @@ static int day_at(const doc *d, int i, int *day) {
 static int month_at(const doc *d, int i) { return near(d, i) ? lookup(MONTHS, at(d, i)) : -1; }
 
 /* [le] [weekday] DAY [MONTH [YEAR]] [(au|à|-) [weekday] DAY] MONTH [YEAR]: "le 14 juillet 1789",
-   "lundi 4 mars", "3 au 7 juin 2026", "30 juin au 2 juillet". */
+   "lundi 4 mars", "3 au 7 juin 2026", "30 juin au 2 juillet", "le 16 mai dernier"; and "les 3 et 4 juin"
+   (two days: no value). */
 static int date_day_month(const doc *d, int i, match *m) {
     int j = i;
+    if (is_word(d, i, "les") && near(d, i + 1)) {
+        int a, b, k = day_at(d, i + 1, &a);
+        if (k && is_word(d, k, "et") && near(d, k) && near(d, k + 1) && (k = day_at(d, k + 1, &b)) &&
+            month_at(d, k) > 0) {
+            m->label = "DATE";
+            return near(d, k + 1) && year_at(d, k + 1) ? k + 2 : k + 1;
+        }
+        return 0;
+    }
     if (is_word(d, j, "le")) j++;
     if (is_one_of(d, j, WEEKDAYS) && (j == i || near(d, j))) j++;
     if (j > i && !near(d, j)) return 0;
@@ -403,6 +413,7 @@ static int date_day_month(const doc *d, int i, match *m) {
         }
     }
     if (m1 < 0 || d1 > days_in_month(m1, y1)) return 0;
+    if (!y1 && near(d, j) && is_one_of(d, j, NEXT_OR_LAST)) j++; /* le 16 mai dernier */
     if (y1) set_value(m, "%04d-%02d-%02d", y1, m1, d1);
     else set_value(m, "--%02d-%02d", m1, d1);
     m->label = "DATE";
@@ -458,7 +469,7 @@ static int date_month(const doc *d, int i, match *m) {
         return j;
     }
     int b = before(d, i);
-    static const char *const cues[] = {"en", "depuis", "dès", "courant", "jusqu", NULL};
+    static const char *const cues[] = {"en", "depuis", "dès", "courant", "jusqu", "de", NULL};
     if (!is_one_of(d, b, cues) || at(d, j)->kind == T_NUM) return 0;
     set_value(m, "--%02d", month);
     return j;
@@ -564,6 +575,7 @@ static int date_season(const doc *d, int i, match *m) {
     if (j > i && w < 0 && !near(d, j)) return 0;
     int season = lookup(SEASONS, at(d, j));
     if (season < 0) return 0;
+    int cue = j == i && (is_word(d, i - 1, "au") || is_word(d, i - 1, "en")); /* au printemps, en hiver */
     m->label = "DATE";
     int y = near(d, j + 1) ? year_at(d, j + 1) : 0;
     if (y) {
@@ -571,7 +583,7 @@ static int date_season(const doc *d, int i, match *m) {
         return j + 2;
     }
     if (near(d, j + 1) && is_one_of(d, j + 1, NEXT_OR_LAST)) return j + 2;
-    return demonstrative ? j + 1 : 0;
+    return demonstrative || cue ? j + 1 : 0;
 }
 
 /* hier, demain, aujourd'hui, avant-hier, la veille, la semaine dernière, ce mois-ci, il y a deux jours,
@@ -626,7 +638,8 @@ static int date_relative(const doc *d, int i, match *m) {
 static const char *const TIME_CUES[] = {"à", "vers", "dès", "avant", "après", "depuis", "entre", "jusqu", NULL};
 /* words before a duration, not a time: "pendant 2 h 30", "en 48 heures" */
 static const char *const DURATION_CUES[] = {"pendant", "durant", "dure", "duré", "durée", "en", "plus", "moins",
-                                            "de", "les", "des", "environ", NULL};
+                                            "de", "les", "des", "environ", "prend", "prendra", "mis", "met",
+                                            "compter", "faut", "fallu", NULL};
 
 /* Hours then h|heure(s) at i: the token after the h, the hour in *h */
 static int hour_at(const doc *d, int i, int *h) {

@@ -1,0 +1,275 @@
+/* The rule recogniser of dates, times, amounts and percentages (engine/dates.c):
+   - every sentence of tests/dates/fr-dates.tsv gives exactly its expected entities (label, span, value), and
+     the figures over the set (precision, recall, value accuracy) are printed;
+   - merging with a model's entities: a model entity wins an overlap ("Mai 68"), the rest interleave in text
+     order; sl_recognize merges them when opt.dates is set and not otherwise;
+   - bad input never crashes: random bytes, invalid UTF-8, words of the tables glued at random, each in a
+     buffer of its exact size (the sanitizer build catches a read past it); spans stay in bounds and in order. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "convert.h"
+#include "dates.h"
+#include "fileio.h"
+#include "model.h"
+
+#define MAX_EXPECTED 8
+
+typedef struct {
+    const char *label;
+    size_t start, end;
+    const char *value;
+} expected;
+
+/* Splits a line of the test set at tabs (in place); returns the number of fields. */
+static int split_tabs(char *line, char **fields, int max) {
+    int n = 0;
+    for (char *p = line; n < max;) {
+        fields[n++] = p;
+        char *tab = strchr(p, '\t');
+        if (!tab) break;
+        *tab = 0;
+        p = tab + 1;
+    }
+    return n;
+}
+
+static int same_entity(const sl_entity *e, const expected *x) {
+    return !strcmp(e->label, x->label) && e->start == x->start && e->end == x->end;
+}
+
+static void check_test_set(void) {
+    size_t size;
+    char *data;
+    sl_error err;
+    if (sl_read_file("tests/dates/fr-dates.tsv", (uint8_t **)&data, &size, &err) != SL_OK) {
+        CHECK(0, "test set: %s", err.message);
+        return;
+    }
+    char *copy = malloc(size + 1);
+    memcpy(copy, data, size);
+    copy[size] = 0;
+    int sentences = 0, negatives = 0, line_no = 0;
+    size_t n_expected = 0, n_found = 0, n_correct = 0, n_valued = 0, n_value_ok = 0;
+    for (char *line = copy, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        line_no++;
+        if (line[0] == '#' || line[0] == 0) continue;
+        char *f[1 + 3 * MAX_EXPECTED];
+        int nf = split_tabs(line, f, 1 + 3 * MAX_EXPECTED);
+        CHECK((nf - 1) % 3 == 0, "line %d: %d fields after the sentence, not triples", line_no, nf - 1);
+        const char *text = f[0];
+        const size_t len = strlen(text);
+        expected want[MAX_EXPECTED];
+        int n_want = 0;
+        size_t from = 0;
+        for (int k = 1; k + 2 < nf && n_want < MAX_EXPECTED; k += 3) {
+            const char *at = strstr(text + from, f[k + 1]);
+            CHECK(at != NULL, "line %d: '%s' is not in the sentence", line_no, f[k + 1]);
+            if (!at) break;
+            want[n_want] = (expected){f[k], (size_t)(at - text), (size_t)(at - text) + strlen(f[k + 1]),
+                                      strcmp(f[k + 2], "-") ? f[k + 2] : ""};
+            from = want[n_want++].end;
+        }
+        sentences++;
+        negatives += n_want == 0;
+        /* the text in a buffer of its own size: no terminating zero to lean on */
+        char *exact = malloc(len ? len : 1);
+        memcpy(exact, text, len);
+        sl_entities got = {0};
+        CHECK(sl_recognize_dates(exact, len, &got, &err) == SL_OK, "line %d: %s", line_no, err.message);
+        int exact_match = got.n == (size_t)n_want;
+        for (size_t i = 0; i < got.n; i++) {
+            const sl_entity *e = &got.items[i];
+            int hit = -1;
+            for (int w = 0; w < n_want; w++)
+                if (same_entity(e, &want[w])) hit = w;
+            if (hit >= 0) {
+                n_correct++;
+                if (want[hit].value[0]) n_value_ok += !strcmp(e->value, want[hit].value);
+                if (strcmp(e->value, want[hit].value)) exact_match = 0;
+            } else {
+                exact_match = 0;
+            }
+        }
+        for (int w = 0; w < n_want; w++) n_valued += want[w].value[0] != 0;
+        n_expected += (size_t)n_want;
+        n_found += got.n;
+        if (!exact_match) {
+            CHECK(0, "line %d: %s", line_no, text);
+            for (int w = 0; w < n_want; w++)
+                fprintf(stderr, "    want %s '%.*s' %s\n", want[w].label, (int)(want[w].end - want[w].start),
+                        text + want[w].start, want[w].value[0] ? want[w].value : "-");
+            for (size_t i = 0; i < got.n; i++)
+                fprintf(stderr, "    got  %s '%.*s' %s\n", got.items[i].label,
+                        (int)(got.items[i].end - got.items[i].start), text + got.items[i].start,
+                        got.items[i].value[0] ? got.items[i].value : "-");
+        }
+        sl_entities_free(&got);
+        free(exact);
+    }
+    printf("fr-dates.tsv: %d sentences (%d with nothing to find), %zu entities expected, %zu found, %zu right: "
+           "precision %.3f, recall %.3f, value accuracy %.3f (%zu of %zu)\n",
+           sentences, negatives, n_expected, n_found, n_correct, n_found ? (double)n_correct / n_found : 0,
+           n_expected ? (double)n_correct / n_expected : 0, n_valued ? (double)n_value_ok / n_valued : 0,
+           n_value_ok, n_valued);
+    CHECK(sentences >= 150, "only %d sentences in the test set", sentences);
+    CHECK(negatives >= 30, "only %d sentences with nothing to find", negatives);
+    free(copy);
+    free(data);
+}
+
+static sl_entity ent(const char *label, size_t start, size_t end) {
+    sl_entity e = {.label = label, .score = 1, .start = start, .end = end};
+    return e;
+}
+
+static void check_merge(void) {
+    sl_error err;
+    /* "Mai 68 a changé la France le 14 juillet." with a model that tags "Mai 68" as an event: its "Mai"
+       would be a rule DATE inside it, and is dropped; the later DATE stays, after the model's entities
+       before it and before those after it */
+    sl_entities out = {0}, rules = {0};
+    sl_entity pre = ent("PER", 0, 2), mai = ent("MISC", 3, 9), fr = ent("LOC", 20, 26), late = ent("LOC", 60, 65);
+    sl_entities_push(&out, &pre, &err); /* entities of an earlier text: untouched */
+    sl_entities_push(&out, &mai, &err);
+    sl_entities_push(&out, &fr, &err);
+    sl_entities_push(&out, &late, &err);
+    sl_entity d1 = ent("DATE", 3, 6), d2 = ent("DATE", 30, 42), d3 = ent("MONEY", 66, 70), d4 = ent("TIME", 25, 28);
+    strcpy(d2.value, "--07-14");
+    sl_entities_push(&rules, &d1, &err);
+    sl_entities_push(&rules, &d4, &err); /* overlaps the end of "France" [20, 26) */
+    sl_entities_push(&rules, &d2, &err);
+    sl_entities_push(&rules, &d3, &err);
+    CHECK(sl_dates_merge(&out, 1, &rules, &err) == SL_OK, "merge: %s", err.message);
+    const char *want[] = {"PER", "MISC", "LOC", "DATE", "LOC", "MONEY"};
+    CHECK(out.n == 6, "merge: %zu entities, want 6", out.n);
+    for (size_t i = 0; i < out.n && i < 6; i++)
+        CHECK(!strcmp(out.items[i].label, want[i]), "merge: entity %zu is %s, want %s", i, out.items[i].label, want[i]);
+    for (size_t i = 1; i < out.n; i++)
+        CHECK(out.items[i - 1].end <= out.items[i].start, "merge: entities %zu and %zu overlap or are out of order",
+              i - 1, i);
+    CHECK(out.n >= 4 && !strcmp(out.items[3].value, "--07-14"), "merge: the DATE kept its value");
+    sl_entities_free(&out);
+    /* no model entities at all: the rules' list as it is */
+    CHECK(sl_dates_merge(&out, 0, &rules, &err) == SL_OK && out.n == 4, "merge into nothing: %zu", out.n);
+    sl_entities_free(&out);
+    sl_entities_free(&rules);
+}
+
+static void check_recognize(void) {
+    sl_error err;
+    uint8_t *gguf;
+    size_t size;
+    sl_model *m;
+    if (sl_convert_hf("tests/fixtures/tiny-hf", NULL, NULL, &gguf, &size, &err) != SL_OK ||
+        sl_model_load_memory(gguf, size, "tiny", &m, &err) != SL_OK) {
+        CHECK(0, "setup: %s", err.message);
+        return;
+    }
+    const char *text = "Le 14 juillet 1789 à 14 h 30, Gérald Darmanin a payé 12 millions d'euros, soit 7,1 % de plus.";
+    sl_entities rules = {0};
+    CHECK(sl_recognize_dates(text, strlen(text), &rules, &err) == SL_OK && rules.n == 4, "rules alone: %zu", rules.n);
+    for (int agg = SL_AGG_NONE; agg <= SL_AGG_MAX; agg++) {
+        sl_options o = sl_default_options();
+        o.aggregation = (sl_aggregation)agg;
+        CHECK(o.dates == 1, "dates are on by default");
+        sl_entities with = {0}, without = {0};
+        CHECK(sl_recognize(m, text, strlen(text), &o, &with, &err) == SL_OK, "with dates: %s", err.message);
+        o.dates = 0;
+        CHECK(sl_recognize(m, text, strlen(text), &o, &without, &err) == SL_OK, "without dates: %s", err.message);
+        size_t valued = 0, kept = 0;
+        for (size_t i = 0; i < without.n; i++) CHECK(!without.items[i].value[0], "a model entity has a value");
+        for (size_t i = 0; i < with.n; i++) {
+            valued += with.items[i].value[0] != 0;
+            if (i) CHECK(with.items[i - 1].end <= with.items[i].start, "agg %d: entities %zu, %zu out of order", agg,
+                         i - 1, i);
+        }
+        /* every rule entity is there unless a model entity overlaps it */
+        for (size_t r = 0; r < rules.n; r++) {
+            int overlapped = 0, present = 0;
+            for (size_t i = 0; i < without.n; i++)
+                overlapped |= without.items[i].start < rules.items[r].end && without.items[i].end > rules.items[r].start;
+            for (size_t i = 0; i < with.n; i++)
+                present |= with.items[i].start == rules.items[r].start && with.items[i].end == rules.items[r].end &&
+                           !strcmp(with.items[i].value, rules.items[r].value);
+            CHECK(present == !overlapped, "agg %d: rule entity %zu present %d, overlapped %d", agg, r, present,
+                  overlapped);
+            kept += present;
+        }
+        CHECK(with.n == without.n + kept && valued == kept, "agg %d: %zu entities = %zu + %zu", agg, with.n, without.n,
+              kept);
+        sl_entities_free(&with);
+        sl_entities_free(&without);
+    }
+    sl_entities_free(&rules);
+    sl_model_free(m);
+    free(gguf);
+}
+
+/* a small deterministic generator (xorshift) */
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t next_random(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 32);
+}
+
+static void check_bad_input(void) {
+    static const char *const pieces[] = {
+        "le", "Le", " ", "\xC2\xA0", "\xE2\x80\xAF", "14", "1", "er", "juillet", "1789", "2024", "-", "/", ".", ",",
+        ":", "h", "heures", "30", "à", "du", "au", "3", "7", "juin", "les", "années", "1960", "XIX", "e", "siècle",
+        "l", "'", "\xE2\x80\x99", "été", "il", "y", "a", "deux", "jours", "midi", "et", "demie", "12", "millions",
+        "d", "euros", "€", "$", "%", "pour", "cent", "vingt", "quatre", "000", "M", "Md", "\n", "\xFF", "\xC3",
+        "\xE2\x82", "2147483648", "99999999999999999999", "0", "31", "29", "février", "samedi", "prochain", "en",
+        "fin", "mi", "hier", "aujourd", "hui", "ce", "mois", "ci", "centimes", "livres", "sterling", "francs", "CFA",
+        "EUR", "(", "+", "\xE2\x88\x92", "\xF0\x9F\x98\x80", "e\xCC\x81", "de", "entre"};
+    const size_t n_pieces = sizeof pieces / sizeof *pieces;
+    sl_error err;
+    int failures = 0;
+    for (int round = 0; round < 3000 && failures < 5; round++) {
+        char buf[512];
+        size_t len = 0, want = next_random() % 200;
+        while (len < want) {
+            if (round % 3 == 0) {
+                buf[len++] = (char)(next_random() & 0xFF); /* raw bytes */
+                continue;
+            }
+            const char *p = pieces[next_random() % n_pieces];
+            size_t n = strlen(p);
+            if (len + n > sizeof buf) break;
+            memcpy(buf + len, p, n);
+            len += n;
+            if (next_random() % 3 == 0 && len < sizeof buf) buf[len++] = ' ';
+        }
+        char *exact = malloc(len ? len : 1);
+        memcpy(exact, buf, len);
+        sl_entities e = {0};
+        sl_status s = sl_recognize_dates(exact, len, &e, &err);
+        int ok = s == SL_OK;
+        for (size_t i = 0; ok && i < e.n; i++) {
+            const sl_entity *x = &e.items[i];
+            ok = x->start < x->end && x->end <= len && (i == 0 || e.items[i - 1].end <= x->start) &&
+                 memchr(x->value, 0, sizeof x->value) != NULL;
+        }
+        if (!ok) failures++;
+        CHECK(ok, "random text %d (%zu bytes): status %d or a span out of bounds or order", round, len, (int)s);
+        sl_entities_free(&e);
+        free(exact);
+    }
+    sl_entities e = {0};
+    CHECK(sl_recognize_dates(NULL, 0, &e, &err) == SL_OK && e.n == 0, "empty text");
+    CHECK(sl_recognize_dates(NULL, 5, &e, &err) == SL_ERR_ARGUMENT, "NULL text with a length");
+    CHECK(sl_recognize_dates("x", 1, NULL, &err) == SL_ERR_ARGUMENT, "no output list");
+}
+
+int main(void) {
+    check_test_set();
+    check_merge();
+    check_recognize();
+    check_bad_input();
+    return check_report("test_dates");
+}

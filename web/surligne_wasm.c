@@ -8,9 +8,11 @@
        const h = M._sl_wasm_load(p, bytes.length);  // takes ownership of p, even on failure
        if (!h) throw new Error(M.UTF8ToString(M._sl_wasm_last_error()));
        const t = M._malloc(n); ...                  // the text, UTF-8, n bytes
-       const json = M._sl_wasm_recognize(h, t, n, aggregation, threshold, stride, threads);
-       // json: [{"label":"PER","score":0.98,"start":0,"end":6}, ...] with byte offsets into the text;
+       const json = M._sl_wasm_recognize(h, t, n, aggregation, threshold, stride, threads, dates);
+       // json: [{"label":"PER","score":0.98,"start":0,"end":6}, ...] with byte offsets into the text, and
+       // with dates = 1 the rule recogniser's {"label":"DATE","score":1,"start":..,"end":..,"value":"1789-07-14"};
        // the string belongs to the handle and stays valid until the next call on it
+       const only = M._sl_wasm_dates(t, n);         // the rule recogniser alone, no model: the same JSON
        M._sl_wasm_free(h);                          // frees the model and its bytes
 
    Errors: a call that fails returns 0 (NULL) and leaves the message in sl_wasm_last_error() and the status
@@ -162,16 +164,38 @@ EMSCRIPTEN_KEEPALIVE int sl_wasm_max_tokens(sl_wasm_handle *h) { return sl_model
 
 /* ---- recognition ---------------------------------------------------------------------------- */
 
+/* ents as the JSON array of the answer, into h */
+static const char *entities_json(sl_wasm_handle *h, const sl_entities *ents) {
+    h->json_len = 0;
+    json_append(h, "[", 1);
+    for (size_t i = 0; i < ents->n; i++) {
+        const sl_entity *e = &ents->items[i];
+        json_append(h, i ? ",{\"label\":" : "{\"label\":", i ? 10 : 9);
+        json_string(h, e->label);
+        /* %.9g: the float's exact value survives the trip through text */
+        json_printf(h, ",\"score\":%.9g,\"start\":%zu,\"end\":%zu", (double)e->score, e->start, e->end);
+        if (e->value[0]) {
+            json_append(h, ",\"value\":", 9);
+            json_string(h, e->value);
+        }
+        json_append(h, "}", 1);
+    }
+    json_append(h, "]", 1);
+    return json_finish(h);
+}
+
 /* Entities of `len` bytes of UTF-8 at `text` as a JSON array of {"label","score","start","end"} (byte
-   offsets; with aggregation 0 = none the label is the token's, "B-PER"). aggregation: 0 none, 1 simple,
-   2 first, 3 average, 4 max. stride < 0 takes the default (128 tokens, or a quarter of the window for a
-   model with shorter windows: the command line's rule, so both give the same entities). threads < 1 = 1. */
+   offsets; with aggregation 0 = none the label is the token's, "B-PER") and, for the dates, times, amounts
+   and percentages of the rule recogniser (dates = 1), "value". aggregation: 0 none, 1 simple, 2 first,
+   3 average, 4 max. stride < 0 takes the default (128 tokens, or a quarter of the window for a model with
+   shorter windows: the command line's rule, so both give the same entities). threads < 1 = 1. */
 EMSCRIPTEN_KEEPALIVE const char *sl_wasm_recognize(sl_wasm_handle *h, const char *text, size_t len, int aggregation,
-                                                   float threshold, int stride, int threads) {
+                                                   float threshold, int stride, int threads, int dates) {
     sl_options opt = sl_default_options();
     opt.aggregation = (sl_aggregation)aggregation;
     opt.threshold = threshold;
     opt.n_threads = threads < 1 ? 1 : threads;
+    opt.dates = dates != 0;
     if (stride >= 0) opt.stride = stride;
     else if (opt.stride >= sl_model_max_tokens(h->model) - 2) opt.stride = (sl_model_max_tokens(h->model) - 2) / 4;
 #ifndef __EMSCRIPTEN_PTHREADS__
@@ -185,18 +209,23 @@ EMSCRIPTEN_KEEPALIVE const char *sl_wasm_recognize(sl_wasm_handle *h, const char
         sl_entities_free(&ents);
         return NULL;
     }
-    h->json_len = 0;
-    json_append(h, "[", 1);
-    for (size_t i = 0; i < ents.n; i++) {
-        const sl_entity *e = &ents.items[i];
-        json_append(h, i ? ",{\"label\":" : "{\"label\":", i ? 10 : 9);
-        json_string(h, e->label);
-        /* %.9g: the float's exact value survives the trip through text */
-        json_printf(h, ",\"score\":%.9g,\"start\":%zu,\"end\":%zu}", (double)e->score, e->start, e->end);
-    }
-    json_append(h, "]", 1);
+    const char *json = entities_json(h, &ents);
     sl_entities_free(&ents);
-    return json_finish(h);
+    return json;
+}
+
+/* The rule recogniser alone (sl_recognize_dates), no model: the dates, times, amounts and percentages of
+   the text as sl_wasm_recognize writes them. The string stays valid until the next sl_wasm_dates call. */
+EMSCRIPTEN_KEEPALIVE const char *sl_wasm_dates(const char *text, size_t len) {
+    static sl_wasm_handle answer; /* only its JSON buffer is used */
+    sl_entities ents = {0};
+    if (sl_recognize_dates(text, len, &ents, &last_error) != SL_OK) {
+        sl_entities_free(&ents);
+        return NULL;
+    }
+    const char *json = entities_json(&answer, &ents);
+    sl_entities_free(&ents);
+    return json;
 }
 
 /* ---- the q8_0 kernel, for tests and benchmarks ------------------------------------------------ */

@@ -39,6 +39,20 @@ class Engine {
     return `${this.M._sl_wasm_last_status()}: ${this.M.UTF8ToString(this.M._sl_wasm_last_error())}`;
   }
 
+  // The rule recogniser alone, no model: [{label, score, start, end, value?}] with byte offsets.
+  dates(text) {
+    const bytes = new TextEncoder().encode(text);
+    const p = this.M._malloc(bytes.length + 1);
+    try {
+      this.M.HEAPU8.set(bytes, p);
+      const json = this.M._sl_wasm_dates(p, bytes.length);
+      if (!json) throw new Error(this.error());
+      return JSON.parse(this.M.UTF8ToString(json));
+    } finally {
+      this.M._free(p);
+    }
+  }
+
   // bytes: a Uint8Array of GGUF. Returns a Model; throws with the engine's message.
   load(bytes) {
     const p = this.M._malloc(bytes.length);
@@ -69,15 +83,16 @@ class Model {
     return this.engine.M._sl_wasm_max_tokens(this.h);
   }
 
-  // Entities {label, score, start, end} with byte offsets into the UTF-8 text.
-  recognize(text, { aggregation = 'first', threshold = 0, stride = -1, threads = 1 } = {}) {
+  // Entities {label, score, start, end, value?} with byte offsets into the UTF-8 text.
+  recognize(text, { aggregation = 'first', threshold = 0, stride = -1, threads = 1, dates = true } = {}) {
     const M = this.engine.M;
     const agg = AGGREGATIONS.indexOf(aggregation);
     const bytes = new TextEncoder().encode(text);
     const p = M._malloc(bytes.length + 1);
     try {
       M.HEAPU8.set(bytes, p);
-      return this.json(M._sl_wasm_recognize(this.h, p, bytes.length, agg < 0 ? 99 : agg, threshold, stride, threads));
+      return this.json(M._sl_wasm_recognize(this.h, p, bytes.length, agg < 0 ? 99 : agg, threshold, stride, threads,
+        dates ? 1 : 0));
     } finally {
       M._free(p);
     }

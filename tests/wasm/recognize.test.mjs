@@ -22,6 +22,8 @@ const SENTENCES = [
   'M.\u00a0Dupont travaille chez\u202fRenault\u00a0: «\u00a0Boulogne-Billancourt\u00a0» est sa ville.',
   // combining accent (e + U+0301), ligature, apostrophe U+2019, tab and newlines
   'Le cœur de Me\u0301lanie est à Saint-Étienne.\n\tL\u2019équipe de l\u2019ASSE joue à Geoffroy-Guichard.\n',
+  // dates, times, amounts, percentages: the rule recogniser's entities and values, merged with the model's
+  'Le 14 juillet 1789 à 14 h 30, la Bastille coûtait 12 millions d\u2019euros, soit 7,1 % de plus qu\u2019en 1998.',
   'Hélène', // a single word
   '   ', // only spaces: no token
 ];
@@ -38,18 +40,19 @@ const expected = new Map(); // key -> native entities
 function entitiesFromJsonl(out) {
   return out.split('\n').filter(Boolean).map((line) => {
     const e = JSON.parse(line);
-    return { label: e.entity_group ?? e.entity, score: e.score, start: e.start, end: e.end };
+    return { label: e.entity_group ?? e.entity, score: e.score, start: e.start, end: e.end, value: e.value };
   });
 }
 
-function nativeEntities(text, { aggregation, threshold, stride }) {
-  const key = JSON.stringify([text, aggregation, threshold, stride]);
+function nativeEntities(text, { aggregation, threshold, stride, dates = true }) {
+  const key = JSON.stringify([text, aggregation, threshold, stride, dates]);
   if (!expected.has(key)) {
     const file = path.join(dir, 'text.txt');
     writeFileSync(file, text);
     const args = ['ner', '-m', modelPath, '--format', 'jsonl', '--aggregation', aggregation];
     if (threshold) args.push('--threshold', String(threshold));
     if (stride >= 0) args.push('--stride', String(stride));
+    if (!dates) args.push('--no-dates');
     expected.set(key, entitiesFromJsonl(execFileSync(CLI, [...args, file], { encoding: 'utf8' })));
   }
   return expected.get(key);
@@ -60,7 +63,7 @@ function assertSameEntities(got, want, what) {
   for (let i = 0; i < want.length; i++) {
     const g = got[i];
     const w = want[i];
-    assert.deepEqual([g.label, g.start, g.end], [w.label, w.start, w.end], `${what}: entity ${i}`);
+    assert.deepEqual([g.label, g.start, g.end, g.value], [w.label, w.start, w.end, w.value], `${what}: entity ${i}`);
     assert.ok(Math.abs(g.score - w.score) <= TOLERANCE,
       `${what}: entity ${i} score ${g.score}, native ${w.score}`);
   }
@@ -136,6 +139,24 @@ for (const [variant, threadCounts] of [['', [1]], ['-mt', [1, 3]]]) {
         }
       });
     }
+
+    test('dates: the rule entities with their values, or none with dates off', () => {
+      const text = SENTENCES.find((s) => s.includes('1789'));
+      const withDates = model.recognize(text);
+      const without = model.recognize(text, { dates: false });
+      assertSameEntities(without, nativeEntities(text, { aggregation: 'first', threshold: 0, stride: -1, dates: false }),
+        'dates off');
+      assert.ok(without.every((e) => e.value === undefined), 'no value without dates');
+      const rules = engine.dates(text);
+      assert.equal(rules.length, 5, JSON.stringify(rules));
+      assert.deepEqual(rules.map((e) => e.value), ['1789-07-14', '14:30', '12000000 EUR', '7.1', '1998']);
+      // each rule entity is in the merged list unless a model entity overlaps it
+      for (const r of rules) {
+        const overlapped = without.some((e) => e.start < r.end && e.end > r.start);
+        const kept = withDates.some((e) => e.start === r.start && e.end === r.end && e.value === r.value);
+        assert.equal(kept, !overlapped, `${JSON.stringify(r)}: kept ${kept}, overlapped ${overlapped}`);
+      }
+    });
 
     test('errors come back as messages', () => {
       assert.throws(() => model.recognize('Paris', { aggregation: 'loudest' }), /aggregation/);

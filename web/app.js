@@ -1,6 +1,6 @@
 // app.js — the highlighting page (index.html): loads the default model of weights/models.json (or
 // ?model=URL&sha256=HEX), highlights the entities of the text as it is typed, shows the model's state.
-// ?text=… fills the text and runs at once; ?threads=N and ?aggregation=… set the options.
+// ?text=… fills the text and runs at once; ?threads=N, ?aggregation=… and ?dates=0 set the options.
 // For tests and the console: window.surligne = { ner, Surligne, run } once the model is ready.
 import { highlight, legend } from './highlight.js';
 import { deleteModel, formatBytes, listModels } from './store.js';
@@ -16,6 +16,7 @@ const modelInfo = $('model-info');
 const errorBox = $('error');
 const aggregation = $('aggregation');
 const runInfo = $('run-info');
+const dates = $('dates');
 
 const SAMPLE = 'Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.';
 const DEBOUNCE_MS = 150;
@@ -88,7 +89,7 @@ async function run() {
   output.dataset.state = 'running';
   const t0 = performance.now();
   try {
-    const entities = await ner.recognize(text, { aggregation: aggregation.value, signal: mine.signal });
+    const entities = await ner.recognize(text, { aggregation: aggregation.value, dates: dates.checked, signal: mine.signal });
     if (controller !== mine) return;
     const n = highlight(output, text, entities);
     output.dataset.aggregation = aggregation.value;
@@ -141,6 +142,8 @@ async function main() {
   if (params.get('aggregation')) aggregation.value = params.get('aggregation');
   input.addEventListener('input', schedule);
   aggregation.addEventListener('change', run);
+  if (params.get('dates') === '0') dates.checked = false;
+  dates.addEventListener('change', run);
   output.textContent = input.value;
 
   let name;

@@ -1,12 +1,13 @@
 // highlight.js — draws entities as <mark> elements over a text, and the legend of their colours. Shared
 // by the page and (later) the browser extension: no dependency, no global state, DOM only.
 //
-//   highlight(outputElement, text, entities)   // entities: [{ label, score, start, end }] in UTF-16 indices
-//   legend(legendElement, ['PER', 'ORG', 'LOC'])
+//   highlight(outputElement, text, entities)   // entities: [{ label, score, start, end, value? }], UTF-16
+//   legend(legendElement, ['PER', 'ORG', 'LOC', 'DATE', 'TIME', 'MONEY', 'PERCENT'])
 //
 // Each entity becomes <mark data-label="PER" data-score="0.97" data-start="0" data-end="15">…</mark> with
-// its colour in the CSS variable --entity (and a title: label and score, shown on hover). Text is inserted
-// as text nodes, never as HTML. Entities that overlap an earlier one are skipped.
+// its colour in the CSS variable --entity and a title shown on hover: label and score, or for the rule
+// recogniser's dates, times, amounts and percentages label and normalised value ("DATE · 1789-07-14", also in
+// data-value). Text is inserted as text nodes, never as HTML. Entities that overlap an earlier one are skipped.
 
 const COLOURS = {
   PER: '#ffb4a2',
@@ -14,7 +15,17 @@ const COLOURS = {
   LOC: '#b8e6a8',
   MISC: '#f5d48a',
   DATE: '#d9c2ff',
-  TIME: '#d9c2ff',
+  TIME: '#f7b7e0',
+  MONEY: '#8ee0c8',
+  PERCENT: '#ffcf99',
+};
+
+// What the rule recogniser's types are, for the legend's hover.
+const DESCRIPTIONS = {
+  DATE: 'dates (règles ; valeur ISO 8601 au survol)',
+  TIME: 'heures (règles ; HH:MM au survol)',
+  MONEY: 'montants (règles ; montant et devise ISO 4217 au survol)',
+  PERCENT: 'pourcentages (règles ; nombre au survol)',
 };
 
 // The entity type of a label: 'B-PER' -> 'PER'.
@@ -46,7 +57,8 @@ export function highlight(container, text, entities) {
     mark.dataset.score = score;
     mark.dataset.start = e.start;
     mark.dataset.end = e.end;
-    mark.title = `${e.label} · ${score}`;
+    if (e.value != null) mark.dataset.value = e.value;
+    mark.title = e.value != null ? `${e.label} · ${e.value}` : `${e.label} · ${score}`;
     mark.style.setProperty('--entity', colourOf(type));
     mark.textContent = text.slice(e.start, e.end);
     frag.append(mark);
@@ -66,6 +78,7 @@ export function legend(container, types) {
     item.dataset.label = type;
     item.style.setProperty('--entity', colourOf(type));
     item.textContent = type;
+    if (DESCRIPTIONS[type]) item.title = DESCRIPTIONS[type];
     return item;
   }));
 }

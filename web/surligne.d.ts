@@ -5,10 +5,15 @@ export type Aggregation = 'none' | 'simple' | 'first' | 'average' | 'max';
 
 export declare const AGGREGATIONS: readonly Aggregation[];
 
+/** The entity types of the engine's rule recogniser: dates, times, amounts of money, percentages. */
+export type RuleType = 'DATE' | 'TIME' | 'MONEY' | 'PERCENT';
+export declare const RULE_TYPES: readonly RuleType[];
+
 export interface Entity {
-  /** Entity type ('PER', 'ORG', 'LOC', …: from the model file); with aggregation 'none', the token's label ('B-PER'). */
-  label: string;
-  /** Probability in [0, 1]. */
+  /** Entity type ('PER', 'ORG', 'LOC', …: from the model file; with aggregation 'none', the token's label,
+   *  'B-PER'), or one of the rule recogniser's RuleType. */
+  label: string | RuleType;
+  /** Probability in [0, 1]; 1 for the rule recogniser's entities. */
   score: number;
   /** text.slice(start, end). */
   text: string;
@@ -16,6 +21,11 @@ export interface Entity {
   start: number;
   /** UTF-16 index just past the last character. */
   end: number;
+  /** The normalised value of a rule entity, absent where there is none (model entities; relative or vague
+   *  dates such as 'hier'): DATE ISO 8601 ('1789-07-14', '2024-03', '1998', '--07-14' without a year,
+   *  '2026-06-03/2026-06-07' for a range, '1960/1969' for a decade, '2027-22' for summer 2027), TIME 'HH:MM',
+   *  MONEY '<amount> <ISO 4217 code>' ('12000000 EUR'), PERCENT the number ('7.1'). */
+  value?: string;
 }
 
 export interface LoadProgress {
@@ -74,6 +84,9 @@ export interface RecognizeOptions {
   aggregation?: Aggregation;
   /** Entities scoring below are dropped (default 0). */
   threshold?: number;
+  /** Dates, times, amounts and percentages of the rule recogniser, merged with the model's entities (a model
+   *  entity wins an overlap). Default true. */
+  dates?: boolean;
   /** Cancels the call: a queued call is dropped, a running call's result is discarded; rejects with an AbortError. */
   signal?: AbortSignal;
 }
@@ -84,7 +97,8 @@ export declare class Surligne {
   static load(modelUrl: string | URL, options?: LoadOptions): Promise<Surligne>;
   /** The model's labels in id2label order: ['O', 'B-PER', 'I-PER', …]. */
   readonly labels: string[];
-  /** The entity types of the labels, without B-/I- prefixes: ['PER', 'ORG', 'LOC']. */
+  /** The entity types of the labels, without B-/I- prefixes, then the rule recogniser's:
+   *  ['PER', 'ORG', 'LOC', 'DATE', 'TIME', 'MONEY', 'PERCENT']. */
   readonly entityTypes: string[];
   readonly info: ModelInfo;
   /** Milliseconds the worker spent on the last call. */

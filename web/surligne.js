@@ -6,9 +6,13 @@
 //     onProgress: ({ phase, loaded, total }) => {},     // phase: download, cached, verify, store, start
 //     threads: 4,                                       // > 1 uses the pthreads build where crossOriginIsolated
 //   });
-//   const entities = await ner.recognize(text, { aggregation: 'first', threshold: 0, signal });
-//   // [{ label: 'PER', score: 0.98, text: 'Nicolas Sarkozy', start: 57, end: 72 }]: text.slice(start, end)
+//   const entities = await ner.recognize(text, { aggregation: 'first', threshold: 0, dates: true, signal });
+//   // [{ label: 'PER', score: 0.98, text: 'Nicolas Sarkozy', start: 57, end: 72 },
+//   //  { label: 'DATE', score: 1, text: 'le 14 juillet 1789', start: 80, end: 98, value: '1789-07-14' }]
+//   // text.slice(start, end) is the entity; DATE, TIME, MONEY and PERCENT come from the engine's rule
+//   // recogniser (dates: false leaves them out), with a normalised value where there is one
 //   ner.labels;     // the model's labels, id2label order: ['O', 'B-PER', 'I-PER', …]
+//   ner.entityTypes; // the model's entity types, then the rule recogniser's: ['PER', …, 'DATE', 'TIME', …]
 //   ner.info;       // { build, threads, simd, source: 'indexeddb' | 'network', bytes, sha256, loadMs, … }
 //   ner.dispose();  // ends the worker and frees the model
 //
@@ -19,6 +23,8 @@
 // converted from the engine's UTF-8 byte offsets: exact with accents, combining marks and emoji.
 
 export const AGGREGATIONS = ['none', 'simple', 'first', 'average', 'max'];
+// The entity types of the engine's rule recogniser (engine/dates.c), whatever the model.
+export const RULE_TYPES = ['DATE', 'TIME', 'MONEY', 'PERCENT'];
 
 function abortError(signal) {
   const reason = signal?.reason;
@@ -44,7 +50,8 @@ export class Surligne {
     this.labels = labels;
     this.info = info;
     // entity types: the labels without their B-/I-/E-/S-/L-/U- prefixes, in model order
-    this.entityTypes = [...new Set(labels.filter((l) => l !== 'O').map((l) => l.replace(/^[BIESLU]-/, '')))];
+    this.entityTypes = [...new Set([...labels.filter((l) => l !== 'O').map((l) => l.replace(/^[BIESLU]-/, '')),
+      ...RULE_TYPES])];
   }
 
   // Loads the engine and the model; resolves to a Surligne once the model is ready.
@@ -95,8 +102,8 @@ export class Surligne {
     return ner;
   }
 
-  // Entities of text: [{ label, score, text, start, end }], start/end UTF-16 indices into text.
-  recognize(text, { aggregation = 'first', threshold = 0, signal } = {}) {
+  // Entities of text: [{ label, score, text, start, end, value? }], start/end UTF-16 indices into text.
+  recognize(text, { aggregation = 'first', threshold = 0, dates = true, signal } = {}) {
     if (this.#broken) return Promise.reject(this.#broken);
     if (typeof text !== 'string') return Promise.reject(new TypeError('recognize(text): text must be a string'));
     if (!AGGREGATIONS.includes(aggregation)) {
@@ -104,7 +111,8 @@ export class Surligne {
     }
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise((resolve, reject) => {
-      const job = { id: this.#nextId++, text, aggregation, threshold, signal, resolve, reject, settled: false };
+      const job = { id: this.#nextId++, text, aggregation, threshold, dates: dates !== false, signal, resolve, reject,
+        settled: false };
       if (signal) {
         job.onAbort = () => {
           const i = this.#queue.indexOf(job);
@@ -141,7 +149,7 @@ export class Surligne {
     if (!job) return;
     this.#running = job;
     this.#worker.postMessage({ id: job.id, type: 'recognize', text: job.text, aggregation: job.aggregation,
-      threshold: job.threshold });
+      threshold: job.threshold, dates: job.dates });
   }
 
   #answer(data) {

@@ -3,7 +3,7 @@
 // heap, and sl_wasm_recognize. The page's thread only posts text and draws the answer.
 //
 // Messages in:  { id, type: 'load', url, sha256, expectedBytes, threads, wasmBase }
-//               { id, type: 'recognize', text, aggregation, threshold }
+//               { id, type: 'recognize', text, aggregation, threshold, dates }
 // Messages out: { id, type: 'progress', phase, loaded, total }
 //               { id, type: 'ready', labels, info }   { id, type: 'result', entities, ms }
 //               { id, type: 'error', message, code }
@@ -101,7 +101,7 @@ export function byteToUtf16(text, offsets) {
   return { floor, ceil };
 }
 
-function recognize({ id, text, aggregation = 'first', threshold = 0 }) {
+function recognize({ id, text, aggregation = 'first', threshold = 0, dates = true }) {
   if (!handle) throw new Error('no model loaded');
   const agg = AGGREGATIONS.indexOf(aggregation);
   if (agg < 0) throw Object.assign(new Error(`unknown aggregation '${aggregation}' (${AGGREGATIONS.join(', ')})`), { code: 'argument' });
@@ -112,7 +112,7 @@ function recognize({ id, text, aggregation = 'first', threshold = 0 }) {
   let raw;
   try {
     M.HEAPU8.set(bytes, p);
-    const json = M._sl_wasm_recognize(handle, p, bytes.length, agg, Number(threshold) || 0, -1, threads);
+    const json = M._sl_wasm_recognize(handle, p, bytes.length, agg, Number(threshold) || 0, -1, threads, dates ? 1 : 0);
     if (!json) throw engineError();
     raw = JSON.parse(M.UTF8ToString(json));
   } finally {
@@ -123,7 +123,9 @@ function recognize({ id, text, aggregation = 'first', threshold = 0 }) {
   const entities = raw.map((e) => {
     const start = floor.get(e.start);
     const end = ceil.get(e.end);
-    return { label: e.label, score: e.score, text: text.slice(start, end), start, end };
+    const entity = { label: e.label, score: e.score, text: text.slice(start, end), start, end };
+    if (e.value !== undefined) entity.value = e.value; // the rule recogniser's normalised value
+    return entity;
   });
   postMessage({ id, type: 'result', entities, ms: performance.now() - t0 });
 }

@@ -5,8 +5,11 @@
 //  - both names are Ranges in CSS.highlights.get('surligne-PER'), also where the name is split over nested
 //    inline elements (<b>Gérald</b> Darmanin); data-surligne-entities counts them; the page's DOM is untouched;
 //  - text added later (MutationObserver) is highlighted too;
-//  - the popup (popup.html?tab=ID) lists the entities grouped by label, and a click scrolls to one;
-//  - the options page shows the model's labels; hiding one removes its highlight;
+//  - dates, times, amounts and percentages (the engine's rule recogniser) have highlights of their own, in their
+//    own colours;
+//  - the popup (popup.html?tab=ID) lists the entities grouped by label, with the normalised value of a date or
+//    an amount (shown, and on hover), and a click scrolls to one;
+//  - the options page shows the model's labels and the rule recogniser's; hiding one removes its highlight;
 //  - the switch in the popup turns everything off;
 //  - the time to highlight a ~5,000-word article (printed), visible part first;
 //  - no request left the machine: Chromium's proxy is a local one that refuses and logs everything (a control
@@ -31,6 +34,7 @@ const ARTICLE = `<!doctype html>
 <h1>Une visite</h1>
 <p id="nested"><b>Gérald</b> Darmanin, ministre de la justice, a rendu visite à <a href="#"><span>Nicolas</span> <em>Sark</em>ozy</a>.</p>
 <p id="plain">${SENTENCE}</p>
+<p id="dates">Le 14 juillet 1789 à 17 heures, la Bastille coûtait 12 millions d’euros, soit 7,1 % de plus.</p>
 <p id="hidden" style="display:none">Emmanuel Macron a rencontré Angela Merkel à Berlin.</p>
 <pre id="code">Jacques Chirac</pre>
 <div id="feed"></div>
@@ -220,6 +224,14 @@ test('the toolbar button highlights the names, across nested inline elements, wi
   // the highlight styles are there
   const bg = await article.evaluate(() => getComputedStyle(document.getElementById('plain'), '::highlight(surligne-PER)').backgroundColor);
   assert.notEqual(bg, 'rgba(0, 0, 0, 0)');
+  // dates, times, amounts and percentages: a highlight each, each in a colour of its own
+  for (const [type, text] of [['DATE', 'Le 14 juillet 1789'], ['TIME', '17 heures'], ['MONEY', '12 millions d’euros'],
+    ['PERCENT', '7,1 %']]) {
+    assert.ok((all[type] || []).includes(text), `${type} '${text}' highlighted: ${JSON.stringify(all)}`);
+  }
+  const colours = await article.evaluate(() => ['PER', 'DATE', 'TIME', 'MONEY', 'PERCENT'].map((t) =>
+    getComputedStyle(document.getElementById('dates'), `::highlight(surligne-${t})`).backgroundColor));
+  assert.equal(new Set(colours).size, 5, `colours ${colours}`);
 });
 
 test('content added later is highlighted (MutationObserver)', async () => {
@@ -250,6 +262,13 @@ test('the popup lists the entities by label with counts; a click scrolls to one'
   })));
   const per = groups.find((g) => g.label === 'PER');
   assert.ok(per.items.includes('Gérald Darmanin') && per.items.includes('Nicolas Sarkozy'), JSON.stringify(groups));
+  // a date and an amount with their values, shown and on hover
+  const date = await popup.$('.group[data-label="DATE"] button.entity[data-text="Le 14 juillet 1789"]');
+  assert.ok(date, JSON.stringify(groups));
+  assert.equal(await date.getAttribute('data-value'), '1789-07-14');
+  assert.equal(await date.getAttribute('title'), 'DATE · 1789-07-14');
+  assert.match(await date.textContent(), /1789-07-14/);
+  assert.equal(await popup.getAttribute('.group[data-label="MONEY"] button.entity', 'title'), 'MONEY · 12000000 EUR');
   const total = groups.reduce((n, g) => n + g.count, 0);
   assert.equal(total, Number(await article.getAttribute('html', 'data-surligne-entities')));
   assert.match(await popup.textContent('#status'), new RegExp(`^${total} entités`));
@@ -266,7 +285,7 @@ test('the options page shows the model and its labels; a hidden label is no long
   const labels = await options.$$eval('#labels input', (xs) => xs.map((x) => [x.value, x.checked]));
   const models = JSON.parse(readFileSync(path.join(ROOT, 'weights/models.json'), 'utf8'));
   const model = models.models.find((m) => m.name === models.default);
-  assert.deepEqual(labels.map((l) => l[0]).sort(), [...model.labels].sort());
+  assert.deepEqual(labels.map((l) => l[0]).sort(), [...model.labels, 'DATE', 'TIME', 'MONEY', 'PERCENT'].sort());
   assert.ok(labels.every((l) => l[1]));
   assert.match(await options.textContent('#models'), new RegExp(model.name));
   await options.uncheck('#labels input[value="PER"]');

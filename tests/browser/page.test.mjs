@@ -52,9 +52,10 @@ test('the page highlights the entities of a French sentence', async () => {
   }
   assert.ok(got.some((m) => m.label === 'PER' && m.text.includes('Sarkozy')), `no PER for Sarkozy: ${JSON.stringify(got)}`);
   assert.equal(await page.inputValue('#input'), SENTENCE);
-  // the legend and the status say what is loaded
-  assert.deepEqual(await page.$$eval('#legend .legend-item', (xs) => xs.map((x) => x.dataset.label).sort()),
-    [...DEFAULT.labels].sort());
+  // the legend and the status say what is loaded: the model's types, then the rule recogniser's
+  const legend = await page.$$eval('#legend .legend-item', (xs) => xs.map((x) => x.dataset.label));
+  assert.deepEqual(legend.slice(0, DEFAULT.labels.length).sort(), [...DEFAULT.labels].sort());
+  assert.deepEqual(legend.slice(DEFAULT.labels.length), ['DATE', 'TIME', 'MONEY', 'PERCENT']);
   const status = await page.textContent('#status');
   assert.match(status, /13\.7 MB/);
   assert.match(status, /SIMD/);

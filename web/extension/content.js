@@ -236,7 +236,7 @@
           const range = rangeOf(seg, e.start, e.end);
           if (!range) continue;
           const type = e.label.replace(/^[BIESLU]-/, '');
-          const entity = { type, score: e.score, text: seg.text.slice(e.start, e.end).trim(), range };
+          const entity = { type, score: e.score, text: seg.text.slice(e.start, e.end).trim(), value: e.value, range };
           entities.push(entity);
           if (shown(entity)) highlightOf(type).add(range);
         }
@@ -371,11 +371,13 @@
         groups.set(e.type, g);
       }
       g.count++;
-      g.items.set(e.text, (g.items.get(e.text) || 0) + 1);
+      const item = g.items.get(e.text) || { count: 0, value: e.value };
+      item.count++;
+      g.items.set(e.text, item);
     }
     const types = [...groups.values()].sort((a, b) => b.count - a.count || a.type.localeCompare(b.type)).map((g) => ({
       type: g.type, colour: g.colour, count: g.count,
-      items: [...g.items].map(([text, count]) => ({ text, count }))
+      items: [...g.items].map(([text, { count, value }]) => ({ text, count, value }))
         .sort((a, b) => b.count - a.count || a.text.localeCompare(b.text, 'fr')),
     }));
     return { on, state: root.dataset.surligneState, error: root.dataset.surligneError, total: countShown(), types,

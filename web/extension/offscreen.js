@@ -35,7 +35,7 @@ const handlers = {
     const ner = await engineFor(model);
     // queued in the worker one after the other; the worker never idles between two blocks
     const results = await Promise.all(texts.map((t) => ner.recognize(t, { aggregation })));
-    return { results: results.map((list) => list.map(({ label, score, start, end }) => ({ label, score, start, end }))) };
+    return { results: results.map((list) => list.map(({ label, score, start, end, value }) => ({ label, score, start, end, value }))) };
   },
 };
 

@@ -53,6 +53,14 @@ function render(tab, answer) {
       button.dataset.label = g.type;
       button.dataset.text = item.text;
       button.textContent = item.text;
+      if (item.value != null) { // a date, time, amount or percentage: its normalised value, also on hover
+        button.dataset.value = item.value;
+        button.title = `${g.type} · ${item.value}`;
+        const v = document.createElement('span');
+        v.className = 'value';
+        v.textContent = item.value;
+        button.append(' ', v);
+      }
       if (item.count > 1) {
         const n = document.createElement('span');
         n.className = 'count';

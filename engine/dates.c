@@ -31,15 +31,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- tokens --------------------------------------------------------------------------------------------- */
+/* ---- tokens -------------------------------------------------------------------------------------------- */
 
 enum { T_END, T_WORD, T_NUM, T_SYM };
 
 typedef struct {
     size_t start, end; /* bytes */
     uint8_t kind;
-    uint8_t gap;    /* white space before: 0 none, 1 one character (space, no-break space…), 2 more, 3 a line break */
-    uint8_t upper;  /* WORD: 1 first letter upper case, 2 every letter (and more than one) */
+    uint8_t gap;   /* white space before: 0 none, 1 one character (space, no-break space…), 2 more, 3 a line
+                      break */
+    uint8_t upper; /* WORD: 1 first letter upper case, 2 every letter (and more than one) */
     uint8_t digits; /* NUM: how many (255 at most) */
     int32_t cp;     /* SYM: the character, -1 for a byte that is not UTF-8 */
     int64_t num;    /* NUM: the value when digits <= MAX_DIGITS, else -1 */
@@ -58,7 +59,9 @@ typedef struct {
 
 static const dtok END = {.kind = T_END, .gap = 3};
 
-static const dtok *at(const doc *d, int i) { return i >= 0 && i < d->n ? &d->t[i] : &END; }
+static const dtok *at(const doc *d, int i) {
+    return i >= 0 && i < d->n ? &d->t[i] : &END;
+}
 
 static int is_space(int32_t c) {
     return c == ' ' || (c >= '\t' && c <= '\r') || c == 0x85 || c == 0x2028 || c == 0x2029 ||
@@ -94,7 +97,8 @@ static sl_status tokenize(const char *text, size_t len, dtok **out, int *n_out, 
         int32_t c;
         int k = decode(s, len, i, &c);
         if (c >= 0 && is_space(c)) {
-            int line = c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x85 || c == 0x2028 || c == 0x2029;
+            int line =
+                c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x85 || c == 0x2028 || c == 0x2029;
             gap = line ? 3 : gap < 2 ? gap + 1 : gap;
             i += (size_t)k;
             continue;
@@ -162,7 +166,7 @@ static sl_status tokenize(const char *text, size_t len, dtok **out, int *n_out, 
     return SL_OK;
 }
 
-/* ---- matching helpers ----------------------------------------------------------------------------------- */
+/* ---- matching helpers ---------------------------------------------------------------------------------- */
 
 typedef struct {
     const char *word;
@@ -189,21 +193,34 @@ static int is_one_of(const doc *d, int i, const char *const *list) {
     return 0;
 }
 
-static int is_sym(const doc *d, int i, int32_t c) { return at(d, i)->kind == T_SYM && at(d, i)->cp == c; }
-static int glued(const doc *d, int i) { return at(d, i)->gap == 0 && at(d, i)->kind != T_END; }
-static int near(const doc *d, int i) { return at(d, i)->gap <= 1 && at(d, i)->kind != T_END; }
-static int is_apostrophe(const doc *d, int i) { return is_sym(d, i, '\'') || is_sym(d, i, 0x2019); }
-static int is_dash(const doc *d, int i) { return is_sym(d, i, '-') || is_sym(d, i, 0x2010) || is_sym(d, i, 0x2013); }
+static int is_sym(const doc *d, int i, int32_t c) {
+    return at(d, i)->kind == T_SYM && at(d, i)->cp == c;
+}
+static int glued(const doc *d, int i) {
+    return at(d, i)->gap == 0 && at(d, i)->kind != T_END;
+}
+static int near(const doc *d, int i) {
+    return at(d, i)->gap <= 1 && at(d, i)->kind != T_END;
+}
+static int is_apostrophe(const doc *d, int i) {
+    return is_sym(d, i, '\'') || is_sym(d, i, 0x2019);
+}
+static int is_dash(const doc *d, int i) {
+    return is_sym(d, i, '-') || is_sym(d, i, 0x2010) || is_sym(d, i, 0x2013);
+}
 
 /* "l'" + word at i: the index of the word, else -1 */
 static int elided(const doc *d, int i, const char *article) {
-    return is_word(d, i, article) && is_apostrophe(d, i + 1) && glued(d, i + 1) && glued(d, i + 2) ? i + 2 : -1;
+    return is_word(d, i, article) && is_apostrophe(d, i + 1) && glued(d, i + 1) && glued(d, i + 2) ? i + 2
+                                                                                                   : -1;
 }
 
 /* The token before a span starting at i, skipping the "'" of "jusqu'en", "d'ici". */
-static int before(const doc *d, int i) { return is_apostrophe(d, i - 1) && glued(d, i - 1) ? i - 2 : i - 1; }
+static int before(const doc *d, int i) {
+    return is_apostrophe(d, i - 1) && glued(d, i - 1) ? i - 2 : i - 1;
+}
 
-/* ---- numbers -------------------------------------------------------------------------------------------- */
+/* ---- numbers ------------------------------------------------------------------------------------------- */
 
 /* m / 10^scale, exact */
 typedef struct {
@@ -243,8 +260,9 @@ static int digits_number(const doc *d, int i, decimal *x) {
             const dtok *a = at(d, j);
             if (a->kind == T_NUM && a->digits == 3 && a->gap == 1 && nd + 3 <= MAX_DIGITS) {
                 m = m * 1000 + a->num, nd += 3, j++;
-            } else if (is_sym(d, j, '.') && glued(d, j) && at(d, j + 1)->kind == T_NUM && at(d, j + 1)->digits == 3 &&
-                       glued(d, j + 1) && nd + 3 <= MAX_DIGITS && !(at(d, j + 2)->kind == T_NUM && glued(d, j + 2))) {
+            } else if (is_sym(d, j, '.') && glued(d, j) && at(d, j + 1)->kind == T_NUM &&
+                       at(d, j + 1)->digits == 3 && glued(d, j + 1) && nd + 3 <= MAX_DIGITS &&
+                       !(at(d, j + 2)->kind == T_NUM && glued(d, j + 2))) {
                 m = m * 1000 + at(d, j + 1)->num, nd += 3, j += 2;
             } else {
                 break;
@@ -264,13 +282,14 @@ static int digits_number(const doc *d, int i, decimal *x) {
     return j;
 }
 
-static const entry NUMBER_WORDS[] = {
-    {"un", 1},        {"une", 1},       {"deux", 2},     {"trois", 3},      {"quatre", 4},   {"cinq", 5},
-    {"six", 6},       {"sept", 7},      {"huit", 8},     {"neuf", 9},       {"dix", 10},     {"onze", 11},
-    {"douze", 12},    {"treize", 13},   {"quatorze", 14}, {"quinze", 15},   {"seize", 16},   {"vingt", 20},
-    {"vingts", 20},   {"trente", 30},   {"quarante", 40}, {"cinquante", 50}, {"soixante", 60}, {"septante", 70},
-    {"huitante", 80}, {"octante", 80},  {"nonante", 90}, {"cent", 100},     {"cents", 100},  {"mille", 1000},
-    {NULL, 0}};
+static const entry NUMBER_WORDS[] = {{"un", 1},        {"une", 1},        {"deux", 2},      {"trois", 3},
+                                     {"quatre", 4},    {"cinq", 5},       {"six", 6},       {"sept", 7},
+                                     {"huit", 8},      {"neuf", 9},       {"dix", 10},      {"onze", 11},
+                                     {"douze", 12},    {"treize", 13},    {"quatorze", 14}, {"quinze", 15},
+                                     {"seize", 16},    {"vingt", 20},     {"vingts", 20},   {"trente", 30},
+                                     {"quarante", 40}, {"cinquante", 50}, {"soixante", 60}, {"septante", 70},
+                                     {"huitante", 80}, {"octante", 80},   {"nonante", 90},  {"cent", 100},
+                                     {"cents", 100},   {"mille", 1000},   {NULL, 0}};
 
 /* Number words: "vingt", "vingt et un", "quatre-vingt-dix", "deux cents", "trois mille cinq cents". */
 static int words_number(const doc *d, int i, decimal *x) {
@@ -279,13 +298,19 @@ static int words_number(const doc *d, int i, decimal *x) {
     for (int k = 0; k < 12; k++) {
         int v = lookup(NUMBER_WORDS, at(d, j));
         if (v < 0 || (k > 0 && !near(d, j))) break;
-        if (v == 100) cur = (cur ? cur : 1) * 100;
-        else if (v == 1000) total += (cur ? cur : 1) * 1000, cur = 0;
-        else if (v == 20 && cur % 100 == 4) cur += 76; /* quatre-vingt(s) */
-        else cur += v;
+        if (v == 100)
+            cur = (cur ? cur : 1) * 100;
+        else if (v == 1000)
+            total += (cur ? cur : 1) * 1000, cur = 0;
+        else if (v == 20 && cur % 100 == 4)
+            cur += 76; /* quatre-vingt(s) */
+        else
+            cur += v;
         j++;
-        if (is_dash(d, j) && glued(d, j) && glued(d, j + 1) && lookup(NUMBER_WORDS, at(d, j + 1)) >= 0) j++;
-        else if (is_word(d, j, "et") && (is_word(d, j + 1, "un") || is_word(d, j + 1, "une") || is_word(d, j + 1, "onze")))
+        if (is_dash(d, j) && glued(d, j) && glued(d, j + 1) && lookup(NUMBER_WORDS, at(d, j + 1)) >= 0)
+            j++;
+        else if (is_word(d, j, "et") &&
+                 (is_word(d, j + 1, "un") || is_word(d, j + 1, "une") || is_word(d, j + 1, "onze")))
             j++;
     }
     if (j == i) return 0;
@@ -300,7 +325,7 @@ static int number(const doc *d, int i, decimal *x) {
     return j ? j : words_number(d, i, x);
 }
 
-/* ---- the match being built ------------------------------------------------------------------------------ */
+/* ---- the match being built ----------------------------------------------------------------------------- */
 
 typedef struct {
     const char *label;
@@ -316,27 +341,33 @@ static void set_value(match *m, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* ---- dates ---------------------------------------------------------------------------------------------- */
+/* ---- dates --------------------------------------------------------------------------------------------- */
 
-static const entry MONTHS[] = {{"janvier", 1},  {"février", 2},  {"fevrier", 2},   {"mars", 3},     {"avril", 4},
-                               {"mai", 5},      {"juin", 6},     {"juillet", 7},   {"août", 8},     {"aout", 8},
-                               {"septembre", 9}, {"octobre", 10}, {"novembre", 11}, {"décembre", 12}, {"decembre", 12},
-                               {NULL, 0}};
-static const char *const WEEKDAYS[] = {"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", NULL};
+static const entry MONTHS[] = {{"janvier", 1},   {"février", 2},   {"fevrier", 2},   {"mars", 3},
+                               {"avril", 4},     {"mai", 5},       {"juin", 6},      {"juillet", 7},
+                               {"août", 8},      {"aout", 8},      {"septembre", 9}, {"octobre", 10},
+                               {"novembre", 11}, {"décembre", 12}, {"decembre", 12}, {NULL, 0}};
+static const char *const WEEKDAYS[] = {"lundi",    "mardi",  "mercredi", "jeudi",
+                                       "vendredi", "samedi", "dimanche", NULL};
 static const entry SEASONS[] = {{"printemps", 21}, {"été", 22}, {"automne", 23}, {"hiver", 24}, {NULL, 0}};
-static const char *const NEXT_OR_LAST[] = {"dernier", "dernière", "prochain", "prochaine", "passé", "passée",
-                                           "suivant", "suivante", "précédent", "précédente", NULL};
+static const char *const NEXT_OR_LAST[] = {"dernier",   "dernière",   "prochain", "prochaine",
+                                           "passé",     "passée",     "suivant",  "suivante",
+                                           "précédent", "précédente", NULL};
 static const char *const QUALIFIERS[] = {"début", "fin", "mi", NULL};
 /* words after which a bare year is a date: "en 1998", "depuis 2020", "d'ici 2030" */
-static const char *const YEAR_CUES[] = {"en", "depuis", "dès", "avant", "après", "vers", "ici", "jusqu", "de", NULL};
+static const char *const YEAR_CUES[] = {"en",   "depuis", "dès",   "avant", "après",
+                                        "vers", "ici",    "jusqu", "de",    NULL};
 /* words that may follow a bare year; another lower-case word ("en 1500 exemplaires") makes it a count */
 static const char *const AFTER_YEAR[] = {
-    "et", "à", "au", "aux", "le", "la", "les", "l", "il", "elle", "ils", "elles", "on", "ce", "cette", "ces", "cet",
-    "c", "pour", "par", "dans", "avec", "puis", "lors", "déjà", "avant", "après", "contre", "de", "du", "des", "d",
-    "un", "une", "quand", "lorsque", "alors", "mais", "ou", "sur", "sous", "chez", "selon", "qui", "que", "qu", "où",
-    "se", "s", "n", "ne", "y", "en", "était", "est", "sont", "a", "ont", "avait", "fut", "furent", "seulement",
-    "encore", "aussi", "comme", "je", "j", "nous", "vous", "son", "sa", "ses", "leur", "leurs", "notre", "votre",
-    "pendant", "depuis", "jusqu", "soit", "puisque", "car", "donc", "ni", "sans", "entre", "vers", "afin", NULL};
+    "et",      "à",         "au",     "aux",   "le",    "la",      "les",     "l",      "il",    "elle",
+    "ils",     "elles",     "on",     "ce",    "cette", "ces",     "cet",     "c",      "pour",  "par",
+    "dans",    "avec",      "puis",   "lors",  "déjà",  "avant",   "après",   "contre", "de",    "du",
+    "des",     "d",         "un",     "une",   "quand", "lorsque", "alors",   "mais",   "ou",    "sur",
+    "sous",    "chez",      "selon",  "qui",   "que",   "qu",      "où",      "se",     "s",     "n",
+    "ne",      "y",         "en",     "était", "est",   "sont",    "a",       "ont",    "avait", "fut",
+    "furent",  "seulement", "encore", "aussi", "comme", "je",      "j",       "nous",   "vous",  "son",
+    "sa",      "ses",       "leur",   "leurs", "notre", "votre",   "pendant", "depuis", "jusqu", "soit",
+    "puisque", "car",       "donc",   "ni",    "sans",  "entre",   "vers",    "afin",   NULL};
 
 static int days_in_month(int month, int year) {
     static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -361,7 +392,8 @@ static int day_at(const doc *d, int i, int *day) {
     const dtok *t = at(d, i);
     if (t->kind == T_NUM && t->digits <= 2 && t->num >= 1 && t->num <= 31) {
         *day = (int)t->num;
-        if (t->num == 1 && glued(d, i + 1) && (is_word(d, i + 1, "er") || is_word(d, i + 1, "ᵉʳ"))) return i + 2;
+        if (t->num == 1 && glued(d, i + 1) && (is_word(d, i + 1, "er") || is_word(d, i + 1, "ᵉʳ")))
+            return i + 2;
         return i + 1;
     }
     if (is_word(d, i, "premier")) {
@@ -371,7 +403,9 @@ static int day_at(const doc *d, int i, int *day) {
     return 0;
 }
 
-static int month_at(const doc *d, int i) { return near(d, i) ? lookup(MONTHS, at(d, i)) : -1; }
+static int month_at(const doc *d, int i) {
+    return near(d, i) ? lookup(MONTHS, at(d, i)) : -1;
+}
 
 /* [le] [weekday] DAY [MONTH [YEAR]] [(au|à|-) [weekday] DAY] MONTH [YEAR]: "le 14 juillet 1789",
    "lundi 4 mars", "3 au 7 juin 2026", "30 juin au 2 juillet", "le 16 mai dernier"; and "les 3 et 4 juin"
@@ -406,16 +440,20 @@ static int date_day_month(const doc *d, int i, match *m) {
             if (m1 < 0) m1 = m2;
             if (!y1) y1 = y2;
             if (d2 > days_in_month(m2, y2) || d1 > days_in_month(m1, y1)) return 0;
-            if (y1 && y2) set_value(m, "%04d-%02d-%02d/%04d-%02d-%02d", y1, m1, d1, y2, m2, d2);
-            else if (!y1 && !y2) set_value(m, "--%02d-%02d/--%02d-%02d", m1, d1, m2, d2);
+            if (y1 && y2)
+                set_value(m, "%04d-%02d-%02d/%04d-%02d-%02d", y1, m1, d1, y2, m2, d2);
+            else if (!y1 && !y2)
+                set_value(m, "--%02d-%02d/--%02d-%02d", m1, d1, m2, d2);
             m->label = "DATE";
             return k;
         }
     }
     if (m1 < 0 || d1 > days_in_month(m1, y1)) return 0;
     if (!y1 && near(d, j) && is_one_of(d, j, NEXT_OR_LAST)) j++; /* le 16 mai dernier */
-    if (y1) set_value(m, "%04d-%02d-%02d", y1, m1, d1);
-    else set_value(m, "--%02d-%02d", m1, d1);
+    if (y1)
+        set_value(m, "%04d-%02d-%02d", y1, m1, d1);
+    else
+        set_value(m, "--%02d-%02d", m1, d1);
     m->label = "DATE";
     return j;
 }
@@ -425,8 +463,8 @@ static int date_numeric(const doc *d, int i, match *m) {
     int j = is_word(d, i, "le") && at(d, i + 1)->kind == T_NUM && near(d, i + 1) ? i + 1 : i;
     const dtok *a = at(d, j), *b = at(d, j + 2), *c = at(d, j + 4);
     int32_t sep = at(d, j + 1)->cp;
-    if (a->kind != T_NUM || b->kind != T_NUM || c->kind != T_NUM || !is_sym(d, j + 1, sep) || !is_sym(d, j + 3, sep) ||
-        !(sep == '/' || sep == '.' || sep == '-'))
+    if (a->kind != T_NUM || b->kind != T_NUM || c->kind != T_NUM || !is_sym(d, j + 1, sep) ||
+        !is_sym(d, j + 3, sep) || !(sep == '/' || sep == '.' || sep == '-'))
         return 0;
     for (int k = j + 1; k <= j + 4; k++)
         if (!glued(d, k)) return 0;
@@ -442,7 +480,8 @@ static int date_numeric(const doc *d, int i, match *m) {
     } else {
         return 0;
     }
-    if (year < 1000 || year > 2199 || month < 1 || month > 12 || day < 1 || day > days_in_month(month, year)) return 0;
+    if (year < 1000 || year > 2199 || month < 1 || month > 12 || day < 1 || day > days_in_month(month, year))
+        return 0;
     set_value(m, "%04d-%02d-%02d", year, month, day);
     m->label = "DATE";
     return j + 5;
@@ -486,7 +525,8 @@ static int date_year(const doc *d, int i, match *m) {
     int j = i, y, y2;
     m->label = "DATE";
     int w = elided(d, i, "l");
-    if ((w >= 0 && (is_word(d, w, "an") || is_word(d, w, "année"))) || is_word(d, i, "an") || is_word(d, i, "année")) {
+    if ((w >= 0 && (is_word(d, w, "an") || is_word(d, w, "année"))) || is_word(d, i, "an") ||
+        is_word(d, i, "année")) {
         j = w >= 0 ? w + 1 : i + 1;
         if (!near(d, j) || !(y = year_at(d, j))) return 0;
         set_value(m, "%04d", y);
@@ -498,12 +538,14 @@ static int date_year(const doc *d, int i, match *m) {
         return near(d, j) && year_at(d, j) ? j + 1 : 0;
     }
     if (!(y = year_at(d, i))) return 0;
-    if (is_dash(d, i + 1) && glued(d, i + 1) && glued(d, i + 2) && (y2 = year_at(d, i + 2)) && y2 > y && y2 - y <= 200) {
+    if (is_dash(d, i + 1) && glued(d, i + 1) && glued(d, i + 2) && (y2 = year_at(d, i + 2)) && y2 > y &&
+        y2 - y <= 200) {
         set_value(m, "%04d/%04d", y, y2);
         return i + 3;
     }
     int b = before(d, i);
-    if ((is_word(d, b, "de") && is_word(d, i + 1, "à")) || (is_word(d, b, "entre") && is_word(d, i + 1, "et"))) {
+    if ((is_word(d, b, "de") && is_word(d, i + 1, "à")) ||
+        (is_word(d, b, "entre") && is_word(d, i + 1, "et"))) {
         if (near(d, i + 1) && near(d, i + 2) && (y2 = year_at(d, i + 2)) && y2 > y) {
             set_value(m, "%04d/%04d", y, y2);
             return i + 3;
@@ -522,9 +564,12 @@ static int date_decade(const doc *d, int i, match *m) {
     const dtok *t = at(d, j);
     decimal x;
     int64_t y = -1, end = j + 1;
-    if (t->kind == T_NUM && t->digits == 4 && t->num % 10 == 0 && t->num >= 1000 && t->num <= 2190) y = t->num;
-    else if (t->kind == T_NUM && t->digits == 2 && t->num % 10 == 0 && t->num >= 10) y = 1900 + t->num;
-    else if ((end = words_number(d, j, &x)) && x.m >= 10 && x.m <= 90 && x.m % 10 == 0) y = 1900 + x.m;
+    if (t->kind == T_NUM && t->digits == 4 && t->num % 10 == 0 && t->num >= 1000 && t->num <= 2190)
+        y = t->num;
+    else if (t->kind == T_NUM && t->digits == 2 && t->num % 10 == 0 && t->num >= 10)
+        y = 1900 + t->num;
+    else if ((end = words_number(d, j, &x)) && x.m >= 10 && x.m <= 90 && x.m % 10 == 0)
+        y = 1900 + x.m;
     if (y < 0) return 0;
     set_value(m, "%04d/%04d", (int)y, (int)y + 9);
     m->label = "DATE";
@@ -535,7 +580,12 @@ static int date_decade(const doc *d, int i, match *m) {
 static int roman(const char *s, size_t n) {
     int total = 0, prev = 0;
     for (size_t k = n; k-- > 0;) {
-        int v = s[k] == 'I' ? 1 : s[k] == 'V' ? 5 : s[k] == 'X' ? 10 : s[k] == 'L' ? 50 : s[k] == 'C' ? 100 : -1;
+        int v = s[k] == 'I'   ? 1
+                : s[k] == 'V' ? 5
+                : s[k] == 'X' ? 10
+                : s[k] == 'L' ? 50
+                : s[k] == 'C' ? 100
+                              : -1;
         if (v < 0) return -1;
         total += v < prev ? -v : v;
         if (v > prev) prev = v;
@@ -566,12 +616,15 @@ static int date_century(const doc *d, int i, match *m) {
     return j + 1;
 }
 
-/* l'été 2027, au printemps 2020 ("2027-22": ISO 8601-2's season codes); l'hiver dernier, cet été (no value) */
+/* l'été 2027, au printemps 2020 ("2027-22": ISO 8601-2's season codes); l'hiver dernier, cet été (no value)
+ */
 static int date_season(const doc *d, int i, match *m) {
     int j = i, w = elided(d, i, "l");
     int demonstrative = is_word(d, i, "cet") || is_word(d, i, "ce");
-    if (w >= 0) j = w;
-    else if (is_word(d, i, "le") || demonstrative) j = i + 1;
+    if (w >= 0)
+        j = w;
+    else if (is_word(d, i, "le") || demonstrative)
+        j = i + 1;
     if (j > i && w < 0 && !near(d, j)) return 0;
     int season = lookup(SEASONS, at(d, j));
     if (season < 0) return 0;
@@ -589,23 +642,26 @@ static int date_season(const doc *d, int i, match *m) {
 /* hier, demain, aujourd'hui, avant-hier, la veille, la semaine dernière, ce mois-ci, il y a deux jours,
    samedi prochain, lundi: dates with no value */
 static int date_relative(const doc *d, int i, match *m) {
-    static const char *const UNITS[] = {"semaine", "mois", "année", "an", "trimestre", "semestre", "week", NULL};
-    static const char *const AGO_UNITS[] = {"jour",   "jours",  "semaine", "semaines",  "mois",      "an",
-                                            "ans",    "année",  "années",  "décennie", "décennies", "siècle",
-                                            "siècles", NULL};
+    static const char *const UNITS[] = {"semaine",   "mois",     "année", "an",
+                                        "trimestre", "semestre", "week",  NULL};
+    static const char *const AGO_UNITS[] = {"jour",      "jours",  "semaine", "semaines", "mois",
+                                            "an",        "ans",    "année",   "années",   "décennie",
+                                            "décennies", "siècle", "siècles", NULL};
     m->label = "DATE";
     if (is_word(d, i, "hier") || is_word(d, i, "demain")) return i + 1;
     if (is_word(d, i, "aujourd") && is_apostrophe(d, i + 1) && glued(d, i + 1) && glued(d, i + 2) &&
         is_word(d, i + 2, "hui"))
         return i + 3;
-    if ((is_word(d, i, "avant") || is_word(d, i, "après")) && is_dash(d, i + 1) && glued(d, i + 1) && glued(d, i + 2) &&
+    if ((is_word(d, i, "avant") || is_word(d, i, "après")) && is_dash(d, i + 1) && glued(d, i + 1) &&
+        glued(d, i + 2) &&
         (is_word(d, i + 2, "hier") || is_word(d, i + 2, "demain") || is_word(d, i + 2, "veille")))
         return i + 3;
     if ((is_word(d, i, "la") || is_word(d, i, "le")) && near(d, i + 1) &&
         (is_word(d, i + 1, "veille") || is_word(d, i + 1, "lendemain")))
         return i + 2;
     /* the unit: la semaine dernière, l'an prochain, ce mois-ci, cette année, le week-end dernier */
-    int w = elided(d, i, "l"), demonstrative = is_word(d, i, "ce") || is_word(d, i, "cette") || is_word(d, i, "cet");
+    int w = elided(d, i, "l"),
+        demonstrative = is_word(d, i, "ce") || is_word(d, i, "cette") || is_word(d, i, "cet");
     int j = w >= 0 ? w : demonstrative || is_word(d, i, "la") || is_word(d, i, "le") ? i + 1 : -1;
     if (j > 0 && (w >= 0 || near(d, j)) && is_one_of(d, j, UNITS)) {
         int k = j + 1;
@@ -619,8 +675,8 @@ static int date_relative(const doc *d, int i, match *m) {
         return 0;
     }
     /* il y a deux jours */
-    if (is_word(d, i, "il") && is_word(d, i + 1, "y") && is_word(d, i + 2, "a") && near(d, i + 1) && near(d, i + 2) &&
-        near(d, i + 3)) {
+    if (is_word(d, i, "il") && is_word(d, i + 1, "y") && is_word(d, i + 2, "a") && near(d, i + 1) &&
+        near(d, i + 2) && near(d, i + 3)) {
         decimal x;
         int k = is_word(d, i + 3, "quelques") ? i + 4 : number(d, i + 3, &x);
         if (k && near(d, k) && is_one_of(d, k, AGO_UNITS)) return k + 1;
@@ -633,20 +689,22 @@ static int date_relative(const doc *d, int i, match *m) {
     return j + 1;
 }
 
-/* ---- times ---------------------------------------------------------------------------------------------- */
+/* ---- times --------------------------------------------------------------------------------------------- */
 
-static const char *const TIME_CUES[] = {"à", "vers", "dès", "avant", "après", "depuis", "entre", "jusqu", NULL};
+static const char *const TIME_CUES[] = {"à",      "vers",  "dès",   "avant", "après",
+                                        "depuis", "entre", "jusqu", NULL};
 /* words before a duration, not a time: "pendant 2 h 30", "en 48 heures" */
-static const char *const DURATION_CUES[] = {"pendant", "durant", "dure", "duré", "durée", "en", "plus", "moins",
-                                            "de", "les", "des", "environ", "prend", "prendra", "mis", "met",
-                                            "compter", "faut", "fallu", NULL};
+static const char *const DURATION_CUES[] = {
+    "pendant", "durant",  "dure",  "duré",    "durée", "en",  "plus",    "moins", "de",    "les",
+    "des",     "environ", "prend", "prendra", "mis",   "met", "compter", "faut",  "fallu", NULL};
 
 /* Hours then h|heure(s) at i: the token after the h, the hour in *h */
 static int hour_at(const doc *d, int i, int *h) {
     decimal x;
     int j = digits_number(d, i, &x);
     if (j == i + 1 && at(d, i)->digits <= 2) {
-        if (!near(d, j) || !(is_word(d, j, "h") || is_word(d, j, "heures") || is_word(d, j, "heure"))) return 0;
+        if (!near(d, j) || !(is_word(d, j, "h") || is_word(d, j, "heures") || is_word(d, j, "heure")))
+            return 0;
     } else if ((j = words_number(d, i, &x)) && x.scale == 0) {
         if (!near(d, j) || !(is_word(d, j, "heures") || is_word(d, j, "heure"))) return 0;
     } else {
@@ -662,7 +720,8 @@ static int time_clock(const doc *d, int i, match *m) {
     int h = -1, min = -1, j;
     int b = before(d, i);
     int cue = is_one_of(d, b, TIME_CUES) || (is_word(d, b, "et") && d->last_time_end == b);
-    if (is_dash(d, i - 1) && glued(d, i) && d->last_time_end != i - 1) return 0; /* après-midi; 9h-17h is two */
+    if (is_dash(d, i - 1) && glued(d, i) && d->last_time_end != i - 1)
+        return 0; /* après-midi; 9h-17h is two */
     if (is_word(d, i, "midi") || is_word(d, i, "minuit")) {
         if (at(d, i)->upper && !cue) return 0; /* le Midi: the south */
         h = is_word(d, i, "midi") ? 12 : 0;
@@ -682,9 +741,12 @@ static int time_clock(const doc *d, int i, match *m) {
         return 0;
     }
     if (min < 0 && near(d, j) && is_word(d, j, "et") && near(d, j + 1)) {
-        if (is_word(d, j + 1, "demie") || is_word(d, j + 1, "demi")) min = 30, j += 2;
-        else if (is_word(d, j + 1, "quart")) min = 15, j += 2;
-    } else if (min < 0 && is_word(d, j, "moins") && is_word(d, j + 1, "le") && is_word(d, j + 2, "quart") && h > 0) {
+        if (is_word(d, j + 1, "demie") || is_word(d, j + 1, "demi"))
+            min = 30, j += 2;
+        else if (is_word(d, j + 1, "quart"))
+            min = 15, j += 2;
+    } else if (min < 0 && is_word(d, j, "moins") && is_word(d, j + 1, "le") && is_word(d, j + 2, "quart") &&
+               h > 0) {
         min = 45, h--, j += 3;
     }
     if (h > 24 || min > 59 || (h == 24 && min > 0)) return 0;
@@ -698,7 +760,7 @@ static int time_clock(const doc *d, int i, match *m) {
     return j;
 }
 
-/* ---- amounts and percentages ---------------------------------------------------------------------------- */
+/* ---- amounts and percentages --------------------------------------------------------------------------- */
 
 typedef struct {
     const char *word;
@@ -707,18 +769,20 @@ typedef struct {
 
 /* currency names (after a number) -> ISO 4217 */
 static const currency CURRENCY_NAMES[] = {
-    {"euro", "EUR"},   {"euros", "EUR"},     {"dollar", "USD"},  {"dollars", "USD"}, {"franc", "FRF"},
-    {"francs", "FRF"}, {"yen", "JPY"},       {"yens", "JPY"},    {"yuan", "CNY"},    {"yuans", "CNY"},
-    {"rouble", "RUB"}, {"roubles", "RUB"},   {"roupie", "INR"},  {"roupies", "INR"}, {"dirham", "MAD"},
+    {"euro", "EUR"},    {"euros", "EUR"},   {"dollar", "USD"},   {"dollars", "USD"}, {"franc", "FRF"},
+    {"francs", "FRF"},  {"yen", "JPY"},     {"yens", "JPY"},     {"yuan", "CNY"},    {"yuans", "CNY"},
+    {"rouble", "RUB"},  {"roubles", "RUB"}, {"roupie", "INR"},   {"roupies", "INR"}, {"dirham", "MAD"},
     {"dirhams", "MAD"}, {"centime", "EUR"}, {"centimes", "EUR"}, {"livre", "GBP"},   {"livres", "GBP"},
     {NULL, NULL}};
 /* the word after a currency name that changes it: francs suisses, dollars canadiens */
 static const currency CURRENCY_QUALIFIERS[] = {
-    {"suisse", "CHF"},      {"suisses", "CHF"},   {"cfa", "XOF"},        {"belge", "BEF"},     {"belges", "BEF"},
-    {"canadien", "CAD"},    {"canadiens", "CAD"}, {"américain", "USD"},  {"américains", "USD"}, {"us", "USD"},
-    {"australien", "AUD"},  {"australiens", "AUD"}, {"sterling", "GBP"}, {NULL, NULL}};
+    {"suisse", "CHF"},     {"suisses", "CHF"},  {"cfa", "XOF"},        {"belge", "BEF"},
+    {"belges", "BEF"},     {"canadien", "CAD"}, {"canadiens", "CAD"},  {"américain", "USD"},
+    {"américains", "USD"}, {"us", "USD"},       {"australien", "AUD"}, {"australiens", "AUD"},
+    {"sterling", "GBP"},   {NULL, NULL}};
 /* ISO codes written after an amount */
-static const char *const CURRENCY_CODES[] = {"EUR", "USD", "CHF", "GBP", "JPY", "CAD", "CNY", "XOF", "AUD", NULL};
+static const char *const CURRENCY_CODES[] = {"EUR", "USD", "CHF", "GBP", "JPY",
+                                             "CAD", "CNY", "XOF", "AUD", NULL};
 
 static const char *symbol_code(int32_t c) {
     return c == 0x20AC ? "EUR" : c == '$' ? "USD" : c == 0xA3 ? "GBP" : c == 0xA5 ? "JPY" : NULL;
@@ -737,9 +801,10 @@ static int money(const doc *d, int i, match *m) {
     int j = number(d, i, &x);
     if (!j) return 0;
     int scale = 0;
-    static const entry SCALES[] = {{"million", 6}, {"millions", 6}, {"milliard", 9}, {"milliards", 9},
+    static const entry SCALES[] = {{"million", 6},  {"millions", 6},  {"milliard", 9}, {"milliards", 9},
                                    {"billion", 12}, {"billions", 12}, {NULL, 0}};
-    static const entry SHORT_SCALES[] = {{"k", 3}, {"m", 6}, {"md", 9}, {"mds", 9}, {"mrd", 9}, {"mrds", 9}, {NULL, 0}};
+    static const entry SHORT_SCALES[] = {{"k", 3},   {"m", 6},    {"md", 9}, {"mds", 9},
+                                         {"mrd", 9}, {"mrds", 9}, {NULL, 0}};
     int s = near(d, j) ? lookup(SCALES, at(d, j)) : -1;
     if (s > 0) {
         scale = s;
@@ -760,18 +825,24 @@ static int money(const doc *d, int i, match *m) {
         if (code) j++;
     } else {
         int k = j;
-        if (scale && is_word(d, k, "de") && near(d, k)) k++;
-        else if (scale && is_word(d, k, "d") && is_apostrophe(d, k + 1) && glued(d, k + 1) && glued(d, k + 2)) k += 2;
-        else if (!near(d, k)) return 0;
+        if (scale && is_word(d, k, "de") && near(d, k))
+            k++;
+        else if (scale && is_word(d, k, "d") && is_apostrophe(d, k + 1) && glued(d, k + 1) && glued(d, k + 2))
+            k += 2;
+        else if (!near(d, k))
+            return 0;
         if ((code = currency_of(CURRENCY_NAMES, at(d, k)))) {
             int livre = !strncmp(at(d, k)->low, "livre", 5);
             cents = !strncmp(at(d, k)->low, "centime", 7);
             j = k + 1;
             const char *q = near(d, j) ? currency_of(CURRENCY_QUALIFIERS, at(d, j)) : NULL;
-            if (q && !cents && (strcmp(q, "GBP") == 0) == livre) code = q, j++;
-            else if (livre) return 0; /* "3 livres": books */
+            if (q && !cents && (strcmp(q, "GBP") == 0) == livre)
+                code = q, j++;
+            else if (livre)
+                return 0; /* "3 livres": books */
             /* 50 centimes d'euro */
-            if (cents && is_word(d, j, "d") && is_apostrophe(d, j + 1) && glued(d, j + 2) && is_word(d, j + 2, "euro"))
+            if (cents && is_word(d, j, "d") && is_apostrophe(d, j + 1) && glued(d, j + 2) &&
+                is_word(d, j + 2, "euro"))
                 j += 3;
         }
     }
@@ -795,24 +866,30 @@ static int percent(const doc *d, int i, match *m) {
     decimal x;
     int j = number(d, k, &x);
     if (!j) return 0;
-    if (is_sym(d, j, '%') && near(d, j)) j++;
-    else if (is_word(d, j, "pour") && is_word(d, j + 1, "cent") && near(d, j) && near(d, j + 1)) j += 2;
-    else if (is_word(d, j, "pourcent") && near(d, j)) j++;
-    else return 0;
+    if (is_sym(d, j, '%') && near(d, j))
+        j++;
+    else if (is_word(d, j, "pour") && is_word(d, j + 1, "cent") && near(d, j) && near(d, j + 1))
+        j += 2;
+    else if (is_word(d, j, "pourcent") && near(d, j))
+        j++;
+    else
+        return 0;
     decimal_format(x, negative, m->value, sizeof m->value);
     m->label = "PERCENT";
     return j;
 }
 
-/* ---- the scan ------------------------------------------------------------------------------------------- */
+/* ---- the scan ------------------------------------------------------------------------------------------ */
 
 typedef int (*pattern)(const doc *d, int i, match *m);
 
-static const pattern PATTERNS[] = {date_day_month, date_numeric, date_month,  date_year, date_decade, date_century,
-                                   date_season,    date_relative, time_clock, money,     percent};
+static const pattern PATTERNS[] = {date_day_month, date_numeric, date_month,  date_year,
+                                   date_decade,    date_century, date_season, date_relative,
+                                   time_clock,     money,        percent};
 
 sl_status sl_recognize_dates(const char *text, size_t len, sl_entities *out, sl_error *err) {
-    if (!out || (!text && len)) return sl_fail(err, SL_ERR_ARGUMENT, "sl_recognize_dates: no text or no output");
+    if (!out || (!text && len))
+        return sl_fail(err, SL_ERR_ARGUMENT, "sl_recognize_dates: no text or no output");
     dtok *t = NULL;
     int n = 0;
     sl_status s = len ? tokenize(text, len, &t, &n, err) : SL_OK;
@@ -842,43 +919,71 @@ sl_status sl_recognize_dates(const char *text, size_t len, sl_entities *out, sl_
     return s;
 }
 
-/* ---- merging with the model's entities ------------------------------------------------------------------ */
+/* ---- merging with the model's entities ----------------------------------------------------------------- */
+
+static int overlap(const sl_entity *a, const sl_entity *b) {
+    return a->start < b->end && b->start < a->end;
+}
+/* a holds b whole and more: a name around a date ("Mai 68" around "Mai") */
+static int holds(const sl_entity *a, const sl_entity *b) {
+    return a->start <= b->start && b->end <= a->end && a->end - a->start > b->end - b->start;
+}
 
 sl_status sl_dates_merge(sl_entities *out, size_t from, const sl_entities *rules, sl_error *err) {
     if (!rules || rules->n == 0) return SL_OK;
-    /* which rule entities overlap none of the model's: both lists are in text order and do not overlap
-       within themselves, so one pass of two indices decides */
-    size_t kept = 0, j = from;
-    uint8_t *keep = malloc(rules->n);
-    if (!keep) return sl_fail(err, SL_ERR_MEMORY, "no memory to merge %zu entities", rules->n);
+    const size_t n_model = out->n - from;
+    uint8_t *keep_rule = malloc(rules->n), *keep_model = malloc(n_model ? n_model : 1);
+    if (!keep_rule || !keep_model) {
+        free(keep_rule);
+        free(keep_model);
+        return sl_fail(err, SL_ERR_MEMORY, "no memory to merge %zu entities", rules->n);
+    }
+    memset(keep_model, 1, n_model ? n_model : 1);
+    /* Both lists are in text order and do not overlap within themselves, so the model entities a rule entity
+       overlaps are consecutive, and j only moves forward. A model entity that holds the rule entity whole and
+       more wins; otherwise the rule entity wins and the model entities it overlaps go. */
+    const sl_entity *model = out->items + from;
+    size_t kept = 0, j = 0;
     for (size_t r = 0; r < rules->n; r++) {
         const sl_entity *x = &rules->items[r];
-        while (j < out->n && out->items[j].end <= x->start) j++;
-        keep[r] = !(j < out->n && out->items[j].start < x->end);
-        kept += keep[r];
+        while (j < n_model && model[j].end <= x->start) j++;
+        keep_rule[r] = 1;
+        for (size_t k = j; k < n_model && model[k].start < x->end; k++)
+            if (holds(&model[k], x)) keep_rule[r] = 0;
+        for (size_t k = j; keep_rule[r] && k < n_model && model[k].start < x->end; k++)
+            if (overlap(&model[k], x)) keep_model[k] = 0;
+        kept += keep_rule[r];
     }
-    if (kept && out->n + kept > out->cap) {
+    if (kept && out->n + kept > out->cap) { /* room first: a failure leaves out as it was */
         size_t cap = out->n + kept;
         sl_entity *items = realloc(out->items, cap * sizeof *items);
         if (!items) {
-            free(keep);
+            free(keep_rule);
+            free(keep_model);
             return sl_fail(err, SL_ERR_MEMORY, "no memory to merge %zu entities", kept);
         }
         out->items = items;
         out->cap = cap;
     }
+    size_t n = from;
+    for (size_t k = 0; k < n_model; k++)
+        if (keep_model[k]) out->items[n++] = out->items[from + k];
+    out->n = n;
     /* merge from the back, in place: the model's entities move right past the rule entities after them */
     size_t a = out->n, w = out->n + kept, r = rules->n;
     while (r > 0) {
-        if (!keep[r - 1]) {
+        if (!keep_rule[r - 1]) {
             r--;
             continue;
         }
         const sl_entity *x = &rules->items[r - 1];
-        if (a > from && out->items[a - 1].start >= x->start) out->items[--w] = out->items[--a];
-        else out->items[--w] = *x, r--;
+        if (a > from && out->items[a - 1].start >= x->start)
+            out->items[--w] = out->items[--a];
+        else
+            out->items[--w] = *x, r--;
     }
     out->n += kept;
-    free(keep);
+    free(keep_rule);
+    free(keep_model);
     return SL_OK;
 }

@@ -8,9 +8,13 @@
 #include "error.h"
 
 /* Merges the rule entities `rules` (text order, not overlapping) into the model's entities out->items[from..]
-   (text order): a rule entity that overlaps a model entity by one byte or more is dropped — the model read
-   the context, so "Mai 68" tagged as an event by a model stays the model's — and the others are inserted
-   in text order. On failure (no memory) out is left as it was. */
+   (text order), into one list in text order without overlaps. Where the two overlap:
+   - a model entity that holds the rule entity whole and more wins and the rule entity is dropped: the model
+     read the context, and "Mai 68" tagged as an event, "rue du 4 Septembre" as a place, "Tour de France
+     2024" as an event are names that contain a date;
+   - otherwise the rule entity wins and the model entities it overlaps are dropped: a model that tags "1996"
+     in "le 29 février 1996", or "1998" alone, as a place, or "15 mars" as an organisation, is wrong there.
+   On failure (no memory) out is left as it was. */
 sl_status sl_dates_merge(sl_entities *out, size_t from, const sl_entities *rules, sl_error *err);
 
 #endif

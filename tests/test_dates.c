@@ -1,10 +1,13 @@
 /* The rule recogniser of dates, times, amounts and percentages (engine/dates.c):
    - every sentence of tests/dates/fr-dates.tsv gives exactly its expected entities (label, span, value), and
      the figures over the set (precision, recall, value accuracy) are printed;
-   - merging with a model's entities: a model entity wins an overlap ("Mai 68"), the rest interleave in text
-     order; sl_recognize merges them when opt.dates is set and not otherwise;
+   - merging with a model's entities: a model entity that holds a rule entity whole and more wins ("Mai 68"),
+     any other
+     overlap goes to the rule entity, the rest interleave in text order; sl_recognize merges them when
+     opt.dates is set and not otherwise;
    - bad input never crashes: random bytes, invalid UTF-8, words of the tables glued at random, each in a
-     buffer of its exact size (the sanitizer build catches a read past it); spans stay in bounds and in order. */
+     buffer of its exact size (the sanitizer build catches a read past it); spans stay in bounds and in order.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,11 +113,12 @@ static void check_test_set(void) {
         sl_entities_free(&got);
         free(exact);
     }
-    printf("fr-dates.tsv: %d sentences (%d with nothing to find), %zu entities expected, %zu found, %zu right: "
-           "precision %.3f, recall %.3f, value accuracy %.3f (%zu of %zu)\n",
-           sentences, negatives, n_expected, n_found, n_correct, n_found ? (double)n_correct / n_found : 0,
-           n_expected ? (double)n_correct / n_expected : 0, n_valued ? (double)n_value_ok / n_valued : 0,
-           n_value_ok, n_valued);
+    printf(
+        "fr-dates.tsv: %d sentences (%d with nothing to find), %zu entities expected, %zu found, %zu right: "
+        "precision %.3f, recall %.3f, value accuracy %.3f (%zu of %zu)\n",
+        sentences, negatives, n_expected, n_found, n_correct, n_found ? (double)n_correct / n_found : 0,
+        n_expected ? (double)n_correct / n_expected : 0, n_valued ? (double)n_value_ok / n_valued : 0,
+        n_value_ok, n_valued);
     CHECK(sentences >= 150, "only %d sentences in the test set", sentences);
     CHECK(negatives >= 30, "only %d sentences with nothing to find", negatives);
     free(copy);
@@ -128,33 +132,36 @@ static sl_entity ent(const char *label, size_t start, size_t end) {
 
 static void check_merge(void) {
     sl_error err;
-    /* "Mai 68 a changé la France le 14 juillet." with a model that tags "Mai 68" as an event: its "Mai"
-       would be a rule DATE inside it, and is dropped; the later DATE stays, after the model's entities
-       before it and before those after it */
+    /* Model entities (after one of an earlier text, which stays untouched): MISC "Mai 68" [3, 9), LOC [20,
+       26), LOC "1996" [46, 50), ORG [52, 56), ORG [58, 64), LOC [80, 85). Rule entities: DATE "Mai" [3, 6)
+       inside the MISC: dropped (the event's name); TIME [25, 28) across the end of the LOC [20, 26): kept,
+       the LOC dropped; DATE [30, 50) holding the LOC "1996" whole (a model calling a year a place): kept, the
+       LOC dropped; DATE [52, 56) with the ORG's very span: kept, the ORG dropped (a span that is exactly a
+       date is one); MONEY [57, 66) holding the ORG [58, 64): kept, the ORG dropped; PERCENT [86, 90) after
+       all. */
     sl_entities out = {0}, rules = {0};
-    sl_entity pre = ent("PER", 0, 2), mai = ent("MISC", 3, 9), fr = ent("LOC", 20, 26), late = ent("LOC", 60, 65);
-    sl_entities_push(&out, &pre, &err); /* entities of an earlier text: untouched */
-    sl_entities_push(&out, &mai, &err);
-    sl_entities_push(&out, &fr, &err);
-    sl_entities_push(&out, &late, &err);
-    sl_entity d1 = ent("DATE", 3, 6), d2 = ent("DATE", 30, 42), d3 = ent("MONEY", 66, 70), d4 = ent("TIME", 25, 28);
-    strcpy(d2.value, "--07-14");
-    sl_entities_push(&rules, &d1, &err);
-    sl_entities_push(&rules, &d4, &err); /* overlaps the end of "France" [20, 26) */
-    sl_entities_push(&rules, &d2, &err);
-    sl_entities_push(&rules, &d3, &err);
+    const sl_entity model[] = {ent("PER", 0, 2),   ent("MISC", 3, 9),  ent("LOC", 20, 26), ent("LOC", 46, 50),
+                               ent("ORG", 52, 56), ent("ORG", 58, 64), ent("LOC", 80, 85)};
+    const sl_entity rule[] = {ent("DATE", 3, 6),   ent("TIME", 25, 28),  ent("DATE", 30, 50),
+                              ent("DATE", 52, 56), ent("MONEY", 57, 66), ent("PERCENT", 86, 90)};
+    for (size_t i = 0; i < sizeof model / sizeof *model; i++) sl_entities_push(&out, &model[i], &err);
+    for (size_t i = 0; i < sizeof rule / sizeof *rule; i++) sl_entities_push(&rules, &rule[i], &err);
+    strcpy(rules.items[2].value, "1996-02-29");
     CHECK(sl_dates_merge(&out, 1, &rules, &err) == SL_OK, "merge: %s", err.message);
-    const char *want[] = {"PER", "MISC", "LOC", "DATE", "LOC", "MONEY"};
-    CHECK(out.n == 6, "merge: %zu entities, want 6", out.n);
-    for (size_t i = 0; i < out.n && i < 6; i++)
-        CHECK(!strcmp(out.items[i].label, want[i]), "merge: entity %zu is %s, want %s", i, out.items[i].label, want[i]);
+    const char *want[] = {"PER", "MISC", "TIME", "DATE", "DATE", "MONEY", "LOC", "PERCENT"};
+    const size_t n_want = sizeof want / sizeof *want;
+    CHECK(out.n == n_want, "merge: %zu entities, want %zu", out.n, n_want);
+    for (size_t i = 0; i < out.n && i < n_want; i++)
+        CHECK(!strcmp(out.items[i].label, want[i]), "merge: entity %zu is %s, want %s", i, out.items[i].label,
+              want[i]);
     for (size_t i = 1; i < out.n; i++)
-        CHECK(out.items[i - 1].end <= out.items[i].start, "merge: entities %zu and %zu overlap or are out of order",
-              i - 1, i);
-    CHECK(out.n >= 4 && !strcmp(out.items[3].value, "--07-14"), "merge: the DATE kept its value");
+        CHECK(out.items[i - 1].end <= out.items[i].start,
+              "merge: entities %zu and %zu overlap or are out of order", i - 1, i);
+    CHECK(out.n > 3 && !strcmp(out.items[3].value, "1996-02-29"), "merge: the DATE kept its value");
     sl_entities_free(&out);
     /* no model entities at all: the rules' list as it is */
-    CHECK(sl_dates_merge(&out, 0, &rules, &err) == SL_OK && out.n == 4, "merge into nothing: %zu", out.n);
+    CHECK(sl_dates_merge(&out, 0, &rules, &err) == SL_OK && out.n == rules.n, "merge into nothing: %zu",
+          out.n);
     sl_entities_free(&out);
     sl_entities_free(&rules);
 }
@@ -169,9 +176,11 @@ static void check_recognize(void) {
         CHECK(0, "setup: %s", err.message);
         return;
     }
-    const char *text = "Le 14 juillet 1789 à 14 h 30, Gérald Darmanin a payé 12 millions d'euros, soit 7,1 % de plus.";
+    const char *text =
+        "Le 14 juillet 1789 à 14 h 30, Gérald Darmanin a payé 12 millions d'euros, soit 7,1 % de plus.";
     sl_entities rules = {0};
-    CHECK(sl_recognize_dates(text, strlen(text), &rules, &err) == SL_OK && rules.n == 4, "rules alone: %zu", rules.n);
+    CHECK(sl_recognize_dates(text, strlen(text), &rules, &err) == SL_OK && rules.n == 4, "rules alone: %zu",
+          rules.n);
     for (int agg = SL_AGG_NONE; agg <= SL_AGG_MAX; agg++) {
         sl_options o = sl_default_options();
         o.aggregation = (sl_aggregation)agg;
@@ -179,28 +188,48 @@ static void check_recognize(void) {
         sl_entities with = {0}, without = {0};
         CHECK(sl_recognize(m, text, strlen(text), &o, &with, &err) == SL_OK, "with dates: %s", err.message);
         o.dates = 0;
-        CHECK(sl_recognize(m, text, strlen(text), &o, &without, &err) == SL_OK, "without dates: %s", err.message);
-        size_t valued = 0, kept = 0;
-        for (size_t i = 0; i < without.n; i++) CHECK(!without.items[i].value[0], "a model entity has a value");
+        CHECK(sl_recognize(m, text, strlen(text), &o, &without, &err) == SL_OK, "without dates: %s",
+              err.message);
+        size_t valued = 0, kept = 0, model_kept = 0;
+        for (size_t i = 0; i < without.n; i++)
+            CHECK(!without.items[i].value[0], "a model entity has a value");
         for (size_t i = 0; i < with.n; i++) {
             valued += with.items[i].value[0] != 0;
-            if (i) CHECK(with.items[i - 1].end <= with.items[i].start, "agg %d: entities %zu, %zu out of order", agg,
-                         i - 1, i);
+            if (i)
+                CHECK(with.items[i - 1].end <= with.items[i].start, "agg %d: entities %zu, %zu out of order",
+                      agg, i - 1, i);
         }
-        /* every rule entity is there unless a model entity overlaps it */
+        /* every rule entity is there unless a model entity holds it whole and more */
         for (size_t r = 0; r < rules.n; r++) {
-            int overlapped = 0, present = 0;
+            int held = 0, present = 0;
             for (size_t i = 0; i < without.n; i++)
-                overlapped |= without.items[i].start < rules.items[r].end && without.items[i].end > rules.items[r].start;
+                held |=
+                    without.items[i].start <= rules.items[r].start &&
+                    without.items[i].end >= rules.items[r].end &&
+                    without.items[i].end - without.items[i].start > rules.items[r].end - rules.items[r].start;
             for (size_t i = 0; i < with.n; i++)
-                present |= with.items[i].start == rules.items[r].start && with.items[i].end == rules.items[r].end &&
+                present |= with.items[i].start == rules.items[r].start &&
+                           with.items[i].end == rules.items[r].end &&
                            !strcmp(with.items[i].value, rules.items[r].value);
-            CHECK(present == !overlapped, "agg %d: rule entity %zu present %d, overlapped %d", agg, r, present,
-                  overlapped);
+            CHECK(present == !held, "agg %d: rule entity %zu present %d, held by a model entity %d", agg, r,
+                  present, held);
             kept += present;
         }
-        CHECK(with.n == without.n + kept && valued == kept, "agg %d: %zu entities = %zu + %zu", agg, with.n, without.n,
-              kept);
+        /* every model entity is there unless a kept rule entity overlaps it */
+        for (size_t i = 0; i < without.n; i++) {
+            int overlapped = 0, present = 0;
+            for (size_t k = 0; k < with.n; k++) {
+                overlapped |= with.items[k].value[0] && with.items[k].start < without.items[i].end &&
+                              without.items[i].start < with.items[k].end;
+                present |= with.items[k].start == without.items[i].start &&
+                           with.items[k].end == without.items[i].end && !with.items[k].value[0];
+            }
+            CHECK(present == !overlapped, "agg %d: model entity %zu present %d, overlapped %d", agg, i,
+                  present, overlapped);
+            model_kept += present;
+        }
+        CHECK(with.n == model_kept + kept && valued == kept, "agg %d: %zu entities = %zu + %zu", agg, with.n,
+              model_kept, kept);
         sl_entities_free(&with);
         sl_entities_free(&without);
     }
@@ -219,14 +248,97 @@ static uint32_t next_random(void) {
 }
 
 static void check_bad_input(void) {
-    static const char *const pieces[] = {
-        "le", "Le", " ", "\xC2\xA0", "\xE2\x80\xAF", "14", "1", "er", "juillet", "1789", "2024", "-", "/", ".", ",",
-        ":", "h", "heures", "30", "à", "du", "au", "3", "7", "juin", "les", "années", "1960", "XIX", "e", "siècle",
-        "l", "'", "\xE2\x80\x99", "été", "il", "y", "a", "deux", "jours", "midi", "et", "demie", "12", "millions",
-        "d", "euros", "€", "$", "%", "pour", "cent", "vingt", "quatre", "000", "M", "Md", "\n", "\xFF", "\xC3",
-        "\xE2\x82", "2147483648", "99999999999999999999", "0", "31", "29", "février", "samedi", "prochain", "en",
-        "fin", "mi", "hier", "aujourd", "hui", "ce", "mois", "ci", "centimes", "livres", "sterling", "francs", "CFA",
-        "EUR", "(", "+", "\xE2\x88\x92", "\xF0\x9F\x98\x80", "e\xCC\x81", "de", "entre"};
+    static const char *const pieces[] = {"le",
+                                         "Le",
+                                         " ",
+                                         "\xC2\xA0",
+                                         "\xE2\x80\xAF",
+                                         "14",
+                                         "1",
+                                         "er",
+                                         "juillet",
+                                         "1789",
+                                         "2024",
+                                         "-",
+                                         "/",
+                                         ".",
+                                         ",",
+                                         ":",
+                                         "h",
+                                         "heures",
+                                         "30",
+                                         "à",
+                                         "du",
+                                         "au",
+                                         "3",
+                                         "7",
+                                         "juin",
+                                         "les",
+                                         "années",
+                                         "1960",
+                                         "XIX",
+                                         "e",
+                                         "siècle",
+                                         "l",
+                                         "'",
+                                         "\xE2\x80\x99",
+                                         "été",
+                                         "il",
+                                         "y",
+                                         "a",
+                                         "deux",
+                                         "jours",
+                                         "midi",
+                                         "et",
+                                         "demie",
+                                         "12",
+                                         "millions",
+                                         "d",
+                                         "euros",
+                                         "€",
+                                         "$",
+                                         "%",
+                                         "pour",
+                                         "cent",
+                                         "vingt",
+                                         "quatre",
+                                         "000",
+                                         "M",
+                                         "Md",
+                                         "\n",
+                                         "\xFF",
+                                         "\xC3",
+                                         "\xE2\x82",
+                                         "2147483648",
+                                         "99999999999999999999",
+                                         "0",
+                                         "31",
+                                         "29",
+                                         "février",
+                                         "samedi",
+                                         "prochain",
+                                         "en",
+                                         "fin",
+                                         "mi",
+                                         "hier",
+                                         "aujourd",
+                                         "hui",
+                                         "ce",
+                                         "mois",
+                                         "ci",
+                                         "centimes",
+                                         "livres",
+                                         "sterling",
+                                         "francs",
+                                         "CFA",
+                                         "EUR",
+                                         "(",
+                                         "+",
+                                         "\xE2\x88\x92",
+                                         "\xF0\x9F\x98\x80",
+                                         "e\xCC\x81",
+                                         "de",
+                                         "entre"};
     const size_t n_pieces = sizeof pieces / sizeof *pieces;
     sl_error err;
     int failures = 0;
@@ -256,7 +368,8 @@ static void check_bad_input(void) {
                  memchr(x->value, 0, sizeof x->value) != NULL;
         }
         if (!ok) failures++;
-        CHECK(ok, "random text %d (%zu bytes): status %d or a span out of bounds or order", round, len, (int)s);
+        CHECK(ok, "random text %d (%zu bytes): status %d or a span out of bounds or order", round, len,
+              (int)s);
         sl_entities_free(&e);
         free(exact);
     }

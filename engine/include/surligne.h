@@ -91,8 +91,9 @@ typedef struct {
     int keep_punctuation; /* 1: spans as the HF pipeline makes them ("Sarkozy."); 0: punctuation at the
                              edges of an entity trimmed ("Sarkozy") */
     int dates; /* 1 (default): dates, times, amounts and percentages (DATE, TIME, MONEY, PERCENT) from the
-                  rule recogniser, merged with the model's entities; where the two overlap, the model's
-                  entity is kept and the rule's dropped. 0: the model's entities only */
+                  rule recogniser, merged with the model's entities; where the two overlap, a model entity
+                  holding the rule's whole and more wins ("Mai 68" as an event), else the rule's does. 0:
+                  the model's entities only */
 } sl_options;
 
 sl_options sl_default_options(void);

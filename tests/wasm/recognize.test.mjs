@@ -150,11 +150,17 @@ for (const [variant, threadCounts] of [['', [1]], ['-mt', [1, 3]]]) {
       const rules = engine.dates(text);
       assert.equal(rules.length, 5, JSON.stringify(rules));
       assert.deepEqual(rules.map((e) => e.value), ['1789-07-14', '14:30', '12000000 EUR', '7.1', '1998']);
-      // each rule entity is in the merged list unless a model entity overlaps it
+      // each rule entity is in the merged list unless a model entity holds it whole and more; each model entity
+      // unless a kept rule entity overlaps it
       for (const r of rules) {
-        const overlapped = without.some((e) => e.start < r.end && e.end > r.start);
+        const held = without.some((e) => e.start <= r.start && e.end >= r.end && e.end - e.start > r.end - r.start);
         const kept = withDates.some((e) => e.start === r.start && e.end === r.end && e.value === r.value);
-        assert.equal(kept, !overlapped, `${JSON.stringify(r)}: kept ${kept}, overlapped ${overlapped}`);
+        assert.equal(kept, !held, `${JSON.stringify(r)}: kept ${kept}, held ${held}`);
+      }
+      for (const m of without) {
+        const overlapped = withDates.some((e) => e.value !== undefined && e.start < m.end && m.start < e.end);
+        const kept = withDates.some((e) => e.start === m.start && e.end === m.end && e.label === m.label);
+        assert.equal(kept, !overlapped, `${JSON.stringify(m)}: kept ${kept}, overlapped ${overlapped}`);
       }
     });
 

@@ -133,26 +133,38 @@ static sl_status tokenize(const char *text, size_t len, dtok **out, int *n_out, 
             x->digits = (uint8_t)d;
             x->num = d <= MAX_DIGITS ? v : -1;
         } else if (c >= 0 && is_letter(c)) {
+            /* lower case, in NFC: "fe\u0301vrier" (a combining accent) is "février" */
             x->kind = T_WORD;
-            size_t lo = 0;
-            int letters = 0, uppers = 0, fits = 1;
+            utf8proc_int32_t cps[sizeof x->low];
+            utf8proc_ssize_t n_cp = 0;
+            int letters = 0, uppers = 0, marks = 0;
             while (i < len) {
                 k = decode(s, len, i, &c);
                 if (c < 0 || !is_letter(c)) break;
-                if (utf8proc_category(c) == UTF8PROC_CATEGORY_LU) uppers++;
+                utf8proc_category_t cat = utf8proc_category(c);
+                if (cat == UTF8PROC_CATEGORY_LU) uppers++;
                 if (letters == 0 && uppers) x->upper = 1;
+                marks += cat >= UTF8PROC_CATEGORY_MN && cat <= UTF8PROC_CATEGORY_ME;
                 letters++;
-                utf8proc_uint8_t buf[4];
-                utf8proc_ssize_t m = utf8proc_encode_char(utf8proc_tolower(c), buf);
-                if (fits && m > 0 && lo + (size_t)m < sizeof x->low) {
-                    memcpy(x->low + lo, buf, (size_t)m);
-                    lo += (size_t)m;
-                } else {
-                    fits = 0;
-                }
+                if (n_cp < (utf8proc_ssize_t)(sizeof cps / sizeof *cps)) cps[n_cp] = utf8proc_tolower(c);
+                n_cp++;
                 i += (size_t)k;
             }
-            x->low[fits ? lo : 0] = 0;
+            size_t lo = 0;
+            if (n_cp <= (utf8proc_ssize_t)(sizeof cps / sizeof *cps)) {
+                if (marks) n_cp = utf8proc_normalize_utf32(cps, n_cp, UTF8PROC_COMPOSE);
+                for (utf8proc_ssize_t q = 0; q < n_cp && lo < sizeof x->low; q++) {
+                    utf8proc_uint8_t buf[4];
+                    utf8proc_ssize_t m = utf8proc_encode_char(cps[q], buf);
+                    if (m <= 0 || lo + (size_t)m >= sizeof x->low) {
+                        lo = 0; /* too long for any word of the tables */
+                        break;
+                    }
+                    memcpy(x->low + lo, buf, (size_t)m);
+                    lo += (size_t)m;
+                }
+            }
+            x->low[lo] = 0;
             if (letters > 1 && uppers == letters) x->upper = 2;
         } else {
             x->kind = T_SYM;
@@ -746,7 +758,7 @@ static int time_clock(const doc *d, int i, match *m) {
         else if (is_word(d, j + 1, "quart"))
             min = 15, j += 2;
     } else if (min < 0 && is_word(d, j, "moins") && is_word(d, j + 1, "le") && is_word(d, j + 2, "quart") &&
-               h > 0) {
+               near(d, j) && near(d, j + 1) && near(d, j + 2) && h > 0) {
         min = 45, h--, j += 3;
     }
     if (h > 24 || min > 59 || (h == 24 && min > 0)) return 0;
@@ -825,12 +837,11 @@ static int money(const doc *d, int i, match *m) {
         if (code) j++;
     } else {
         int k = j;
-        if (scale && is_word(d, k, "de") && near(d, k))
+        if (!near(d, k)) return 0;
+        if (scale && is_word(d, k, "de") && near(d, k + 1))
             k++;
         else if (scale && is_word(d, k, "d") && is_apostrophe(d, k + 1) && glued(d, k + 1) && glued(d, k + 2))
             k += 2;
-        else if (!near(d, k))
-            return 0;
         if ((code = currency_of(CURRENCY_NAMES, at(d, k)))) {
             int livre = !strncmp(at(d, k)->low, "livre", 5);
             cents = !strncmp(at(d, k)->low, "centime", 7);
@@ -841,7 +852,7 @@ static int money(const doc *d, int i, match *m) {
             else if (livre)
                 return 0; /* "3 livres": books */
             /* 50 centimes d'euro */
-            if (cents && is_word(d, j, "d") && is_apostrophe(d, j + 1) && glued(d, j + 2) &&
+            if (cents && near(d, j) && is_word(d, j, "d") && is_apostrophe(d, j + 1) && glued(d, j + 2) &&
                 is_word(d, j + 2, "euro"))
                 j += 3;
         }

@@ -125,6 +125,40 @@ static void check_test_set(void) {
     free(data);
 }
 
+/* Writing the test set's TSV cannot hold well: decomposed accents, capitals, no-break spaces, line breaks. */
+static void check_writing(void) {
+    static const struct {
+        const char *text, *label, *span, *value;
+    } cases[] = {
+        {"Le 3 fe\xCC\x81vrier 2021, rien.", "DATE", "Le 3 fe\xCC\x81vrier 2021", "2021-02-03"}, /* NFD */
+        {"LE 14 JUILLET 1789 !", "DATE", "LE 14 JUILLET 1789", "1789-07-14"},
+        {"Prix : 1\xC2\xA0" "250\xC2\xA0\xE2\x82\xAC.", "MONEY", "1\xC2\xA0" "250\xC2\xA0\xE2\x82\xAC", "1250 EUR"},
+        {"Hausse de 7,1\xE2\x80\xAF%.", "PERCENT", "7,1\xE2\x80\xAF%", "7.1"}, /* narrow no-break space */
+        {"Le 14\njuillet", "", "", ""},       /* a line break is no space inside a date */
+        {"12 millions\nd'euros", "", "", ""}, /* nor inside an amount */
+        {"\xF0\x9F\x98\x80 \xC3\xA0 14 h 30 \xF0\x9F\x98\x80", "TIME", "14 h 30", "14:30"},
+    };
+    sl_error err;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        sl_entities e = {0};
+        const char *text = cases[c].text;
+        CHECK(sl_recognize_dates(text, strlen(text), &e, &err) == SL_OK, "case %zu: %s", c, err.message);
+        if (!cases[c].label[0]) {
+            CHECK(e.n == 0, "case %zu: %zu entities, want none", c, e.n);
+        } else {
+            const char *at = strstr(text, cases[c].span);
+            int ok = e.n == 1 && at && !strcmp(e.items[0].label, cases[c].label) &&
+                     e.items[0].start == (size_t)(at - text) &&
+                     e.items[0].end == (size_t)(at - text) + strlen(cases[c].span) &&
+                     !strcmp(e.items[0].value, cases[c].value);
+            CHECK(ok, "case %zu: '%s': %zu entities, the first %s [%zu, %zu) %s", c, text, e.n,
+                  e.n ? e.items[0].label : "-", e.n ? e.items[0].start : 0, e.n ? e.items[0].end : 0,
+                  e.n ? e.items[0].value : "-");
+        }
+        sl_entities_free(&e);
+    }
+}
+
 static sl_entity ent(const char *label, size_t start, size_t end) {
     sl_entity e = {.label = label, .score = 1, .start = start, .end = end};
     return e;
@@ -381,6 +415,7 @@ static void check_bad_input(void) {
 
 int main(void) {
     check_test_set();
+    check_writing();
     check_merge();
     check_recognize();
     check_bad_input();

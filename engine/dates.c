@@ -703,8 +703,9 @@ static int date_relative(const doc *d, int i, match *m) {
 
 /* ---- times --------------------------------------------------------------------------------------------- */
 
-static const char *const TIME_CUES[] = {"à",      "vers",  "dès",   "avant", "après",
-                                        "depuis", "entre", "jusqu", NULL};
+/* words after which an hour without minutes is a time: "à 17 heures", "il est 17 heures" */
+static const char *const TIME_CUES[] = {"à",     "vers",  "dès", "avant", "après", "depuis",
+                                        "entre", "jusqu", "est", "était", "sera",  NULL};
 /* words before a duration, not a time: "pendant 2 h 30", "en 48 heures" */
 static const char *const DURATION_CUES[] = {
     "pendant", "durant",  "dure",  "duré",    "durée", "en",  "plus",    "moins", "de",    "les",
@@ -731,7 +732,8 @@ static int hour_at(const doc *d, int i, int *h) {
 static int time_clock(const doc *d, int i, match *m) {
     int h = -1, min = -1, j;
     int b = before(d, i);
-    int cue = is_one_of(d, b, TIME_CUES) || (is_word(d, b, "et") && d->last_time_end == b);
+    int cue = is_one_of(d, b, TIME_CUES) || (is_word(d, b, "et") && d->last_time_end == b) ||
+              (is_word(d, b, "de") && (is_word(d, b - 1, "partir") || is_word(d, b - 1, "alentours")));
     if (is_dash(d, i - 1) && glued(d, i) && d->last_time_end != i - 1)
         return 0; /* après-midi; 9h-17h is two */
     if (is_word(d, i, "midi") || is_word(d, i, "minuit")) {
@@ -765,7 +767,7 @@ static int time_clock(const doc *d, int i, match *m) {
     int clock = min >= 0 || is_word(d, i, "midi") || is_word(d, i, "minuit");
     /* "de 9 h à 17 h": the first is a time too */
     int range = is_word(d, b, "de") && is_word(d, j, "à") && near(d, j + 1) && hour_at(d, j + 1, &(int){0});
-    if (is_one_of(d, b, DURATION_CUES) && !range) return 0;
+    if (is_one_of(d, b, DURATION_CUES) && !range && !cue) return 0;
     if (!clock && !cue && !range) return 0;
     set_value(m, "%02d:%02d", h, min < 0 ? 0 : min);
     m->label = "TIME";

@@ -14,11 +14,12 @@
        sl_options opt = sl_default_options();
        opt.aggregation = SL_AGG_FIRST;
        sl_entities ents = {0};
-       const char *text = "Gérald Darmanin a rendu visite à Nicolas Sarkozy.";
+       const char *text = "Gérald Darmanin a rendu visite à Nicolas Sarkozy le 3 mars 2024.";
        if (sl_recognize(m, text, strlen(text), &opt, &ents, &err) == SL_OK)
-           for (size_t i = 0; i < ents.n; i++)
-               printf("%s %.3f %.*s\n", ents.items[i].label, ents.items[i].score,
-                      (int)(ents.items[i].end - ents.items[i].start), text + ents.items[i].start);
+           for (size_t i = 0; i < ents.n; i++)   // ... and "DATE 1.000 le 3 mars 2024 2024-03-03"
+               printf("%s %.3f %.*s %s\n", ents.items[i].label, ents.items[i].score,
+                      (int)(ents.items[i].end - ents.items[i].start), text + ents.items[i].start,
+                      ents.items[i].value);
        sl_entities_free(&ents);
        sl_model_free(m);
 

@@ -450,7 +450,7 @@ static int date_day_month(const doc *d, int i, match *m) {
             k++;
             if (near(d, k) && (y2 = year_at(d, k))) k++;
             if (m1 < 0) m1 = m2;
-            if (!y1) y1 = y2;
+            if (!y1 && y2) y1 = m1 > m2 ? y2 - 1 : y2; /* du 30 décembre au 2 janvier 2026 */
             if (d2 > days_in_month(m2, y2) || d1 > days_in_month(m1, y1)) return 0;
             if (y1 && y2)
                 set_value(m, "%04d-%02d-%02d/%04d-%02d-%02d", y1, m1, d1, y2, m2, d2);

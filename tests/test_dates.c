@@ -132,11 +132,18 @@ static void check_writing(void) {
     } cases[] = {
         {"Le 3 fe\xCC\x81vrier 2021, rien.", "DATE", "Le 3 fe\xCC\x81vrier 2021", "2021-02-03"}, /* NFD */
         {"LE 14 JUILLET 1789 !", "DATE", "LE 14 JUILLET 1789", "1789-07-14"},
-        {"Prix : 1\xC2\xA0" "250\xC2\xA0\xE2\x82\xAC.", "MONEY", "1\xC2\xA0" "250\xC2\xA0\xE2\x82\xAC", "1250 EUR"},
+        {"Prix : 1\xC2\xA0"
+         "250\xC2\xA0\xE2\x82\xAC.",
+         "MONEY",
+         "1\xC2\xA0"
+         "250\xC2\xA0\xE2\x82\xAC",
+         "1250 EUR"},
         {"Hausse de 7,1\xE2\x80\xAF%.", "PERCENT", "7,1\xE2\x80\xAF%", "7.1"}, /* narrow no-break space */
         {"Le 14\njuillet", "", "", ""},       /* a line break is no space inside a date */
         {"12 millions\nd'euros", "", "", ""}, /* nor inside an amount */
         {"\xF0\x9F\x98\x80 \xC3\xA0 14 h 30 \xF0\x9F\x98\x80", "TIME", "14 h 30", "14:30"},
+        {"Fermé du 30 décembre au 2 janvier 2026.", "DATE", "30 décembre au 2 janvier 2026",
+         "2025-12-30/2026-01-02"},
     };
     sl_error err;
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {

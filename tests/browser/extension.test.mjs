@@ -6,7 +6,7 @@
 //    inline elements (<b>Gérald</b> Darmanin); data-surligne-entities counts them; the page's DOM is untouched;
 //  - text added later (MutationObserver) is highlighted too;
 //  - dates, times, amounts and percentages (the engine's rule recogniser) have highlights of their own, in their
-//    own colours;
+//    own colours, and their value on hover (<html>'s title while the pointer is over one);
 //  - the popup (popup.html?tab=ID) lists the entities grouped by label, with the normalised value of a date or
 //    an amount (shown, and on hover), and a click scrolls to one;
 //  - the options page shows the model's labels and the rule recogniser's; hiding one removes its highlight;
@@ -232,6 +232,16 @@ test('the toolbar button highlights the names, across nested inline elements, wi
   const colours = await article.evaluate(() => ['PER', 'DATE', 'TIME', 'MONEY', 'PERCENT'].map((t) =>
     getComputedStyle(document.getElementById('dates'), `::highlight(surligne-${t})`).backgroundColor));
   assert.equal(new Set(colours).size, 5, `colours ${colours}`);
+  // the value on hover: <html>'s title (the browser's tooltip) while the pointer is over the date, then gone
+  const box = await article.evaluate(() => {
+    const range = [...CSS.highlights.get('surligne-DATE')].find((r) => r.toString() === 'Le 14 juillet 1789');
+    const r = range.getBoundingClientRect();
+    return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+  });
+  await article.mouse.move(box.x, box.y);
+  await article.waitForFunction(() => document.documentElement.title === 'DATE · 1789-07-14', null, { timeout: 5000 });
+  await article.mouse.move(1, 1);
+  await article.waitForFunction(() => !document.documentElement.hasAttribute('title'), null, { timeout: 5000 });
 });
 
 test('content added later is highlighted (MutationObserver)', async () => {

@@ -2,7 +2,9 @@
 // the page's text, sends it to the extension (background -> offscreen engine) and shows the entities with the
 // CSS Custom Highlight API: one Highlight per entity type, registered as CSS.highlights 'surligne-PER' …, of
 // Ranges over the page's own text nodes. The page's DOM is never changed; only two attributes on <html> say
-// what happened: data-surligne-entities (entities shown) and data-surligne-state (running, done, error).
+// what happened: data-surligne-entities (entities shown) and data-surligne-state (running, done, error). While
+// the pointer is over a date, time, amount or percentage, <html>'s title is its label and normalised value
+// ("DATE · 1789-07-14"): the browser's tooltip shows it, and the page's own title attribute is put back after.
 //
 // Text is read block by block: a segment is a run of text nodes under the same block-level box (computed
 // display other than inline/contents), so "<b>Gérald</b> Darmanin" is one text with two nodes; entity
@@ -329,6 +331,49 @@
     observer.observe(document.body || root, { childList: true, subtree: true, characterData: true });
   }
 
+  // --- the value on hover ---------------------------------------------------------------------------------
+
+  const NO_TITLE = {}; // <html> had no title attribute
+  let pageTitle = NO_TITLE;
+  let hovered = null;
+  let hoverFrame = 0;
+  let hoverX = 0;
+  let hoverY = 0;
+
+  // The entity with a value under the point (x, y), if any.
+  function valuedEntityAt(x, y) {
+    const pos = document.caretPositionFromPoint?.(x, y);
+    const range = pos ? null : document.caretRangeFromPoint?.(x, y);
+    const node = pos ? pos.offsetNode : range?.startContainer;
+    const offset = pos ? pos.offset : range?.startOffset;
+    if (!node || node.nodeType !== 3) return null;
+    return entities.find((e) => e.value != null && shown(e) && e.range.isPointInRange(node, offset) &&
+      [...e.range.getClientRects()].some((r) => x >= r.left && x <= r.right && y >= r.top && y <= r.bottom)) || null;
+  }
+
+  function showValue(e) {
+    if (e === hovered) return;
+    hovered = e;
+    if (e) {
+      if (pageTitle === NO_TITLE && root.hasAttribute('title')) pageTitle = root.getAttribute('title');
+      root.setAttribute('title', `${e.type} · ${e.value}`);
+    } else {
+      if (pageTitle === NO_TITLE) root.removeAttribute('title');
+      else root.setAttribute('title', pageTitle);
+      pageTitle = NO_TITLE;
+    }
+  }
+
+  function onPointerMove(event) {
+    hoverX = event.clientX;
+    hoverY = event.clientY;
+    if (hoverFrame) return;
+    hoverFrame = requestAnimationFrame(() => { // at most one look-up a frame
+      hoverFrame = 0;
+      showValue(on ? valuedEntityAt(hoverX, hoverY) : null);
+    });
+  }
+
   // --- on, off, list, scroll ------------------------------------------------------------------------------
 
   function start(message) {
@@ -342,6 +387,7 @@
     }
     on = true;
     if (!observer) observe();
+    document.addEventListener('pointermove', onPointerMove, { passive: true });
     run();
   }
 
@@ -356,6 +402,8 @@
     clearTimeout(dirtyTimer);
     dirty = new Set();
     clearHighlights();
+    document.removeEventListener('pointermove', onPointerMove);
+    showValue(null);
     delete root.dataset.surligneEntities;
     delete root.dataset.surligneState;
     delete root.dataset.surligneError;

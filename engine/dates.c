@@ -937,12 +937,56 @@ sl_status sl_recognize_dates(const char *text, size_t len, sl_entities *out, sl_
 static int overlap(const sl_entity *a, const sl_entity *b) {
     return a->start < b->end && b->start < a->end;
 }
-/* a holds b whole and more: a name around a date ("Mai 68" around "Mai") */
-static int holds(const sl_entity *a, const sl_entity *b) {
-    return a->start <= b->start && b->end <= a->end && a->end - a->start > b->end - b->start;
+/* Bytes of the white space or punctuation character at text[i] (i < to), 0 for another character. */
+static size_t space_or_punctuation(const char *text, size_t i, size_t to) {
+    int32_t c;
+    int k = decode((const unsigned char *)text, to, i, &c);
+    if (c < 0) return 0;
+    utf8proc_category_t cat = utf8proc_category(c);
+    return is_space(c) || (cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO) ? (size_t)k : 0;
 }
 
-sl_status sl_dates_merge(sl_entities *out, size_t from, const sl_entities *rules, sl_error *err) {
+/* Whether text[from, to) has no word but prepositions and articles ("en ", "du ", "l'"): what a model
+   often adds at the edge of a date it mistakes for a place ("en 2015" LOC, "du XVIe siècle" ORG). */
+static int only_function_words(const char *text, size_t from, size_t to) {
+    static const char *const WORDS[] = {"le",   "la", "les", "l",   "de",       "du",         "des",
+                                        "d",    "en", "au",  "aux", "\xC3\xA0", "d\xC3\xA8s", "depuis",
+                                        "vers", "et", "un",  "une", NULL};
+    size_t i = from;
+    while (i < to) {
+        size_t k;
+        if ((k = space_or_punctuation(text, i, to)) > 0) {
+            i += k;
+            continue;
+        }
+        size_t w = i; /* a word: up to the next space or punctuation, lower-cased for ASCII and À */
+        while (w < to && space_or_punctuation(text, w, to) == 0) w++;
+        char low[8];
+        size_t n = 0, q = i;
+        for (; q < w && n < sizeof low - 1; q++, n++) {
+            unsigned char c = (unsigned char)text[q];
+            low[n] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            if (c == 0x80 && n > 0 && (unsigned char)low[n - 1] == 0xC3) low[n] = (char)0xA0; /* À -> à */
+        }
+        low[n] = 0;
+        int known = 0;
+        for (const char *const *x = WORDS; *x && !known; x++) known = q == w && !strcmp(low, *x);
+        if (!known) return 0;
+        i = w;
+    }
+    return 1;
+}
+
+/* The model's a holds the rule's b whole and more, and the more is a name's ("Mai 68" around "Mai", "rue du
+   4 Septembre" around "4 Septembre"), not a preposition or an article. */
+static int holds(const char *text, const sl_entity *a, const sl_entity *b) {
+    return a->start <= b->start && b->end <= a->end && a->end - a->start > b->end - b->start &&
+           !(text && only_function_words(text, a->start, b->start) &&
+             only_function_words(text, b->end, a->end));
+}
+
+sl_status sl_dates_merge(sl_entities *out, size_t from, const sl_entities *rules, const char *text,
+                         sl_error *err) {
     if (!rules || rules->n == 0) return SL_OK;
     const size_t n_model = out->n - from;
     uint8_t *keep_rule = malloc(rules->n), *keep_model = malloc(n_model ? n_model : 1);
@@ -954,7 +998,8 @@ sl_status sl_dates_merge(sl_entities *out, size_t from, const sl_entities *rules
     memset(keep_model, 1, n_model ? n_model : 1);
     /* Both lists are in text order and do not overlap within themselves, so the model entities a rule entity
        overlaps are consecutive, and j only moves forward. A model entity that holds the rule entity whole and
-       more wins; otherwise the rule entity wins and the model entities it overlaps go. */
+       more than prepositions and articles wins; otherwise the rule entity wins and the model entities it
+       overlaps go. */
     const sl_entity *model = out->items + from;
     size_t kept = 0, j = 0;
     for (size_t r = 0; r < rules->n; r++) {
@@ -962,7 +1007,7 @@ sl_status sl_dates_merge(sl_entities *out, size_t from, const sl_entities *rules
         while (j < n_model && model[j].end <= x->start) j++;
         keep_rule[r] = 1;
         for (size_t k = j; k < n_model && model[k].start < x->end; k++)
-            if (holds(&model[k], x)) keep_rule[r] = 0;
+            if (holds(text, &model[k], x)) keep_rule[r] = 0;
         for (size_t k = j; keep_rule[r] && k < n_model && model[k].start < x->end; k++)
             if (overlap(&model[k], x)) keep_model[k] = 0;
         kept += keep_rule[r];

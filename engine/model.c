@@ -744,7 +744,7 @@ sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_optio
     if (s == SL_OK && o.dates) { /* the rule recogniser's dates, times, amounts, percentages (dates.c) */
         sl_entities rules = {0};
         s = sl_recognize_dates(text, len, &rules, err);
-        if (s == SL_OK) s = sl_dates_merge(out, first, &rules, err);
+        if (s == SL_OK) s = sl_dates_merge(out, first, &rules, text, err);
         sl_entities_free(&rules);
         if (s != SL_OK) out->n = first;
     }

@@ -93,8 +93,9 @@ typedef struct {
                              edges of an entity trimmed ("Sarkozy") */
     int dates; /* 1 (default): dates, times, amounts and percentages (DATE, TIME, MONEY, PERCENT) from the
                   rule recogniser, merged with the model's entities; where the two overlap, a model entity
-                  holding the rule's whole and more wins ("Mai 68" as an event), else the rule's does. 0:
-                  the model's entities only */
+                  holding the rule's whole and more than prepositions wins ("Mai 68" as an event), else
+                  the rule's does ("en 2015" as a place loses to the date "2015"). 0: the model's entities
+                  only */
 } sl_options;
 
 sl_options sl_default_options(void);

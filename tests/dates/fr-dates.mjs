@@ -32,3 +32,14 @@ export function readTestSet(file = TEST_SET) {
 export function utf16Index(text, byteOffset) {
   return Buffer.from(text, 'utf8').subarray(0, byteOffset).toString('utf8').length;
 }
+
+// The merge rule of the engine (engine/dates.c, sl_dates_merge), for checking what it returns: whether the
+// model's entity a holds the rule's entity b whole and more, the more having a word other than a preposition
+// or an article ("Mai 68" around "Mai" does; "en 2015" around "2015" does not: the date wins there).
+const FUNCTION_WORDS = new Set(['le', 'la', 'les', 'l', 'de', 'du', 'des', 'd', 'en', 'au', 'aux', 'à', 'dès',
+  'depuis', 'vers', 'et', 'un', 'une']);
+export function holdsName(text, a, b) {
+  if (!(a.start <= b.start && b.end <= a.end && a.end - a.start > b.end - b.start)) return false;
+  const more = `${text.slice(a.start, b.start)} ${text.slice(b.end, a.end)}`;
+  return more.split(/[\s\p{P}]+/u).filter(Boolean).some((w) => !FUNCTION_WORDS.has(w.toLowerCase()));
+}

@@ -163,11 +163,11 @@ sl_status sl_model_require_f32(const sl_model *m, sl_error *err) {
                    (int)m->first_q8_len, m->first_q8);
 }
 sl_pool *sl_model_pool(sl_model *m) { return m->pool; }
-int sl_model_n_labels(const sl_model *m) { return m->cfg.n_labels; }
+int sl_model_n_labels(const sl_model *m) { return m ? m->cfg.n_labels : 0; }
 const char *sl_model_label(const sl_model *m, int i) {
-    return i >= 0 && i < m->labels.n_labels ? m->labels.labels[i] : NULL;
+    return m && i >= 0 && i < m->labels.n_labels ? m->labels.labels[i] : NULL;
 }
-int sl_model_max_tokens(const sl_model *m) { return sl_config_max_tokens(&m->cfg); }
+int sl_model_max_tokens(const sl_model *m) { return m ? sl_config_max_tokens(&m->cfg) : 0; }
 
 void sl_model_free(sl_model *m) {
     if (!m) return;
@@ -437,7 +437,9 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
 
 static sl_status load_model(const void *data, size_t size, const char *name, int writable, sl_model **out,
                             sl_error *err) {
+    if (!out) return sl_fail(err, SL_ERR_ARGUMENT, "no place for the model (out is NULL)");
     *out = NULL;
+    if (!data) return sl_fail(err, SL_ERR_ARGUMENT, "no model bytes (data is NULL)");
     sl_model *m = calloc(1, sizeof *m);
     if (!m || !(m->name = strdup(name ? name : "model"))) {
         free(m);
@@ -454,18 +456,26 @@ static sl_status load_model(const void *data, size_t size, const char *name, int
     return SL_OK;
 }
 
+/* The public entry points accept a NULL err: the messages are then written here and dropped (the internal
+   functions may read back the message they wrote, so they always get an sl_error). */
 sl_status sl_model_load_memory(const void *data, size_t size, const char *name, sl_model **out, sl_error *err) {
-    return load_model(data, size, name, 0, out, err);
+    sl_error dropped;
+    return load_model(data, size, name, 0, out, err ? err : &dropped);
 }
 
 sl_status sl_model_load_writable(void *data, size_t size, const char *name, sl_model **out, sl_error *err) {
-    return load_model(data, size, name, 1, out, err);
+    sl_error dropped;
+    return load_model(data, size, name, 1, out, err ? err : &dropped);
 }
 
 sl_status sl_model_load_file(const char *path, sl_model **out, sl_error *err) {
+    sl_error dropped;
+    if (!err) err = &dropped;
+    if (!out) return sl_fail(err, SL_ERR_ARGUMENT, "no place for the model (out is NULL)");
+    *out = NULL;
+    if (!path) return sl_fail(err, SL_ERR_ARGUMENT, "no model file (path is NULL)");
     uint8_t *data;
     size_t size;
-    *out = NULL;
     sl_status s = sl_read_file(path, &data, &size, err);
     if (s != SL_OK) return s;
     s = sl_model_load_writable(data, size, path, out, err);
@@ -684,7 +694,7 @@ sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, fl
 
 sl_options sl_default_options(void) {
     sl_options o = {
-        .aggregation = SL_AGG_FIRST, .threshold = 0, .max_tokens = 0, .stride = 128, .n_threads = 1, .dates = 1};
+        .aggregation = SL_AGG_FIRST, .threshold = 0, .max_tokens = 0, .stride = 0, .n_threads = 1, .dates = 1};
     return o;
 }
 
@@ -695,8 +705,20 @@ static sl_status grow(void **p, size_t n, size_t elem, sl_error *err) {
     return SL_OK;
 }
 
+/* The automatic stride (sl_options.stride 0): 128 tokens, as the Hugging Face pipeline is usually run with,
+   or a quarter of the window, rounded up, where that is less (510 tokens: 128; 62: 16); below the window. */
+static int auto_stride(int window) {
+    int stride = (window + 3) / 4 < 128 ? (window + 3) / 4 : 128;
+    return stride < window ? stride : window - 1;
+}
+
 sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt, sl_entities *out,
                        sl_error *err) {
+    sl_error dropped;
+    if (!err) err = &dropped;
+    if (!m || !out || (!text && len))
+        return sl_fail(err, SL_ERR_ARGUMENT, "sl_recognize: no %s", !m ? "model" : !out ? "output" : "text");
+    if (!text) text = "";
     sl_options o = opt ? *opt : sl_default_options();
     const sl_config *c = &m->cfg;
     const int L = c->n_labels;
@@ -704,8 +726,10 @@ sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_optio
     if (o.max_tokens > 0 && o.max_tokens < max_tokens) max_tokens = o.max_tokens;
     if (max_tokens < 3) return sl_fail(err, SL_ERR_ARGUMENT, "max_tokens %d is too small (at least 3)", o.max_tokens);
     const int window = max_tokens - 2; /* room for <s> and </s> */
+    if (o.stride == 0) o.stride = auto_stride(window);
     if (o.stride < 0 || o.stride >= window)
-        return sl_fail(err, SL_ERR_ARGUMENT, "stride %d must be in [0, %d)", o.stride, window);
+        return sl_fail(err, SL_ERR_ARGUMENT, "stride %d must be in [1, %d) for windows of %d tokens (0: automatic)",
+                       o.stride, window, window);
     if (o.aggregation < SL_AGG_NONE || o.aggregation > SL_AGG_MAX)
         return sl_fail(err, SL_ERR_ARGUMENT, "unknown aggregation %d", (int)o.aggregation);
     sl_status s = sl_model_set_threads(m, o.n_threads, err);

@@ -150,6 +150,83 @@ static int patch(uint8_t *d, size_t n, const char *from, const char *to) {
     return 0;
 }
 
+/* surligne.h's promises: a NULL err is accepted by every call, NULL pointers and bad options are errors (no
+   crash), the default stride fits any window (0 = automatic), labels stay valid as long as the model. */
+static void test_public_api(const uint8_t *gguf, size_t size) {
+    sl_model *m = (sl_model *)1;
+    CHECK(sl_model_load_file(NULL, &m, NULL) == SL_ERR_ARGUMENT && !m, "load_file(NULL path)");
+    CHECK(sl_model_load_file("tests/no-such-model.gguf", &m, NULL) == SL_ERR_IO && !m, "load_file(missing)");
+    CHECK(sl_model_load_file("tests/fixtures/tiny-hf/config.json", &m, NULL) == SL_ERR_FORMAT && !m,
+          "load_file(not GGUF), err NULL");
+    CHECK(sl_model_load_file("x.gguf", NULL, NULL) == SL_ERR_ARGUMENT, "load_file(NULL out)");
+    const char junk[] = "GGUF\x03\0\0\0 truncated";
+    CHECK(sl_model_load_memory(junk, sizeof junk, "junk.gguf", &m, NULL) == SL_ERR_FORMAT && !m,
+          "load_memory(junk), err NULL");
+    CHECK(sl_model_load_memory(NULL, 100, NULL, &m, NULL) == SL_ERR_ARGUMENT && !m, "load_memory(NULL data)");
+    CHECK(sl_model_n_labels(NULL) == 0 && !sl_model_label(NULL, 0) && sl_model_max_tokens(NULL) == 0,
+          "model accessors on NULL");
+    sl_entities e = {0};
+    sl_error err;
+    CHECK(sl_recognize(NULL, "Paris", 5, NULL, &e, NULL) == SL_ERR_ARGUMENT, "recognize(NULL model), err NULL");
+    CHECK(sl_recognize_dates(NULL, 5, &e, NULL) == SL_ERR_ARGUMENT, "recognize_dates(NULL text), err NULL");
+    CHECK(sl_recognize_dates("le 3 mars", 9, NULL, NULL) == SL_ERR_ARGUMENT, "recognize_dates(NULL out)");
+    sl_entities_free(NULL);
+    sl_model_free(NULL);
+
+    m = NULL;
+    if (sl_model_load_memory(gguf, size, "tiny", &m, NULL) != SL_OK) {
+        CHECK(0, "load_memory(tiny), err NULL");
+        return;
+    }
+    CHECK(sl_recognize(m, NULL, 3, NULL, &e, &err) == SL_ERR_ARGUMENT && strstr(err.message, "text"),
+          "recognize(NULL text): '%s'", err.message);
+    CHECK(sl_recognize(m, NULL, 0, NULL, &e, &err) == SL_OK && e.n == 0, "recognize(NULL, 0 bytes)");
+    CHECK(sl_recognize(m, "Paris", 5, NULL, NULL, NULL) == SL_ERR_ARGUMENT, "recognize(NULL out)");
+    const char bad[] = "Paris \xC3\x28";
+    CHECK(sl_recognize(m, bad, sizeof bad - 1, NULL, &e, NULL) == SL_ERR_UTF8, "invalid UTF-8, err NULL");
+    sl_options o = sl_default_options();
+    o.stride = -1;
+    CHECK(sl_recognize(m, "Paris", 5, &o, &e, NULL) == SL_ERR_ARGUMENT, "negative stride, err NULL");
+
+    /* the default stride with short windows (it was 128, "stride 128 must be in [0, 98)" at 100 tokens):
+       0 = automatic, the same entities as the automatic value given explicitly, for any window */
+    char text[4096] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(text, "Emmanuel Macron a rencontré Angela Merkel à Berlin le 3 mars 2024. ");
+    sl_entities a = {0}, b = {0};
+    const int max_tokens[] = {3, 4, 5, 10, 40, 100, 132, 300, 512};
+    for (size_t k = 0; k < sizeof max_tokens / sizeof *max_tokens; k++) {
+        o = sl_default_options();
+        o.max_tokens = max_tokens[k];
+        sl_status s = sl_recognize(m, text, strlen(text), &o, &a, &err);
+        CHECK(s == SL_OK, "max_tokens %d, default stride: %s", max_tokens[k], err.message);
+        const int window = max_tokens[k] - 2, quarter = (window + 3) / 4;
+        o.stride = quarter < 128 ? quarter : 128;
+        if (o.stride >= window) o.stride = window - 1;
+        if (o.stride > 0) {
+            s = sl_recognize(m, text, strlen(text), &o, &b, &err);
+            CHECK(s == SL_OK && a.n == b.n && a.n > 0, "max_tokens %d stride %d: %zu entities, automatic %zu",
+                  max_tokens[k], o.stride, b.n, a.n);
+            for (size_t i = 0; i < a.n && i < b.n; i++)
+                CHECK(a.items[i].start == b.items[i].start && a.items[i].end == b.items[i].end &&
+                          a.items[i].label == b.items[i].label,
+                      "max_tokens %d: entity %zu differs", max_tokens[k], i);
+        }
+        a.n = b.n = 0;
+    }
+    /* labels are the model's strings, shared by every call (valid until sl_model_free) */
+    if (sl_recognize(m, text, strlen(text), NULL, &a, NULL) == SL_OK &&
+        sl_recognize(m, text, strlen(text), NULL, &b, NULL) == SL_OK && a.n && a.n == b.n) {
+        int same = 1;
+        for (size_t i = 0; i < a.n; i++) same &= a.items[i].label == b.items[i].label;
+        CHECK(same, "labels are not the model's own strings");
+    }
+    sl_entities_free(&a);
+    sl_entities_free(&b);
+    sl_entities_free(&e);
+    sl_model_free(m);
+}
+
 static void test_gguf(void) {
     sl_error err;
     uint8_t *gguf;
@@ -217,6 +294,7 @@ static void test_gguf(void) {
         sl_entities_free(&e);
         sl_model_free(m);
     }
+    test_public_api(gguf, size);
     free(gguf);
 }
 

@@ -162,7 +162,6 @@ int cmd_ner(int argc, char **argv) {
     }
     sl_entities ents = {0};
     int rc = 0;
-    if (m && opt.stride >= sl_model_max_tokens(m) - 2) opt.stride = (sl_model_max_tokens(m) - 2) / 4;
     if (m ? sl_recognize(m, text, len, &opt, &ents, &err) : sl_recognize_dates(text, len, &ents, &err)) {
         fprintf(stderr, "surligne ner: %s: %s\n", input && strcmp(input, "-") ? input : "standard input", err.message);
         rc = 1;

@@ -187,8 +187,8 @@ static const char *entities_json(sl_wasm_handle *h, const sl_entities *ents) {
 /* Entities of `len` bytes of UTF-8 at `text` as a JSON array of {"label","score","start","end"} (byte
    offsets; with aggregation 0 = none the label is the token's, "B-PER") and, for the dates, times, amounts
    and percentages of the rule recogniser (dates = 1), "value". aggregation: 0 none, 1 simple, 2 first,
-   3 average, 4 max. stride < 0 takes the default (128 tokens, or a quarter of the window for a model with
-   shorter windows: the command line's rule, so both give the same entities). threads < 1 = 1. */
+   3 average, 4 max. stride <= 0: automatic (sl_options.stride 0, as the command line's default, so both
+   give the same entities). threads < 1 = 1. */
 EMSCRIPTEN_KEEPALIVE const char *sl_wasm_recognize(sl_wasm_handle *h, const char *text, size_t len, int aggregation,
                                                    float threshold, int stride, int threads, int dates) {
     sl_options opt = sl_default_options();
@@ -196,8 +196,7 @@ EMSCRIPTEN_KEEPALIVE const char *sl_wasm_recognize(sl_wasm_handle *h, const char
     opt.threshold = threshold;
     opt.n_threads = threads < 1 ? 1 : threads;
     opt.dates = dates != 0;
-    if (stride >= 0) opt.stride = stride;
-    else if (opt.stride >= sl_model_max_tokens(h->model) - 2) opt.stride = (sl_model_max_tokens(h->model) - 2) / 4;
+    opt.stride = stride > 0 ? stride : 0;
 #ifndef __EMSCRIPTEN_PTHREADS__
     if (opt.n_threads > 1) {
         set_error(SL_ERR_UNSUPPORTED, "%d threads asked of the single-thread build", opt.n_threads);

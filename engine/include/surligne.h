@@ -3,29 +3,46 @@
    One C library, two builds: native (training, conversion, command line) and WebAssembly (the browser).
    A model is one GGUF file holding the config, the labels, the SentencePiece vocabulary and the tensors.
 
-   Example:
+   Example (a whole program):
 
-       sl_error err;
-       sl_model *m = NULL;
-       if (sl_model_load_file("weights/model.gguf", &m, &err) != SL_OK) {
-           fprintf(stderr, "%s\n", err.message);
-           return 1;
-       }
-       sl_options opt = sl_default_options();
-       opt.aggregation = SL_AGG_FIRST;
-       sl_entities ents = {0};
-       const char *text = "Gérald Darmanin a rendu visite à Nicolas Sarkozy le 3 mars 2024.";
-       if (sl_recognize(m, text, strlen(text), &opt, &ents, &err) == SL_OK)
-           for (size_t i = 0; i < ents.n; i++)   // ... and "DATE 1.000 le 3 mars 2024 2024-03-03"
+       #include <stdio.h>
+       #include <string.h>
+       #include <surligne.h>
+
+       int main(int argc, char **argv) {
+           const char *path = argc > 1 ? argv[1] : "weights/surligne-small-fr.gguf";
+           sl_error err;
+           sl_model *m = NULL;
+           if (sl_model_load_file(path, &m, &err) != SL_OK) {
+               fprintf(stderr, "%s\n", err.message);
+               return 1;
+           }
+           sl_options opt = sl_default_options();
+           opt.aggregation = SL_AGG_FIRST;
+           sl_entities ents = {0};
+           const char *text = "Gérald Darmanin a rendu visite à Nicolas Sarkozy le 3 mars 2024.";
+           int rc = sl_recognize(m, text, strlen(text), &opt, &ents, &err) == SL_OK ? 0 : 1;
+           if (rc) fprintf(stderr, "%s\n", err.message);
+           // prints "PER 1.000 Gérald Darmanin", "PER 1.000 Nicolas Sarkozy", "DATE 1.000 le 3 mars 2024 2024-03-03"
+           for (size_t i = 0; i < ents.n; i++)
                printf("%s %.3f %.*s %s\n", ents.items[i].label, ents.items[i].score,
                       (int)(ents.items[i].end - ents.items[i].start), text + ents.items[i].start,
                       ents.items[i].value);
-       sl_entities_free(&ents);
-       sl_model_free(m);
+           sl_entities_free(&ents);
+           sl_model_free(m);
+           return rc;
+       }
 
    Offsets are byte offsets into the caller's original UTF-8 text, never into normalised text.
    Errors travel as values: every fallible call returns an sl_status and fills an sl_error whose message
-   names the file, the field, the line or the byte position that was wrong. No call exits or aborts.
+   names the file, the field, the line or the byte position that was wrong; `err` may be NULL (the status
+   alone then says what went wrong). No call exits or aborts: NULL pointers, bad options and bad bytes are
+   errors. (The library keeps two assert()s, on invariants that model loading establishes and no argument
+   can break: the q8_0 products are given weights packed at load time for the kernel that runs them.)
+   Strings the model gives out (sl_model_label, sl_entity.label) belong to the model: they stay valid until
+   sl_model_free, also in entities kept after other calls.
+   Threads: an sl_model holds its scratch buffers and thread pool, so one model serves one thread at a time;
+   load a model per thread to recognise in parallel.
 */
 #ifndef SURLIGNE_H
 #define SURLIGNE_H
@@ -69,8 +86,9 @@ sl_status sl_model_load_memory(const void *data, size_t size, const char *name, 
 void sl_model_free(sl_model *m);
 
 int sl_model_n_labels(const sl_model *m);
-const char *sl_model_label(const sl_model *m, int i); /* id2label[i], e.g. "B-PER" */
-int sl_model_max_tokens(const sl_model *m);           /* longest window, specials included */
+/* id2label[i], e.g. "B-PER"; NULL out of range; valid until sl_model_free(m) */
+const char *sl_model_label(const sl_model *m, int i);
+int sl_model_max_tokens(const sl_model *m); /* longest window, specials included */
 
 /* ---- recognition ---------------------------------------------------------------------------- */
 
@@ -87,7 +105,8 @@ typedef struct {
     sl_aggregation aggregation;
     float threshold; /* entities scoring below are dropped (0 keeps all) */
     int max_tokens;  /* window length including <s> and </s>; 0 = the model's maximum */
-    int stride;      /* tokens shared by consecutive windows of a long text */
+    int stride;      /* tokens shared by consecutive windows of a long text; 0 (default) = automatic: 128,
+                        or a quarter of the window where that is less */
     int n_threads;   /* 0 = 1 */
     int keep_punctuation; /* 1: spans as the HF pipeline makes them ("Sarkozy."); 0: punctuation at the
                              edges of an entity trimmed ("Sarkozy") */
@@ -102,7 +121,8 @@ sl_options sl_default_options(void);
 
 typedef struct {
     const char *label; /* entity group ("PER") or, with SL_AGG_NONE, the token label ("B-PER"); the rule
-                          recogniser's "DATE", "TIME", "MONEY", "PERCENT" */
+                          recogniser's "DATE", "TIME", "MONEY", "PERCENT". Not a copy: a model's label lives
+                          as long as the model (until sl_model_free), the rule recogniser's forever */
     float score;       /* the rule recogniser's entities score 1 */
     size_t start, end; /* byte offsets into the original text: text[start, end) */
     char value[32];    /* the normalised value of a rule entity, "" when none (model entities; relative or

@@ -3,7 +3,8 @@
    One C library, two builds: native (training, conversion, command line) and WebAssembly (the browser).
    A model is one GGUF file holding the config, the labels, the SentencePiece vocabulary and the tensors.
 
-   Example (a whole program):
+   Example (a whole program; tests/install/run.sh builds it against the installed library with
+   `cc example.c $(pkg-config --cflags --libs surligne)` and runs it on the default model):
 
        #include <stdio.h>
        #include <string.h>
@@ -54,6 +55,14 @@
 extern "C" {
 #endif
 
+/* Marks the public API: the library is built with -fvisibility=hidden, so these are the only symbols the
+   shared library exports (and the only global ones of the installed static library). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SL_API __attribute__((visibility("default")))
+#else
+#define SL_API
+#endif
+
 /* Status codes. Values are only ever appended. */
 typedef enum {
     SL_OK = 0,
@@ -71,24 +80,24 @@ typedef struct {
     char message[512];
 } sl_error;
 
-const char *sl_status_name(sl_status s);
+SL_API const char *sl_status_name(sl_status s);
 
 /* ---- model ---------------------------------------------------------------------------------- */
 
 typedef struct sl_model sl_model;
 
 /* Reads a GGUF model file. */
-sl_status sl_model_load_file(const char *path, sl_model **out, sl_error *err);
+SL_API sl_status sl_model_load_file(const char *path, sl_model **out, sl_error *err);
 /* Uses `size` bytes of GGUF in memory; tensors are used in place, so `data` must outlive the model.
    `name` is used in error messages (a file name or URL). */
-sl_status sl_model_load_memory(const void *data, size_t size, const char *name, sl_model **out,
-                               sl_error *err);
-void sl_model_free(sl_model *m);
+SL_API sl_status sl_model_load_memory(const void *data, size_t size, const char *name, sl_model **out,
+                                      sl_error *err);
+SL_API void sl_model_free(sl_model *m);
 
-int sl_model_n_labels(const sl_model *m);
+SL_API int sl_model_n_labels(const sl_model *m);
 /* id2label[i], e.g. "B-PER"; NULL out of range; valid until sl_model_free(m) */
-const char *sl_model_label(const sl_model *m, int i);
-int sl_model_max_tokens(const sl_model *m); /* longest window, specials included */
+SL_API const char *sl_model_label(const sl_model *m, int i);
+SL_API int sl_model_max_tokens(const sl_model *m); /* longest window, specials included */
 
 /* ---- recognition ---------------------------------------------------------------------------- */
 
@@ -117,7 +126,7 @@ typedef struct {
                   only */
 } sl_options;
 
-sl_options sl_default_options(void);
+SL_API sl_options sl_default_options(void);
 
 typedef struct {
     const char *label; /* entity group ("PER") or, with SL_AGG_NONE, the token label ("B-PER"); the rule
@@ -137,14 +146,14 @@ typedef struct {
 } sl_entities;
 
 /* Appends the entities of `text` (UTF-8, `len` bytes) to `out`, in text order. */
-sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt,
-                       sl_entities *out, sl_error *err);
-void sl_entities_free(sl_entities *e);
+SL_API sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt,
+                              sl_entities *out, sl_error *err);
+SL_API void sl_entities_free(sl_entities *e);
 
 /* Appends the dates, times, amounts and percentages of `text` (UTF-8, `len` bytes; invalid bytes are
    skipped, never an error) to `out`, in text order, without a model: what sl_recognize merges in when
    opt->dates is set. */
-sl_status sl_recognize_dates(const char *text, size_t len, sl_entities *out, sl_error *err);
+SL_API sl_status sl_recognize_dates(const char *text, size_t len, sl_entities *out, sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 
 #ifdef SL_USE_BLAS
 #include <cblas.h>
+#include <pthread.h>
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -41,8 +42,9 @@ VEC_INLINE v8f select8(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & 
 
 /* On x86-64 the hot loops are compiled three times (baseline SSE2, x86-64-v3 = AVX2+FMA, x86-64-v4 = AVX-512) and
    the loader picks the best one for the processor at run time (function multi-versioning), so one portable
-   binary runs at the machine's speed. Elsewhere (wasm) they are compiled once. */
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__SANITIZE_ADDRESS__)
+   binary runs at the machine's speed. Elsewhere (wasm) they are compiled once, and so under ASan and TSan, whose
+   run time the resolvers would call before it starts. */
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define SL_MULTIVERSION __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define SL_MULTIVERSION
@@ -170,11 +172,14 @@ static void sgemm_task(void *arg, int i, int thread) {
                 x->c + (size_t)r0 * x->ldc, x->ldc);
 }
 
+static void blas_one_thread(void) { openblas_set_num_threads(1); }
+
 /* c (M,N) = a (M,K) . b (K,N) + beta c, a and b transposed as ta and tb say (row-major). */
 static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc, sl_pool *pool) {
-    static int one_thread = 0; /* the setting is global to OpenBLAS */
-    if (!one_thread) openblas_set_num_threads(1), one_thread = 1;
+    static pthread_once_t once = PTHREAD_ONCE_INIT; /* the setting is global to OpenBLAS; contexts of one model
+                                                       may run on several threads */
+    pthread_once(&once, blas_one_thread);
     const int parts = M >= 64 ? sl_pool_n_threads(pool) : 1;
     sgemm_ctx x = {ta, tb, M, N, K, a, b, lda, ldb, beta, c, ldc, parts};
     sl_pool_run(pool, parts, sgemm_task, &x);

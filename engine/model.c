@@ -139,6 +139,13 @@ struct sl_model {
     sl_tokenizer *tok;
     int32_t bos_id, eos_id;
     sl_labelset labels;
+    sl_context *own; /* the context of sl_recognize, sl_model_forward, sl_model_set_threads on the model */
+};
+
+/* What inference writes, per caller: the model stays read-only once loaded, so contexts of one model can run
+   on several threads at once (whisper.cpp's context/state split). */
+struct sl_context {
+    const sl_model *model;
     sl_pool *pool;
     /* activations, sized for arena_tokens = B*T tokens and arena_T keys */
     float *arena;
@@ -162,7 +169,7 @@ sl_status sl_model_require_f32(const sl_model *m, sl_error *err) {
     return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: tensor '%.*s' is q8_0: train from an f32/f16 model", m->name,
                    (int)m->first_q8_len, m->first_q8);
 }
-sl_pool *sl_model_pool(sl_model *m) { return m->pool; }
+sl_pool *sl_model_pool(sl_model *m) { return m->own->pool; }
 int sl_model_n_labels(const sl_model *m) { return m ? m->cfg.n_labels : 0; }
 const char *sl_model_label(const sl_model *m, int i) {
     return m && i >= 0 && i < m->labels.n_labels ? m->labels.labels[i] : NULL;
@@ -178,21 +185,41 @@ void sl_model_free(sl_model *m) {
         for (int i = 0; i < m->cfg.n_layer * N_LAYER_TENSORS; i++) sl_q8_packed_free(m->w.q8_layers[i]);
     free(m->w.q8_layers);
     for (int i = 0; i < N_HEAD_TENSORS; i++) sl_q8_packed_free(m->w.q8_head[i]);
-    free(m->layer_acts);
+    sl_context_free(m->own);
     sl_tokenizer_free(m->tok);
     sl_labelset_free(&m->labels);
-    sl_pool_free(m->pool);
     sl_gguf_free(m->gguf);
     free(m->file_data);
-    free(m->arena);
-    free(m->acts.mask);
-    free(m->acts.pos);
-    sl_tokens_free(&m->tokens);
-    free(m->win_ids);
-    free(m->win_logits);
-    free(m->scores);
     free(m->name);
     free(m);
+}
+
+sl_status sl_context_create(const sl_model *m, sl_context **out, sl_error *err) {
+    if (!out) return sl_fail(err, SL_ERR_ARGUMENT, "sl_context_create: out is NULL");
+    *out = NULL;
+    if (!m) return sl_fail(err, SL_ERR_ARGUMENT, "sl_context_create: no model");
+    sl_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx || !(ctx->layer_acts = calloc((size_t)m->cfg.n_layer, sizeof *ctx->layer_acts))) {
+        free(ctx);
+        return sl_fail(err, SL_ERR_MEMORY, "no memory for a context");
+    }
+    ctx->model = m;
+    *out = ctx;
+    return SL_OK;
+}
+
+void sl_context_free(sl_context *ctx) {
+    if (!ctx) return;
+    sl_pool_free(ctx->pool);
+    free(ctx->arena);
+    free(ctx->acts.mask);
+    free(ctx->acts.pos);
+    free(ctx->layer_acts);
+    sl_tokens_free(&ctx->tokens);
+    free(ctx->win_ids);
+    free(ctx->win_logits);
+    free(ctx->scores);
+    free(ctx);
 }
 
 static sl_status get_dim(const sl_gguf *g, const char *key, int *out, sl_error *err) {
@@ -408,8 +435,7 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
             return s;
     m->w.layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.layers);
     m->w.q8_layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.q8_layers);
-    m->layer_acts = calloc((size_t)c->n_layer, sizeof *m->layer_acts);
-    if (!m->w.layers || !m->w.q8_layers || !m->layer_acts) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    if (!m->w.layers || !m->w.q8_layers) return sl_fail(err, SL_ERR_MEMORY, "no memory");
     /* the 2-D tensors of a layer and of the head are its Linear weights */
     for (int l = 0; l < c->n_layer; l++)
         for (int i = 0; i < N_LAYER_TENSORS; i++) {
@@ -447,6 +473,7 @@ static sl_status load_model(const void *data, size_t size, const char *name, int
     }
     m->writable = writable;
     sl_status s = load_gguf(m, data, size, err);
+    if (s == SL_OK) s = sl_context_create(m, &m->own, err);
     if (s != SL_OK) {
         if (!strstr(err->message, m->name)) sl_fail_context(err, "%s", m->name);
         sl_model_free(m);
@@ -487,25 +514,30 @@ sl_status sl_model_load_file(const char *path, sl_model **out, sl_error *err) {
     return SL_OK;
 }
 
-sl_status sl_model_set_threads(sl_model *m, int n_threads, sl_error *err) {
+static sl_status context_set_threads(sl_context *ctx, int n_threads, sl_error *err) {
     if (n_threads < 1) n_threads = 1;
-    if (sl_pool_n_threads(m->pool) == n_threads) return SL_OK;
-    sl_pool_free(m->pool);
-    m->pool = NULL;
-    if (n_threads > 1 && !(m->pool = sl_pool_create(n_threads)))
+    if (sl_pool_n_threads(ctx->pool) == n_threads) return SL_OK;
+    sl_pool_free(ctx->pool);
+    ctx->pool = NULL;
+    if (n_threads > 1 && !(ctx->pool = sl_pool_create(n_threads)))
         return sl_fail(err, SL_ERR_MEMORY, "cannot start %d threads", n_threads);
     return SL_OK;
+}
+
+sl_status sl_model_set_threads(sl_model *m, int n_threads, sl_error *err) {
+    return context_set_threads(m->own, n_threads, err);
 }
 
 /* ---- forward ------------------------------------------------------------------------------------ */
 
 /* Sizes the inference arena for n_tokens = B*T rows and T keys: one allocation, carved into the buffers
    that every layer shares (the forward pass never needs a layer's activations after the next layer). */
-static sl_status ensure_arena(sl_model *m, int n_tokens, int T, sl_error *err) {
-    int threads = sl_pool_n_threads(m->pool);
-    if (n_tokens <= m->arena_tokens && T <= m->arena_T && threads <= m->arena_threads) return SL_OK;
-    if (n_tokens < m->arena_tokens) n_tokens = m->arena_tokens;
-    if (T < m->arena_T) T = m->arena_T;
+static sl_status ensure_arena(sl_context *ctx, int n_tokens, int T, sl_error *err) {
+    const sl_model *m = ctx->model;
+    int threads = sl_pool_n_threads(ctx->pool);
+    if (n_tokens <= ctx->arena_tokens && T <= ctx->arena_T && threads <= ctx->arena_threads) return SL_OK;
+    if (n_tokens < ctx->arena_tokens) n_tokens = ctx->arena_tokens;
+    if (T < ctx->arena_T) T = ctx->arena_T;
     const size_t C = (size_t)m->cfg.n_embd, F = (size_t)m->cfg.n_ff, N = (size_t)n_tokens;
     const size_t q8_floats =
         m->first_q8 ? (matmul_q8_0_scratch_size((int)N, (int)(F > C ? F : C)) + sizeof(float) - 1) / sizeof(float) : 0;
@@ -519,21 +551,21 @@ static sl_status ensure_arena(sl_model *m, int n_tokens, int T, sl_error *err) {
         free(pos);
         return sl_fail(err, SL_ERR_MEMORY, "no memory for activations of %d tokens", n_tokens);
     }
-    free(m->arena);
-    free(m->acts.mask);
-    free(m->acts.pos);
-    m->arena = a;
-    float *x = a, *q = x + N * C, *k = q + N * C, *v = k + N * C, *ctx = v + N * C, *res = ctx + N * C,
+    free(ctx->arena);
+    free(ctx->acts.mask);
+    free(ctx->acts.pos);
+    ctx->arena = a;
+    float *x = a, *q = x + N * C, *k = q + N * C, *v = k + N * C, *att = v + N * C, *res = att + N * C,
           *ln = res + N * C, *ff = ln + N * C, *scratch = ff + N * F;
     /* x: each layer's input and output; res: both residual sums; ff: GELU in place */
     for (int l = 0; l < m->cfg.n_layer; l++)
-        m->layer_acts[l] = (sl_layer_acts){.q = q, .k = k, .v = v, .ctx = ctx, .res1 = res, .ln1 = ln,
+        ctx->layer_acts[l] = (sl_layer_acts){.q = q, .k = k, .v = v, .ctx = att, .res1 = res, .ln1 = ln,
                                            .ff_pre = ff, .ff_act = ff, .res2 = res, .out = x};
-    m->acts = (sl_acts){.mask = mask, .pos = pos, .emb = x, .x0 = x, .layers = m->layer_acts, .scratch = scratch,
-                        .q8_scratch = q8_floats ? scratch + (size_t)threads * T : NULL};
-    m->arena_tokens = n_tokens;
-    m->arena_T = T;
-    m->arena_threads = threads;
+    ctx->acts = (sl_acts){.mask = mask, .pos = pos, .emb = x, .x0 = x, .layers = ctx->layer_acts,
+                          .scratch = scratch, .q8_scratch = q8_floats ? scratch + (size_t)threads * T : NULL};
+    ctx->arena_tokens = n_tokens;
+    ctx->arena_T = T;
+    ctx->arena_threads = threads;
     return SL_OK;
 }
 
@@ -646,7 +678,9 @@ static sl_status check_ids(const sl_config *c, const int32_t *ids, int B, int T,
     return SL_OK;
 }
 
-sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+static sl_status context_forward(sl_context *ctx, const int32_t *ids, int B, int T, float *logits,
+                                 sl_error *err) {
+    const sl_model *m = ctx->model;
     const sl_config *c = &m->cfg;
     if (c->n_labels == 0)
         return sl_fail(err, SL_ERR_UNSUPPORTED,
@@ -654,10 +688,14 @@ sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float 
                        "surligne train --init %s --train FILE.conll -o OUT.gguf",
                        m->name, m->name);
     sl_status s = check_ids(c, ids, B, T, err);
-    if (s == SL_OK) s = ensure_arena(m, B * T, T, err);
+    if (s == SL_OK) s = ensure_arena(ctx, B * T, T, err);
     if (s != SL_OK) return s;
-    sl_encoder_forward(c, &m->w, ids, B, T, &m->acts, logits, NULL, m->pool);
+    sl_encoder_forward(c, &m->w, ids, B, T, &ctx->acts, logits, NULL, ctx->pool);
     return SL_OK;
+}
+
+sl_status sl_model_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    return context_forward(m->own, ids, B, T, logits, err);
 }
 
 sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
@@ -667,8 +705,9 @@ sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, fl
     if (!w->global[T_TOK_EMBD])
         return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: the MLM decoder needs f32 or f16 word embeddings (they are q8_0)",
                        m->name);
+    sl_context *ctx = m->own;
     sl_status s = check_ids(c, ids, B, T, err);
-    if (s == SL_OK) s = ensure_arena(m, B * T, T, err);
+    if (s == SL_OK) s = ensure_arena(ctx, B * T, T, err);
     if (s != SL_OK) return s;
     const int N = B * T, C = c->n_embd;
     float *h = malloc((size_t)N * C * 2 * sizeof *h), *stats = malloc((size_t)N * 2 * sizeof *stats);
@@ -677,14 +716,14 @@ sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, fl
         free(stats);
         return sl_fail(err, SL_ERR_MEMORY, "no memory for the MLM head of %d tokens", N);
     }
-    sl_encoder_forward(c, w, ids, B, T, &m->acts, NULL, NULL, m->pool);
-    const float *top = m->acts.layers[c->n_layer - 1].out;
+    sl_encoder_forward(c, w, ids, B, T, &ctx->acts, NULL, NULL, ctx->pool);
+    const float *top = ctx->acts.layers[c->n_layer - 1].out;
     float *h2 = h + (size_t)N * C;
     /* RobertaLMHead: LayerNorm(GELU(x W_d + b_d)) E^T + bias */
-    matmul_forward(h, top, w->mlm[M_DENSE_W], w->mlm[M_DENSE_B], N, C, C, m->pool);
-    gelu_forward(h, h, (int64_t)N * C, m->pool);
-    layernorm_forward(h2, stats, stats + N, h, w->mlm[M_NORM_W], w->mlm[M_NORM_B], N, C, c->ln_eps, m->pool);
-    matmul_forward(logits, h2, w->global[T_TOK_EMBD], w->mlm[M_BIAS], N, c->n_vocab, C, m->pool);
+    matmul_forward(h, top, w->mlm[M_DENSE_W], w->mlm[M_DENSE_B], N, C, C, ctx->pool);
+    gelu_forward(h, h, (int64_t)N * C, ctx->pool);
+    layernorm_forward(h2, stats, stats + N, h, w->mlm[M_NORM_W], w->mlm[M_NORM_B], N, C, c->ln_eps, ctx->pool);
+    matmul_forward(logits, h2, w->global[T_TOK_EMBD], w->mlm[M_BIAS], N, c->n_vocab, C, ctx->pool);
     free(h);
     free(stats);
     return SL_OK;
@@ -714,10 +753,19 @@ static int auto_stride(int window) {
 
 sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt, sl_entities *out,
                        sl_error *err) {
+    if (!m) return sl_fail(err, SL_ERR_ARGUMENT, "sl_recognize: no model");
+    return sl_context_recognize(m->own, text, len, opt, out, err);
+}
+
+sl_status sl_context_recognize(sl_context *ctx, const char *text, size_t len, const sl_options *opt,
+                               sl_entities *out, sl_error *err) {
     sl_error dropped;
     if (!err) err = &dropped;
-    if (!m || !out || (!text && len))
-        return sl_fail(err, SL_ERR_ARGUMENT, "sl_recognize: no %s", !m ? "model" : !out ? "output" : "text");
+    if (!ctx || !out || (!text && len)) {
+        const char *missing = !ctx ? "context" : !out ? "output" : "text";
+        return sl_fail(err, SL_ERR_ARGUMENT, "sl_recognize: no %s", missing);
+    }
+    const sl_model *m = ctx->model;
     if (!text) text = "";
     sl_options o = opt ? *opt : sl_default_options();
     const sl_config *c = &m->cfg;
@@ -732,10 +780,10 @@ sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_optio
                        o.stride, window, window);
     if (o.aggregation < SL_AGG_NONE || o.aggregation > SL_AGG_MAX)
         return sl_fail(err, SL_ERR_ARGUMENT, "unknown aggregation %d", (int)o.aggregation);
-    sl_status s = sl_model_set_threads(m, o.n_threads, err);
+    sl_status s = context_set_threads(ctx, o.n_threads, err);
     if (s != SL_OK) return s;
-    if ((s = sl_tokenize(m->tok, text, len, &m->tokens, err))) return s;
-    const sl_tokens *tk = &m->tokens;
+    if ((s = sl_tokenize(m->tok, text, len, &ctx->tokens, err))) return s;
+    const sl_tokens *tk = &ctx->tokens;
     const int n = tk->n;
     if (n == 0) return SL_OK;
 
@@ -743,25 +791,25 @@ sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_optio
     int *starts = malloc((size_t)n_windows * sizeof *starts);
     if (!starts) return sl_fail(err, SL_ERR_MEMORY, "no memory for windows");
     sl_ner_windows(n, window, o.stride, starts, n_windows);
-    if (n > m->scores_cap) {
-        if ((s = grow((void **)&m->scores, (size_t)n * L, sizeof *m->scores, err))) goto done;
-        m->scores_cap = n;
+    if (n > ctx->scores_cap) {
+        if ((s = grow((void **)&ctx->scores, (size_t)n * L, sizeof *ctx->scores, err))) goto done;
+        ctx->scores_cap = n;
     }
-    if ((s = grow((void **)&m->win_ids, (size_t)max_tokens, sizeof *m->win_ids, err)) ||
-        (s = grow((void **)&m->win_logits, (size_t)max_tokens * L, sizeof *m->win_logits, err)))
+    if ((s = grow((void **)&ctx->win_ids, (size_t)max_tokens, sizeof *ctx->win_ids, err)) ||
+        (s = grow((void **)&ctx->win_logits, (size_t)max_tokens * L, sizeof *ctx->win_logits, err)))
         goto done;
     for (int w = 0; w < n_windows; w++) {
         const int t0 = starts[w], t1 = t0 + window < n ? t0 + window : n, T = t1 - t0 + 2;
-        m->win_ids[0] = m->bos_id;
-        memcpy(m->win_ids + 1, tk->ids + t0, (size_t)(t1 - t0) * sizeof *m->win_ids);
-        m->win_ids[T - 1] = m->eos_id;
-        if ((s = sl_model_forward(m, m->win_ids, 1, T, m->win_logits, err))) goto done;
-        softmax_forward(m->win_logits, T, L);
+        ctx->win_ids[0] = m->bos_id;
+        memcpy(ctx->win_ids + 1, tk->ids + t0, (size_t)(t1 - t0) * sizeof *ctx->win_ids);
+        ctx->win_ids[T - 1] = m->eos_id;
+        if ((s = context_forward(ctx, ctx->win_ids, 1, T, ctx->win_logits, err))) goto done;
+        softmax_forward(ctx->win_logits, T, L);
         for (int i = t0; i < t1; i++)
             if (sl_ner_window_for_token(i, n, window, starts, n_windows) == w)
-                memcpy(m->scores + (size_t)i * L, m->win_logits + (size_t)(i - t0 + 1) * L, (size_t)L * sizeof(float));
+                memcpy(ctx->scores + (size_t)i * L, ctx->win_logits + (size_t)(i - t0 + 1) * L, (size_t)L * sizeof(float));
     }
-    sl_token_scores ts = {n, m->scores, tk->start, tk->end, tk->word_start};
+    sl_token_scores ts = {n, ctx->scores, tk->start, tk->end, tk->word_start};
     const size_t first = out->n;
     s = sl_ner_decode(&m->labels, &ts, o.aggregation, o.threshold, text, out, err);
     if (s == SL_OK && !o.keep_punctuation) sl_entities_trim_punctuation(out, first, text);

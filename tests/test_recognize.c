@@ -1,8 +1,10 @@
 /* End to end on the tiny fixture model: entity spans are exact byte offsets into the original text (with
    accents in NFC and NFD, emoji, NBSP, tabs, runs of spaces), long texts are windowed, results do not depend
-   on the thread count. The tiny model's weights are random, so this checks the plumbing and the offsets,
-   not the labels (the labels' semantics are tests/test_ner.c's job). */
+   on the thread count, one model serves two threads with a context each. The tiny model's weights are
+   random, so this checks the plumbing and the offsets, not the labels (the labels' semantics are
+   tests/test_ner.c's job). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +38,85 @@ static void check_spans(const char *what, const char *text, size_t len, const sl
         CHECK(x->score >= 0 && x->score <= 1, "%s: entity %zu score %g", what, i, x->score);
         prev_end = x->end;
     }
+}
+
+static int same_entities(const sl_entities *a, const sl_entities *b) {
+    if (a->n != b->n) return 0;
+    for (size_t i = 0; i < a->n; i++) /* scores to the last bits of OpenBLAS's sums by thread count */
+        if (a->items[i].start != b->items[i].start || a->items[i].end != b->items[i].end ||
+            strcmp(a->items[i].label, b->items[i].label) ||
+            fabsf(a->items[i].score - b->items[i].score) > 1e-5f)
+            return 0;
+    return 1;
+}
+
+/* One model shared by threads: each recognises with a context of its own, texts of different lengths in
+   turn (so the contexts grow their buffers while the other runs), and must find what one thread alone
+   found. Before contexts, sl_recognize wrote its activations inside the model. */
+enum { SHARED_TEXTS = 3, SHARED_ROUNDS = 6 };
+typedef struct {
+    const sl_model *model;
+    const char *texts[SHARED_TEXTS];
+    const sl_entities *want; /* SHARED_TEXTS entries */
+    int n_threads, first;    /* its pool's size; the text it starts with */
+    int mismatches;
+    sl_status status;
+    sl_error err;
+} shared_worker;
+
+static void *shared_run(void *arg) {
+    shared_worker *w = arg;
+    sl_context *ctx = NULL;
+    if ((w->status = sl_context_create(w->model, &ctx, &w->err)) != SL_OK) return NULL;
+    sl_options o = sl_default_options();
+    o.aggregation = SL_AGG_NONE;
+    o.max_tokens = 64; /* several windows for the long text */
+    o.n_threads = w->n_threads;
+    for (int r = 0; r < SHARED_ROUNDS && w->status == SL_OK; r++) {
+        const int t = (w->first + r) % SHARED_TEXTS;
+        sl_entities e = {0};
+        w->status = sl_context_recognize(ctx, w->texts[t], strlen(w->texts[t]), &o, &e, &w->err);
+        w->mismatches += w->status == SL_OK && !same_entities(&e, &w->want[t]);
+        sl_entities_free(&e);
+    }
+    sl_context_free(ctx);
+    return NULL;
+}
+
+static void test_shared_model(const sl_model *m, const char *long_text) {
+    shared_worker w[2] = {
+        {.model = m,
+         .texts = {"Gérald Darmanin a rendu visite à Nicolas Sarkozy.", long_text, "Léa est née à Saint-Étienne."}}};
+    sl_entities want[SHARED_TEXTS] = {{0}};
+    sl_context *alone = NULL;
+    sl_error err;
+    CHECK(sl_context_create(NULL, &alone, &err) == SL_ERR_ARGUMENT && !alone, "context of no model");
+    CHECK(sl_context_recognize(NULL, "Paris", 5, NULL, want, NULL) == SL_ERR_ARGUMENT,
+          "recognize(NULL context)");
+    if (sl_context_create(m, &alone, &err) != SL_OK) {
+        CHECK(0, "context: %s", err.message);
+        return;
+    }
+    sl_options o = sl_default_options();
+    o.aggregation = SL_AGG_NONE;
+    o.max_tokens = 64;
+    for (int t = 0; t < SHARED_TEXTS; t++)
+        CHECK(sl_context_recognize(alone, w[0].texts[t], strlen(w[0].texts[t]), &o, &want[t], &err) == SL_OK,
+              "text %d alone: %s", t, err.message);
+    sl_context_free(alone);
+    w[1] = w[0];
+    w[0].want = w[1].want = want;
+    w[0].n_threads = 1, w[1].n_threads = 2; /* one context with a pool of its own */
+    w[0].first = 0, w[1].first = 1;
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, shared_run, &w[i]) == 0, "thread %d", i);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        CHECK(w[i].status == SL_OK, "thread %d: %s", i, w[i].err.message);
+        CHECK(w[i].mismatches == 0, "thread %d: %d of %d results differ from one thread's", i,
+              w[i].mismatches, SHARED_ROUNDS);
+    }
+    for (int t = 0; t < SHARED_TEXTS; t++) sl_entities_free(&want[t]);
 }
 
 int main(void) {
@@ -126,6 +207,8 @@ int main(void) {
     sl_entities_free(&e1);
     sl_entities_free(&e2);
     sl_entities_free(&e3);
+    big[sl * 12] = 0; /* 12 sentences: 2-3 windows of 64 tokens */
+    test_shared_model(m, big);
     free(big);
     sl_model_free(m);
     free(gguf);

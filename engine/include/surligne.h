@@ -42,8 +42,9 @@
    can break: the q8_0 products are given weights packed at load time for the kernel that runs them.)
    Strings the model gives out (sl_model_label, sl_entity.label) belong to the model: they stay valid until
    sl_model_free, also in entities kept after other calls.
-   Threads: an sl_model holds its scratch buffers and thread pool, so one model serves one thread at a time;
-   load a model per thread to recognise in parallel.
+   Threads: a loaded model is read-only and can be shared by threads, each recognising with a context of its
+   own (sl_context_create, sl_context_recognize); sl_recognize uses the model's own context, one call at a
+   time.
 */
 #ifndef SURLIGNE_H
 #define SURLIGNE_H
@@ -145,10 +146,33 @@ typedef struct {
     size_t n, cap;
 } sl_entities;
 
-/* Appends the entities of `text` (UTF-8, `len` bytes) to `out`, in text order. */
+/* Appends the entities of `text` (UTF-8, `len` bytes) to `out`, in text order, with the model's own
+   context: calls on one model must not overlap (see sl_context for several threads). */
 SL_API sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt,
                               sl_entities *out, sl_error *err);
 SL_API void sl_entities_free(sl_entities *e);
+
+/* ---- contexts: one model, several threads ----------------------------------------------------- */
+
+/* A loaded model is read-only. What recognising writes (activations, scratch buffers, the thread pool of
+   opt->n_threads) lives in a context: sl_recognize uses the one each model has, and a program that shares
+   one model between threads gives each thread a context of its own (whisper.cpp's context/state):
+
+       sl_context *ctx;                                  // in each thread
+       if (sl_context_create(m, &ctx, &err) == SL_OK) {
+           sl_context_recognize(ctx, text, len, &opt, &ents, &err);
+           sl_context_free(ctx);
+       }
+
+   A context is used by one thread at a time and freed before its model; sl_recognize(m, ...), which uses the
+   model's own context, may run meanwhile in one other thread. A context allocates when it first meets a
+   longer text, then reuses its buffers. */
+typedef struct sl_context sl_context;
+SL_API sl_status sl_context_create(const sl_model *m, sl_context **out, sl_error *err);
+SL_API void sl_context_free(sl_context *ctx);
+/* sl_recognize with this context's buffers and threads */
+SL_API sl_status sl_context_recognize(sl_context *ctx, const char *text, size_t len, const sl_options *opt,
+                                      sl_entities *out, sl_error *err);
 
 /* Appends the dates, times, amounts and percentages of `text` (UTF-8, `len` bytes; invalid bytes are
    skipped, never an error) to `out`, in text order, without a model: what sl_recognize merges in when

@@ -3,7 +3,7 @@
 // "Load unpacked") and build/surligne-extension.zip (the same files, for a store or a policy install):
 //
 //   web/extension/*                   manifest, service worker, offscreen document, content script, popup, options
-//   web/{surligne,worker,store,highlight}.js -> web/   the page's engine glue, unchanged (one copy of the code)
+//   web/{surligne,worker,engine,store,highlight}.js -> web/   the page's engine glue, unchanged (one copy of the code)
 //   build-wasm/dist/surligne.{mjs,wasm}     -> wasm/   the single-thread SIMD build (extension pages are not
 //                                                       cross-origin isolated, so no pthreads)
 //   weights/<default model>.gguf + models.json (its entry only) -> weights/   the bundled model: no download
@@ -21,7 +21,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const EXTENSION_DIR = path.join(ROOT, 'build/extension');
 export const EXTENSION_ZIP = path.join(ROOT, 'build/surligne-extension.zip');
 
-const GLUE = ['surligne.js', 'worker.js', 'store.js', 'highlight.js'];
+const GLUE = ['surligne.js', 'worker.js', 'engine.js', 'store.js', 'highlight.js'];
 const WASM = ['surligne.mjs', 'surligne.wasm'];
 
 // --- CRC-32 (zip, png) --------------------------------------------------------------------------------------

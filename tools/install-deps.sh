@@ -10,7 +10,8 @@
 # dpkg-dev (dpkg-source unpacks utf8proc's Debian source for tools/build-wasm.sh), and clang-19 and lld-19
 # (wasm-ld-19), which build the relaxed-SIMD kernel module that emcc 3.1.6 cannot (engine/wasm_relaxed/).
 # `tools/install-deps.sh browser` adds chromium (Debian's, driven by playwright-core in tests/browser/),
-# nodejs, and npm when no npm command is there (a Node.js that bundles npm needs no Debian npm).
+# nodejs, python3 (its http.server is the plain static host of tests/browser/site.test.mjs), and npm when no
+# npm command is there (a Node.js that bundles npm needs no Debian npm).
 # `tools/install-deps.sh bench` adds python3-onnx, python3-torch, python3-numpy, python3-sentencepiece
 # (tools/reference/export_onnx.py writes the ONNX models of the comparison benchmark, tools/bench.sh),
 # nodejs, and npm when no npm command is there (npm installs onnxruntime-web and onnxruntime-node).
@@ -21,7 +22,7 @@ for group in "$@"; do
     reference) packages+=(python3-torch python3-numpy python3-sentencepiece) ;;
     wasm) packages+=(emscripten nodejs dpkg-dev clang-19 lld-19) ;;
     browser)
-      packages+=(chromium nodejs)
+      packages+=(chromium nodejs python3)
       command -v npm >/dev/null || packages+=(npm)
       ;;
     bench)

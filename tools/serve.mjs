@@ -1,20 +1,21 @@
 #!/usr/bin/env node
-// The static server of the highlighting page: serves the repository's root (index.html, web/, weights/)
-// and the WebAssembly build (build-wasm/dist/, under /wasm/) on the loopback interface, with the headers
-// that make the page cross-origin isolated (COOP + COEP + CORP), so the pthreads build can use
-// SharedArrayBuffer; a page served without them still works, on one thread.
+// The static server of the highlighting page: serves the built site (dist/, `npm run build`) on the
+// loopback interface, with the headers that make the page cross-origin isolated (COOP + COEP + CORP), so the
+// pthreads build can use SharedArrayBuffer; a page served without them (any plain static host) still works,
+// on one thread. Nothing else is special: the site works as well behind any static server.
 //
 //   node tools/serve.mjs [PORT]        PORT, or $PORT, or 8080; 0 picks a free port. Prints the URL.
 //
-// Also a module: `startServer({ port, root, wasmDist, isolate, onRequest })` resolves to { server, url } (used by
+// Also a module: `startServer({ port, root, isolate, onRequest })` resolves to { server, url } (used by
 // tests/browser/, which records requests with onRequest). No dependencies beyond Node.
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const SITE = path.join(ROOT, 'dist');
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -40,9 +41,8 @@ const ISOLATION = {
   'X-Content-Type-Options': 'nosniff',
 };
 
-// URL path -> file, or null. /wasm/... is the wasm build; the rest is the repository, minus dot-files
-// (.git, .ci) and the build folders.
-function resolvePath(urlPath, root, wasmDist) {
+// URL path -> file under root, or null (no dot-files, nothing above root).
+function resolvePath(urlPath, root) {
   let p;
   try {
     p = decodeURIComponent(urlPath);
@@ -52,16 +52,12 @@ function resolvePath(urlPath, root, wasmDist) {
   if (p.includes('\0')) return null;
   const parts = p.split('/').filter(Boolean);
   if (parts.some((s) => s === '..' || s.startsWith('.'))) return null;
-  if (parts[0] === 'wasm') return path.join(wasmDist, ...parts.slice(1));
-  if (parts.length && /^build/.test(parts[0])) return null;
-  if (parts[0] === 'node_modules') return null;
   if (parts.length === 0 || p.endsWith('/')) parts.push('index.html');
   return path.join(root, ...parts);
 }
 
 // isolate: false leaves out COOP/COEP (the page then runs on one thread): for tests of that fallback.
-export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, isolate = true,
-  wasmDist = process.env.SURLIGNE_WASM_DIST || path.join(root, 'build-wasm/dist'), onRequest } = {}) {
+export function startServer({ port = 8080, host = '127.0.0.1', root = SITE, isolate = true, onRequest } = {}) {
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     onRequest?.({ method: req.method, path: url.pathname, url: req.url });
@@ -70,7 +66,7 @@ export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, isol
       res.writeHead(405, { ...headers, Allow: 'GET, HEAD' }).end();
       return;
     }
-    const file = resolvePath(url.pathname, root, wasmDist);
+    const file = resolvePath(url.pathname, root);
     let info;
     try {
       info = file && (await stat(file));
@@ -84,8 +80,6 @@ export function startServer({ port = 8080, host = '127.0.0.1', root = ROOT, isol
     headers['Content-Type'] = MIME[path.extname(file).toLowerCase()] || 'application/octet-stream';
     headers['Content-Length'] = info.size;
     headers['Last-Modified'] = info.mtime.toUTCString();
-    // the service worker lives in web/ but controls the whole site
-    if (url.pathname === '/web/sw.js') headers['Service-Worker-Allowed'] = '/';
     res.writeHead(200, headers);
     if (req.method === 'HEAD') {
       res.end();
@@ -111,6 +105,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(`serve: bad port '${arg}' (usage: node tools/serve.mjs [PORT])`);
     process.exit(2);
+  }
+  if (!existsSync(path.join(SITE, 'index.html'))) {
+    console.error(`serve: ${SITE}/index.html is missing: build the site first (npm run build, or bash tools/demo.sh)`);
+    process.exit(1);
   }
   startServer({ port }).then(({ url }) => {
     console.log(`surligne: open ${url} (Ctrl-C stops the server)`);

@@ -135,7 +135,8 @@ async function showStored() {
 
 async function main() {
   if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.register(new URL('sw.js', import.meta.url), { scope: new URL('../', import.meta.url).pathname })
+    // at the site's root (dist/sw.js): its scope is the site, wherever the site is mounted
+    navigator.serviceWorker.register(new URL('../sw.js', import.meta.url))
       .catch((err) => console.warn('surligne: no service worker (the page will need the network):', err.message));
   }
   input.value = params.get('text') ?? SAMPLE;

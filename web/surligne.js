@@ -38,6 +38,19 @@ function errorFrom(msg) {
   return err;
 }
 
+// The browser: a module Web Worker (worker.js, named by a literal URL so that bundlers find it), URLs relative
+// to the page, threads where the page is cross-origin isolated.
+const BROWSER = {
+  resolve: (u) => new URL(u, globalThis.location?.href).href,
+  isolated: () => globalThis.crossOriginIsolated === true,
+  cores: () => globalThis.navigator?.hardwareConcurrency || 1,
+  worker: (workerUrl) => (workerUrl ? new Worker(workerUrl, { type: 'module', name: 'surligne' })
+    : new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'surligne' })),
+  // persistence can only be asked from a window; the worker stores the bytes
+  persist: () => (globalThis.navigator?.storage?.persist ? navigator.storage.persist().catch(() => false)
+    : Promise.resolve(false)),
+};
+
 export class Surligne {
   #worker;
   #nextId = 1;
@@ -55,15 +68,18 @@ export class Surligne {
   }
 
   // Loads the engine and the model; resolves to a Surligne once the model is ready.
-  static async load(modelUrl, { sha256, onProgress, threads, expectedBytes, wasmBase, workerUrl } = {}) {
-    const url = new URL(modelUrl, globalThis.location?.href).href;
-    const isolated = globalThis.crossOriginIsolated === true;
-    const cores = globalThis.navigator?.hardwareConcurrency || 1;
-    const wanted = Math.max(1, Math.floor(threads ?? Math.min(cores, 4)));
-    const worker = new Worker(workerUrl || new URL('./worker.js', import.meta.url), { type: 'module', name: 'surligne' });
-    // persistence can only be asked from a window; the worker stores the bytes
-    const persisted = globalThis.navigator?.storage?.persist
-      ? navigator.storage.persist().catch(() => false) : Promise.resolve(false);
+  static load(modelUrl, options = {}) {
+    return this.open(BROWSER, modelUrl, options);
+  }
+
+  // load() on a host (BROWSER here; Node's is in node/surligne.js): how to start the worker, resolve the
+  // model's URL, and what the platform allows.
+  static async open(host, modelUrl, { sha256, onProgress, threads, expectedBytes, wasmBase, workerUrl } = {}) {
+    const url = host.resolve(modelUrl);
+    const isolated = host.isolated();
+    const wanted = Math.max(1, Math.floor(threads ?? Math.min(host.cores(), 4)));
+    const worker = host.worker(workerUrl);
+    const persisted = host.persist();
     const t0 = performance.now();
     const ready = new Promise((resolve, reject) => {
       worker.onmessage = ({ data }) => {
@@ -83,7 +99,7 @@ export class Surligne {
       sha256,
       expectedBytes,
       threads: isolated ? wanted : 1,
-      wasmBase: new URL(wasmBase || '../wasm/', wasmBase ? globalThis.location?.href : import.meta.url).href,
+      wasmBase: wasmBase ? host.resolve(wasmBase) : undefined, // undefined: the files beside worker.js
     });
     let answer;
     try {
@@ -93,7 +109,7 @@ export class Surligne {
       throw err;
     }
     const info = { ...answer.info, persisted: await persisted, readyMs: performance.now() - t0, requestedThreads: wanted };
-    const ner = new Surligne(worker, answer.labels, info);
+    const ner = new this(worker, answer.labels, info);
     worker.onmessage = ({ data }) => ner.#answer(data);
     worker.onerror = (e) => {
       e.preventDefault?.();

@@ -1,5 +1,6 @@
-// sw.js — the service worker of the page (registered by index.html with the site's root as scope; the
-// server sends Service-Worker-Allowed: / for it). It keeps the app shell and the WebAssembly engine in the
+// sw.js — the service worker of the page. `npm run build` puts it at the site's root (dist/sw.js), beside
+// index.html, so its default scope is the whole site, also under a sub-path, with no special header; app.js
+// registers it. It keeps the app shell and the WebAssembly engine in the
 // Cache Storage so the page opens with no network after the first visit. Network first, cache as the
 // fallback: an online visit always gets fresh files. Model files (.gguf) are left alone: they live in
 // IndexedDB (store.js), handled by the page's worker.
@@ -13,6 +14,7 @@ const SHELL = [
   'web/worker.js',
   'web/store.js',
   'web/highlight.js',
+  'web/engine.js',
   'weights/models.json',
   'wasm/surligne.mjs',
   'wasm/surligne.wasm',

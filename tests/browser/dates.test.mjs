@@ -6,31 +6,20 @@
 //  - the page draws them in colours of their own, with the value on hover (title, data-value); the legend
 //    lists the rule types; the "dates et montants" switch turns them off.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { holdsName, readTestSet } from '../dates/fr-dates.mjs';
-import { artifactPath, launch, startSite, waitForRun } from './harness.mjs';
+import { artifactPath, siteAndBrowser, waitForRun } from './harness.mjs';
 
 const RULE_TYPES = ['DATE', 'TIME', 'MONEY', 'PERCENT'];
 const SET = readTestSet();
 const SAMPLE = 'Le 14 juillet 1789 à 17 heures, la Bastille coûtait 12 millions d’euros, soit 7,1 % de plus qu’en 1788.';
 
-let site;
-let browser;
-
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const fx = siteAndBrowser();
 
 test('the JS API returns the test set\'s dates, times, amounts and percentages', async () => {
-  const { page } = browser;
-  await page.goto(`${site.url}index.html?text=${encodeURIComponent(SAMPLE)}`);
+  const { page } = fx.browser;
+  await page.goto(`${fx.site.url}index.html?text=${encodeURIComponent(SAMPLE)}`);
   assert.equal(await waitForRun(page), 'done');
   const results = await page.evaluate(async (texts) => {
     const { ner } = window.surligne;
@@ -61,12 +50,12 @@ test('the JS API returns the test set\'s dates, times, amounts and percentages',
   console.log(`# ${SET.length} sentences, ${expected} expected rule entities, ${dropped} held by a model entity`);
   assert.ok(expected >= 150);
   assert.ok(dropped <= expected * 0.05, `${dropped} of ${expected} rule entities held by model entities`);
-  assert.deepEqual(browser.errors, []);
+  assert.deepEqual(fx.browser.errors, []);
 });
 
 test('the page draws them in their own colours, with the value on hover; the switch turns them off', async () => {
-  const { page } = browser;
-  await page.goto(`${site.url}index.html?text=${encodeURIComponent(SAMPLE)}`);
+  const { page } = fx.browser;
+  await page.goto(`${fx.site.url}index.html?text=${encodeURIComponent(SAMPLE)}`);
   assert.equal(await waitForRun(page), 'done');
   const marks = await page.$$eval('#output mark', (ms) => ms.map((m) => ({
     label: m.dataset.label, text: m.textContent, value: m.dataset.value ?? null, title: m.title,
@@ -89,5 +78,5 @@ test('the page draws them in their own colours, with the value on hover; the swi
   assert.equal(await waitForRun(page), 'done');
   const after = await page.$$eval('#output mark', (ms) => ms.map((m) => m.dataset.label));
   assert.ok(!after.some((l) => RULE_TYPES.includes(l)), `${after}`);
-  assert.deepEqual(browser.errors, []);
+  assert.deepEqual(fx.browser.errors, []);
 });

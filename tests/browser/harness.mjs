@@ -1,5 +1,5 @@
-// The browser tests' harness: the page's server (tools/serve.mjs) on a free loopback port with every
-// request recorded, and Debian's Chromium (/usr/bin/chromium, or $SURLIGNE_CHROMIUM) driven by
+// The browser tests' harness: the built site (dist/, tools/build-site.mjs) served by tools/serve.mjs on a
+// free loopback port with every request recorded, and Debian's Chromium (/usr/bin/chromium, or $SURLIGNE_CHROMIUM) driven by
 // playwright-core, in a persistent context with a fresh profile (so IndexedDB, the Cache Storage and the
 // service worker survive reloads inside a test, and nothing survives between runs). The browser is told to
 // call nobody: background networking, component updates, sync and sign-in point at a dead local port.
@@ -8,11 +8,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { after, before } from 'node:test';
+
 import { chromium } from 'playwright-core';
 
-import { ROOT, startServer } from '../../tools/serve.mjs';
+import { ROOT, SITE, startServer } from '../../tools/serve.mjs';
 
-export { ROOT };
+export { ROOT, SITE };
 export const ARTIFACTS = path.join(ROOT, 'build/artifacts');
 export const CHROMIUM = process.env.SURLIGNE_CHROMIUM || '/usr/bin/chromium';
 export const SENTENCE = 'Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.';
@@ -26,9 +28,10 @@ async function deadPort() {
   return port;
 }
 
-export async function startSite({ isolate = true } = {}) {
+// root: the folder served (default dist/); isolate: false leaves COOP/COEP out (one thread).
+export async function startSite({ isolate = true, root = SITE } = {}) {
   const requests = [];
-  const { server, url } = await startServer({ port: 0, isolate, onRequest: (r) => requests.push(r.path) });
+  const { server, url } = await startServer({ port: 0, root, isolate, onRequest: (r) => requests.push(r.path) });
   return {
     url,
     requests,
@@ -68,6 +71,21 @@ export async function launch({ offlineCapable = true } = {}) {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+// The before/after hooks of a test file that uses one site and one browser for all its tests: returns
+// { site, browser }, filled in before the first test (startSite, launch) and closed after the last.
+export function siteAndBrowser({ isolate = true } = {}) {
+  const fixture = { site: null, browser: null };
+  before(async () => {
+    fixture.site = await startSite({ isolate });
+    fixture.browser = await launch();
+  });
+  after(async () => {
+    await fixture.browser?.close();
+    await fixture.site?.close();
+  });
+  return fixture;
 }
 
 // Waits until #output has finished a run (data-state done) or failed (error); returns the state.

@@ -5,31 +5,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { ROOT, SENTENCE, launch, startSite, waitForRun } from './harness.mjs';
+import { ROOT, SENTENCE, siteAndBrowser, waitForRun } from './harness.mjs';
 
 const MANIFEST = JSON.parse(readFileSync(path.join(ROOT, 'weights/models.json'), 'utf8'));
 const DEFAULT = MANIFEST.models.find((m) => m.name === MANIFEST.default);
 const ggufRequests = (requests) => requests.filter((r) => r.endsWith('.gguf'));
 
-let site;
-let browser;
-
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const fx = siteAndBrowser();
 
 const markTexts = (page) => page.$$eval('#output mark', (ms) => ms.map((m) => `${m.dataset.label}:${m.textContent}`));
 
 test('first visit: the model is downloaded with progress, verified and stored', async () => {
-  const { page } = browser;
+  const { page } = fx.browser;
   // the status line while downloading (sampled by the page itself, so no progress report is missed)
   await page.addInitScript(() => {
     window.__statusSeen = [];
@@ -38,9 +27,9 @@ test('first visit: the model is downloaded with progress, verified and stored', 
       if (t && window.__statusSeen.at(-1) !== t) window.__statusSeen.push(t);
     }).observe(document, { subtree: true, childList: true, characterData: true });
   });
-  await page.goto(`${site.url}index.html?text=${encodeURIComponent(SENTENCE)}`);
+  await page.goto(`${fx.site.url}index.html?text=${encodeURIComponent(SENTENCE)}`);
   assert.equal(await waitForRun(page), 'done');
-  assert.equal(ggufRequests(site.requests).length, 1);
+  assert.equal(ggufRequests(fx.site.requests).length, 1);
   const info = await page.evaluate(() => window.surligne.ner.info);
   assert.equal(info.source, 'network');
   assert.equal(info.stored, true);
@@ -62,11 +51,11 @@ test('first visit: the model is downloaded with progress, verified and stored', 
 });
 
 test('a reload reads the model from IndexedDB: no request for the .gguf', async () => {
-  const { page } = browser;
-  const before = site.requests.length;
+  const { page } = fx.browser;
+  const before = fx.site.requests.length;
   await page.reload();
   assert.equal(await waitForRun(page), 'done');
-  const requests = site.requests.slice(before);
+  const requests = fx.site.requests.slice(before);
   assert.deepEqual(ggufRequests(requests), [], `requests: ${requests.join(' ')}`);
   const info = await page.evaluate(() => window.surligne.ner.info);
   assert.equal(info.source, 'indexeddb');
@@ -75,20 +64,20 @@ test('a reload reads the model from IndexedDB: no request for the .gguf', async 
 });
 
 test('with the network cut, a reload still highlights (service worker + IndexedDB)', async () => {
-  const { page, context } = browser;
+  const { page, context } = fx.browser;
   const want = await markTexts(page);
-  const before = site.requests.length;
+  const before = fx.site.requests.length;
   await context.setOffline(true);
   try {
     await page.reload();
     assert.equal(await waitForRun(page), 'done');
     assert.deepEqual(await markTexts(page), want);
-    assert.equal(site.requests.length, before, `the server was reached: ${site.requests.slice(before).join(' ')}`);
+    assert.equal(fx.site.requests.length, before, `the server was reached: ${fx.site.requests.slice(before).join(' ')}`);
     assert.equal(await page.evaluate(() => navigator.onLine), false);
     assert.equal(await page.evaluate(() => Boolean(navigator.serviceWorker.controller)), true);
     // a new text, offline
     const text = 'Emmanuel Macron a rencontré Angela Merkel à Berlin.';
-    await page.goto(`${site.url}index.html?text=${encodeURIComponent(text)}`);
+    await page.goto(`${fx.site.url}index.html?text=${encodeURIComponent(text)}`);
     assert.equal(await waitForRun(page), 'done');
     assert.equal(await page.textContent('#output'), text);
     assert.ok(await page.isHidden('#error'));
@@ -98,8 +87,8 @@ test('with the network cut, a reload still highlights (service worker + IndexedD
 });
 
 test('a corrupt stored copy is detected by its hash and downloaded again', async () => {
-  const { page } = browser;
-  await page.goto(`${site.url}index.html?text=${encodeURIComponent(SENTENCE)}`);
+  const { page } = fx.browser;
+  await page.goto(`${fx.site.url}index.html?text=${encodeURIComponent(SENTENCE)}`);
   assert.equal(await waitForRun(page), 'done');
   // truncate the stored bytes behind the store's back
   await page.evaluate(() => new Promise((resolve, reject) => {
@@ -121,21 +110,21 @@ test('a corrupt stored copy is detected by its hash and downloaded again', async
     };
     open.onerror = () => reject(open.error);
   }));
-  const before = site.requests.length;
+  const before = fx.site.requests.length;
   await page.reload();
   assert.equal(await waitForRun(page), 'done');
-  assert.equal(ggufRequests(site.requests.slice(before)).length, 1, 'downloaded again');
+  assert.equal(ggufRequests(fx.site.requests.slice(before)).length, 1, 'downloaded again');
   const info = await page.evaluate(() => window.surligne.ner.info);
   assert.deepEqual([info.source, info.stored, info.sha256], ['network', true, DEFAULT.sha256]);
   // and the fresh copy serves the next visit
-  const next = site.requests.length;
+  const next = fx.site.requests.length;
   await page.reload();
   assert.equal(await waitForRun(page), 'done');
-  assert.deepEqual(ggufRequests(site.requests.slice(next)), []);
+  assert.deepEqual(ggufRequests(fx.site.requests.slice(next)), []);
 });
 
 test('stored models can be listed and deleted', async () => {
-  const { page } = browser;
+  const { page } = fx.browser;
   const result = await page.evaluate(async () => {
     const store = await import('./web/store.js');
     const before = await store.listModels();

@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { loadEngine } from '../wasm/engine.mjs';
-import { ROOT, SENTENCE, artifactPath, launch, startSite, waitForRun } from './harness.mjs';
+import { ROOT, SENTENCE, artifactPath, launch, siteAndBrowser, startSite, waitForRun } from './harness.mjs';
 
 const MANIFEST = JSON.parse(readFileSync(path.join(ROOT, 'weights/models.json'), 'utf8'));
 const DEFAULT = MANIFEST.models.find((m) => m.name === MANIFEST.default);
@@ -19,18 +19,7 @@ const TRICKY = '🎉 Emmanuel Macron 🇫🇷 a félicité Kylian Mbappé 👨�
   'Le cœur de Me\u0301lanie est à Saint-\u00c9tienne ; l\u2019équipe de Gérald Darmanin 😀 reçoit ' +
   'Nicolas Sarkozy à Besançon.\u00a0«\u00a0Marseille\u00a0» et Ségolène Royal 🏳️‍🌈 sont à Lyon.';
 
-let site;
-let browser;
-
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const fx = siteAndBrowser();
 
 // The marks of #output as {label, score, text, start, end}.
 const marks = (page) => page.$$eval('#output mark', (ms) => ms.map((m) => ({
@@ -39,8 +28,8 @@ const marks = (page) => page.$$eval('#output mark', (ms) => ms.map((m) => ({
 })));
 
 test('the page highlights the entities of a French sentence', async () => {
-  const { page } = browser;
-  await page.goto(`${site.url}index.html?text=${encodeURIComponent(SENTENCE)}`);
+  const { page } = fx.browser;
+  await page.goto(`${fx.site.url}index.html?text=${encodeURIComponent(SENTENCE)}`);
   assert.equal(await waitForRun(page), 'done');
   const got = await marks(page);
   assert.ok(got.length >= 2, `only ${got.length} marks: ${JSON.stringify(got)}`);
@@ -66,11 +55,11 @@ test('the page highlights the entities of a French sentence', async () => {
   // a hover title with label and score
   assert.match(await page.getAttribute('#output mark', 'title'), /^[A-Z]+ · 0\.\d\d$|^[A-Z]+ · 1\.00$/);
   await page.screenshot({ path: artifactPath('page.png') });
-  assert.deepEqual(browser.errors, []);
+  assert.deepEqual(fx.browser.errors, []);
 });
 
 test('offsets are exact with emoji, flags and combining accents (engine bytes -> UTF-16)', async () => {
-  const { page } = browser;
+  const { page } = fx.browser;
   // the engine's own byte offsets, from the same .wasm in Node
   const engine = await loadEngine('');
   const model = engine.load(readFileSync(MODEL_PATH));
@@ -111,7 +100,7 @@ test('offsets are exact with emoji, flags and combining accents (engine bytes ->
 });
 
 test('calls queue and can be cancelled; bad options are refused', async () => {
-  const { page } = browser;
+  const { page } = fx.browser;
   const outcome = await page.evaluate(async (text) => {
     const { ner } = window.surligne;
     const long = `${text} `.repeat(60);
@@ -147,10 +136,10 @@ test('calls queue and can be cancelled; bad options are refused', async () => {
 });
 
 test('one thread (single-thread build) and several (pthreads build) give the same entities', async () => {
-  const { page } = browser;
+  const { page } = fx.browser;
   const results = {};
   for (const threads of [1, 2]) {
-    await page.goto(`${site.url}index.html?threads=${threads}&text=${encodeURIComponent(TRICKY)}`);
+    await page.goto(`${fx.site.url}index.html?threads=${threads}&text=${encodeURIComponent(TRICKY)}`);
     assert.equal(await waitForRun(page), 'done');
     const info = await page.evaluate(() => window.surligne.ner.info);
     assert.equal(info.crossOriginIsolated, true);
@@ -180,7 +169,7 @@ test('a wrong sha256 is refused with a clear error, and nothing is stored', asyn
   const other = await launch();
   try {
     const { page } = other;
-    await page.goto(`${site.url}index.html?sha256=${'0'.repeat(64)}`);
+    await page.goto(`${fx.site.url}index.html?sha256=${'0'.repeat(64)}`);
     assert.equal(await waitForRun(page), 'error');
     assert.equal(await page.isVisible('#error'), true);
     const text = await page.textContent('#error');
@@ -197,8 +186,8 @@ test('a wrong sha256 is refused with a clear error, and nothing is stored', asyn
 });
 
 test('a model URL that does not exist (404) shows a clear error', async () => {
-  const { page } = browser;
-  await page.goto(`${site.url}index.html?model=weights/no-such-model.gguf`);
+  const { page } = fx.browser;
+  await page.goto(`${fx.site.url}index.html?model=weights/no-such-model.gguf`);
   assert.equal(await waitForRun(page), 'error');
   const text = await page.textContent('#error');
   assert.match(text, /introuvable/);

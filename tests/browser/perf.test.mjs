@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 
-import { ROOT, SENTENCE, artifactPath, launch, startSite, waitForRun } from './harness.mjs';
+import { SENTENCE, SITE, artifactPath, siteAndBrowser, waitForRun } from './harness.mjs';
 
 // Bounds on the longest main-thread task and frame gap during a 50,000-character run: drawing a few
 // thousand marks is the only main-thread work; the machine may be busy, hence the margin.
@@ -21,28 +21,20 @@ const FIFTY_WORDS = 'Le président Emmanuel Macron a reçu mardi à l\'Élysée 
   'd\'Airbus à Toulouse, des chantiers de Saint-Nazaire et du projet de la SNCF entre Paris et Lyon, ' +
   'avant un dîner au Louvre.';
 
-const DIST = process.env.SURLIGNE_WASM_DIST || path.join(ROOT, 'build-wasm/dist');
+const DIST = path.join(SITE, 'wasm');
 const figures = {};
 
-let site;
-let browser;
+const fx = siteAndBrowser();
 
-before(async () => {
-  site = await startSite();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
+after(() => {
   writeFileSync(artifactPath('measurements.json'), `${JSON.stringify(figures, null, 2)}\n`);
 });
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 test('the main thread stays responsive during a 50,000-character text', async () => {
-  const { page } = browser;
-  await page.goto(`${site.url}index.html?text=${encodeURIComponent(SENTENCE)}`);
+  const { page } = fx.browser;
+  await page.goto(`${fx.site.url}index.html?text=${encodeURIComponent(SENTENCE)}`);
   assert.equal(await waitForRun(page), 'done');
   const paragraphs = [];
   for (let i = 0; paragraphs.join('\n\n').length < 50_000; i++) {
@@ -100,11 +92,11 @@ test('the main thread stays responsive during a 50,000-character text', async ()
 });
 
 test('figures: download size, time to ready from IndexedDB, first-result latency', async () => {
-  const { page } = browser;
+  const { page } = fx.browser;
   // what the page downloads besides the model, gzip -9 (as a server would send it)
   const gz = (file) => gzipSync(readFileSync(file), { level: 9 }).length;
-  const js = ['web/surligne.js', 'web/worker.js', 'web/store.js', 'web/highlight.js', 'web/app.js']
-    .reduce((n, f) => n + gz(path.join(ROOT, f)), 0);
+  const js = ['web/surligne.js', 'web/worker.js', 'web/engine.js', 'web/store.js', 'web/highlight.js', 'web/app.js']
+    .reduce((n, f) => n + gz(path.join(SITE, f)), 0);
   const single = gz(path.join(DIST, 'surligne.mjs')) + gz(path.join(DIST, 'surligne.wasm'));
   const multi = gz(path.join(DIST, 'surligne-mt.mjs')) + gz(path.join(DIST, 'surligne-mt.wasm')) +
     gz(path.join(DIST, 'surligne-mt.worker.js'));
@@ -116,7 +108,7 @@ test('figures: download size, time to ready from IndexedDB, first-result latency
     ready[threads] = [];
     first[threads] = [];
     for (let run = 0; run < 4; run++) {
-      await page.goto(`${site.url}index.html?threads=${threads}&text=${encodeURIComponent(SENTENCE)}`);
+      await page.goto(`${fx.site.url}index.html?threads=${threads}&text=${encodeURIComponent(SENTENCE)}`);
       assert.equal(await waitForRun(page), 'done');
       const m = await page.evaluate(async (text) => {
         const { ner } = window.surligne;

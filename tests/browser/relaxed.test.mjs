@@ -10,13 +10,12 @@
 //    the base-shaped model. Figures are printed and written to build/artifacts/relaxed.json.
 // Engines other than the page's run in a module worker made here from WORKER below.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { startServer } from '../../tools/serve.mjs';
-import { ROOT, SENTENCE, artifactPath, launch, waitForRun } from './harness.mjs';
+import { ROOT, SENTENCE, SITE, artifactPath, launch, startSite, waitForRun } from './harness.mjs';
 
 const MIN_ARGMAX_AGREEMENT = 0.99;
 const BASE_DIR = path.join(ROOT, 'build/bench/base');
@@ -163,17 +162,9 @@ const figures = {};
 before(async () => {
   // one origin for the page, the default model and, when there, the base-shaped one: a root of links
   dir = mkdtempSync(path.join(tmpdir(), 'surligne-relaxed-'));
-  for (const f of ['index.html', 'web', 'weights']) symlinkSync(path.join(ROOT, f), path.join(dir, f));
+  for (const f of readdirSync(SITE)) symlinkSync(path.join(SITE, f), path.join(dir, f));
   if (existsSync(BASE_MODEL)) symlinkSync(BASE_DIR, path.join(dir, 'base'));
-  const wasmDist = process.env.SURLIGNE_WASM_DIST || path.join(ROOT, 'build-wasm/dist');
-  const started = await startServer({ port: 0, root: dir, wasmDist });
-  site = {
-    url: started.url,
-    close: () => new Promise((resolve) => {
-      started.server.closeAllConnections?.();
-      started.server.close(resolve);
-    }),
-  };
+  site = await startSite({ root: dir });
   browser = await launch();
 });
 

@@ -1,7 +1,7 @@
 // store.js — the model store: GGUF files kept in IndexedDB, keyed by URL + sha256, so that a model is
 // downloaded once and then read from this device with no network at all.
 //
-//   const { bytes, source } = await loadModel(url, { sha256, onProgress, signal });
+//   const { bytes, source } = await loadModel(url, { sha256, onProgress, signal, keep });
 //       source 'indexeddb' (no request made) or 'network' (streamed with progress, verified, stored)
 //   await listModels()            -> [{ url, sha256, bytes, storedAt }]   (metadata only, no model bytes)
 //   await deleteModel(url[, sha]) -> number of copies deleted
@@ -212,23 +212,39 @@ async function store(url, sha256, data) {
   }
 }
 
-// The model's bytes, from IndexedDB if a verified copy is there, else from the network (then stored).
-// sha256: the expected hex digest (recommended); without it, any stored copy of the URL is taken.
-export async function loadModel(url, { sha256, onProgress, signal, expectedBytes } = {}) {
-  const want = sha256 ? String(sha256).trim().toLowerCase() : null;
-  if (want && !/^[0-9a-f]{64}$/.test(want)) throw new ModelError('sha256', `'${sha256}' is not a sha256 (64 hex digits)`);
-  const stored = await readStored(url, want, onProgress).catch(() => null);
-  if (stored) {
-    onProgress?.({ phase: 'cached', loaded: stored.data.byteLength, total: stored.data.byteLength });
-    return { bytes: new Uint8Array(stored.data), source: 'indexeddb', sha256: stored.sha256, stored: true, storeError: null };
-  }
-  const data = await download(url, { onProgress, signal, expectedBytes });
+// The expected sha256 (hex, any case, optional) in the store's form: lower-case, or null.
+function expectedSha(sha256) {
+  if (!sha256) return null;
+  const want = String(sha256).trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(want)) throw new ModelError('sha256', `'${sha256}' is not a sha256 (64 hex digits)`);
+  return want;
+}
+
+// Hashes the model's bytes and checks them against the expected sha256 (if given); resolves to the digest.
+export async function verifyModel(url, data, sha256, onProgress) {
+  const want = expectedSha(sha256);
   onProgress?.({ phase: 'verify', loaded: data.byteLength, total: data.byteLength });
   const actual = await sha256Hex(data);
   if (want && actual !== want) {
     throw new ModelError('sha256', `the model ${url} is not the expected file: its sha256 is ${actual}, ` +
       `expected ${want} (${formatBytes(data.byteLength)} received; changed on the server, or damaged on the way)`);
   }
+  return actual;
+}
+
+// The model's bytes, from IndexedDB if a verified copy is there, else from the network (then stored).
+// sha256: the expected hex digest (recommended); without it, any stored copy of the URL is taken.
+// keep: false neither reads nor writes IndexedDB (Node, which has none).
+export async function loadModel(url, { sha256, onProgress, signal, expectedBytes, keep = true } = {}) {
+  const want = expectedSha(sha256);
+  const stored = keep ? await readStored(url, want, onProgress).catch(() => null) : null;
+  if (stored) {
+    onProgress?.({ phase: 'cached', loaded: stored.data.byteLength, total: stored.data.byteLength });
+    return { bytes: new Uint8Array(stored.data), source: 'indexeddb', sha256: stored.sha256, stored: true, storeError: null };
+  }
+  const data = await download(url, { onProgress, signal, expectedBytes });
+  const actual = await verifyModel(url, data, want, onProgress);
+  if (!keep) return { bytes: new Uint8Array(data), source: 'network', sha256: actual, stored: false, storeError: null };
   onProgress?.({ phase: 'store', loaded: data.byteLength, total: data.byteLength });
   const storeError = await store(url, actual, data);
   return { bytes: new Uint8Array(data), source: 'network', sha256: actual, stored: !storeError, storeError };

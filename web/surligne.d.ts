@@ -1,4 +1,5 @@
-// Types of surligne.js, the JS API of the WebAssembly engine (see the opening comment of surligne.js).
+// Types of surligne.js, the JS API of the WebAssembly engine (see the opening comment of surligne.js), and of
+// node/surligne.js, the same API under Node (the npm package's "node" export).
 
 /** How sub-word predictions become entities: the Hugging Face token-classification pipeline's strategies. */
 export type Aggregation = 'none' | 'simple' | 'first' | 'average' | 'max';
@@ -46,7 +47,8 @@ export interface LoadOptions {
   threads?: number;
   /** Size of the file, for the progress total when the server does not send Content-Length. */
   expectedBytes?: number;
-  /** Where surligne.mjs / surligne.wasm (and the -mt files) are served; default '../wasm/' beside web/. */
+  /** A folder of the engine's files (surligne.mjs, surligne.wasm and the -mt files; under Node, a local folder
+   *  that also holds node/surligne*.cjs); default: the package's own wasm/, found from the module's URL. */
   wasmBase?: string | URL;
   /** The worker script; default worker.js beside surligne.js. */
   workerUrl?: string | URL;
@@ -62,12 +64,12 @@ export interface ModelInfo {
    * activations), else 'wasm-simd128'. */
   kernel: 'wasm-relaxed' | 'wasm-simd128';
   crossOriginIsolated: boolean;
-  /** Where the model bytes came from. */
-  source: 'indexeddb' | 'network';
+  /** Where the model bytes came from ('file': Node, a path or file: URL, read where it is). */
+  source: 'indexeddb' | 'network' | 'file';
   /** Model file size in bytes. */
   bytes: number;
   sha256: string;
-  /** Whether a copy is kept in IndexedDB; if not, storeError says why (quota, …). */
+  /** Whether a copy is kept in IndexedDB; if not, storeError says why (quota, …). Always false under Node. */
   stored: boolean;
   storeError: string | null;
   /** Whether the browser granted persistent storage (navigator.storage.persist()). */
@@ -93,7 +95,9 @@ export interface RecognizeOptions {
 
 export declare class Surligne {
   /** Starts the worker, reads the model (IndexedDB, else the network), loads it into the engine. Rejects with an
-   *  Error whose `code` is 'http', 'network', 'sha256', 'model', 'engine', 'unsupported' or 'memory'. */
+   *  Error whose `code` is 'http', 'network', 'sha256', 'model', 'engine', 'unsupported', 'memory', or under
+   *  Node 'file' (unreadable). Under Node, modelUrl may be a path (relative to the current folder), a file: or
+   *  an http(s) URL, and the worker is a worker thread: dispose() it for the process to end. */
   static load(modelUrl: string | URL, options?: LoadOptions): Promise<Surligne>;
   /** The model's labels in id2label order: ['O', 'B-PER', 'I-PER', …]. */
   readonly labels: string[];

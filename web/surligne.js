@@ -1,6 +1,6 @@
 // surligne.js — French named entities in the browser, offline: the JS API of the WebAssembly engine.
 //
-//   import { Surligne } from './web/surligne.js';
+//   import { Surligne } from './web/surligne.js';      // or, from the npm package: from 'surligne'
 //   const ner = await Surligne.load('weights/surligne-small-fr.gguf', {
 //     sha256: '7c20…',                                   // checked on download and on every read back
 //     onProgress: ({ phase, loaded, total }) => {},     // phase: download, cached, verify, store, start
@@ -16,9 +16,9 @@
 //   ner.info;       // { build, threads, simd, source: 'indexeddb' | 'network', bytes, sha256, loadMs, … }
 //   ner.dispose();  // ends the worker and frees the model
 //
-// The engine runs in a Web Worker (worker.js): the page's thread never blocks. Calls queue and run one at
-// a time; a call whose AbortSignal fires is dropped if still queued, and its result discarded if running;
-// either way its promise rejects with an AbortError at once. The model file comes from IndexedDB when a
+// The engine runs in a Web Worker (worker.js; under Node a worker thread, node/surligne.js): the page's
+// thread never blocks. Calls queue and run one at a time; a call whose AbortSignal fires is dropped if still
+// queued, and its result discarded if running; either way its promise rejects with an AbortError at once. The model file comes from IndexedDB when a
 // verified copy is there (store.js), else from the network. Offsets are UTF-16 indices into `text`,
 // converted from the engine's UTF-8 byte offsets: exact with accents, combining marks and emoji.
 

@@ -25,7 +25,12 @@ const ENGINES = {
 
 async function startEngine(build, options, wasmBase) {
   const glue = wasmBase ? new URL(`${build}.mjs`, wasmBase).href : ENGINES[build].glue;
-  const files = wasmBase ? {} : ENGINES[build].files;
+  const files = wasmBase ? {} : { ...ENGINES[build].files };
+  // A bundler may inline a small file as a data: URL (Vite does, under 4 KB: the pthreads worker); a worker
+  // started from one has an opaque origin and cannot import the glue, so it gets a blob: URL of this origin.
+  for (const [file, url] of Object.entries(files)) {
+    if (url.startsWith('data:')) files[file] = URL.createObjectURL(await (await fetch(url)).blob());
+  }
   const { default: create } = await import(/* @vite-ignore */ /* webpackIgnore: true */ glue);
   return create({ ...options, locateFile: (file) => files[file] ?? new URL(file, glue).href, mainScriptUrlOrBlob: glue });
 }

@@ -12,12 +12,13 @@
 //   node tools/build-extension.mjs     (npm run build:extension builds the wasm engine first)
 //
 // Also a module: buildExtension() resolves to { dir, zip, files, bytes }. Node only, no dependencies.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateRawSync, deflateSync } from 'node:zlib';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+import { ROOT, WASM_DIST, checkWasmBuild, defaultModel, listFiles, writeTree } from './build-site.mjs';
+
 export const EXTENSION_DIR = path.join(ROOT, 'build/extension');
 export const EXTENSION_ZIP = path.join(ROOT, 'build/surligne-extension.zip');
 
@@ -131,50 +132,22 @@ function iconPixel(u, v) {
 
 // --- the build -----------------------------------------------------------------------------------------------
 
-function listFiles(dir, base = dir) {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
-    const p = path.join(dir, d.name);
-    return d.isDirectory() ? listFiles(p, base) : [path.relative(base, p).split(path.sep).join('/')];
-  });
-}
-
 export function buildExtension({ dir = EXTENSION_DIR, zipPath = EXTENSION_ZIP } = {}) {
-  const wasmDist = path.join(ROOT, 'build-wasm/dist');
-  for (const f of WASM) {
-    try {
-      statSync(path.join(wasmDist, f));
-    } catch {
-      throw new Error(`build-wasm/dist/${f} is missing: build the engine first (bash tools/build-wasm.sh)`);
-    }
-  }
-  const models = JSON.parse(readFileSync(path.join(ROOT, 'weights/models.json'), 'utf8'));
-  const model = models.models.find((m) => m.name === models.default);
-  if (!model) throw new Error(`weights/models.json: no model named '${models.default}'`);
-
-  rmSync(dir, { recursive: true, force: true });
-  const put = (rel, from) => {
-    const to = path.join(dir, rel);
-    mkdirSync(path.dirname(to), { recursive: true });
-    copyFileSync(from, to);
-  };
-  const write = (rel, data) => {
-    const to = path.join(dir, rel);
-    mkdirSync(path.dirname(to), { recursive: true });
-    writeFileSync(to, data);
-  };
-  const src = path.join(ROOT, 'web/extension');
-  for (const f of listFiles(src)) put(f, path.join(src, f));
-  for (const f of GLUE) put(`web/${f}`, path.join(ROOT, 'web', f));
-  for (const f of WASM) put(`wasm/${f}`, path.join(wasmDist, f));
-  put(`weights/${model.file}`, path.join(ROOT, 'weights', model.file));
-  write('weights/models.json', `${JSON.stringify({ default: model.name, models: [model] }, null, 2)}\n`);
-  for (const size of [16, 32, 48, 128]) write(`icons/${size}.png`, png(size, iconPixel));
-
-  const files = listFiles(dir).sort();
+  checkWasmBuild();
+  const model = defaultModel();
+  const { files, bytes } = writeTree(dir, ({ put, write }) => {
+    const src = path.join(ROOT, 'web/extension');
+    for (const f of listFiles(src)) put(f, path.join(src, f));
+    for (const f of GLUE) put(`web/${f}`, path.join(ROOT, 'web', f));
+    for (const f of WASM) put(`wasm/${f}`, path.join(WASM_DIST, f));
+    put(`weights/${model.file}`, path.join(ROOT, 'weights', model.file));
+    write('weights/models.json', `${JSON.stringify({ default: model.name, models: [model] }, null, 2)}\n`);
+    for (const size of [16, 32, 48, 128]) write(`icons/${size}.png`, png(size, iconPixel));
+  });
   const archive = zip(files.map((name) => ({ name, data: readFileSync(path.join(dir, name)) })));
   mkdirSync(path.dirname(zipPath), { recursive: true });
-  writeFileSync(zipPath, archive);
-  const bytes = files.reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
+  writeFileSync(`${zipPath}.tmp`, archive);
+  renameSync(`${zipPath}.tmp`, zipPath);
   return { dir, zip: zipPath, files, bytes, zipBytes: archive.length };
 }
 

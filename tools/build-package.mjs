@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ROOT, WASM_DIST, WASM_FILES, checkWasmBuild, defaultModel, writeTree } from './build-site.mjs';
+import { ROOT, WASM_DIST, WASM_FILES, buildCommand, checkWasmBuild, defaultModel, writeTree } from './build-site.mjs';
 
 export const PACKAGE_DIR = path.join(ROOT, 'build/npm');
 const API_JS = ['surligne.js', 'worker.js', 'engine.js', 'store.js'];
@@ -105,18 +105,5 @@ export function buildPackage({ out = PACKAGE_DIR } = {}) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  let out = PACKAGE_DIR;
-  if (args[0] === '--out' && args[1]) out = path.resolve(args[1]);
-  else if (args.length) {
-    console.error('usage: node tools/build-package.mjs [--out DIR]');
-    process.exit(2);
-  }
-  try {
-    const { dir, files, bytes } = buildPackage({ out });
-    console.log(`build-package: ${files.length} files, ${(bytes / 1e6).toFixed(2)} MB in ${path.relative(process.cwd(), dir) || '.'}/`);
-  } catch (err) {
-    console.error(`build-package: ${err.message}`);
-    process.exit(1);
-  }
+  buildCommand('build-package', buildPackage, PACKAGE_DIR);
 }

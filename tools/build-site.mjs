@@ -94,19 +94,25 @@ export function buildSite({ out = SITE_DIR } = {}) {
   });
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// The command line of a build script, `node tools/NAME.mjs [--out DIR]`: runs build({ out }) and says what it
+// wrote, or why it could not (exit 1; 2 for a bad argument).
+export function buildCommand(name, build, defaultOut) {
   const args = process.argv.slice(2);
-  let out = SITE_DIR;
-  if (args[0] === '--out' && args[1]) out = path.resolve(args[1]);
+  let out = defaultOut;
+  if (args[0] === '--out' && args[1] && args.length === 2) out = path.resolve(args[1]);
   else if (args.length) {
-    console.error('usage: node tools/build-site.mjs [--out DIR]');
+    console.error(`usage: node tools/${name}.mjs [--out DIR]`);
     process.exit(2);
   }
   try {
-    const { dir, files, bytes } = buildSite({ out });
-    console.log(`build-site: ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB in ${path.relative(process.cwd(), dir) || '.'}/`);
+    const { dir, files, bytes } = build({ out });
+    console.log(`${name}: ${files.length} files, ${(bytes / 1e6).toFixed(2)} MB in ${path.relative(process.cwd(), dir) || '.'}/`);
   } catch (err) {
-    console.error(`build-site: ${err.message}`);
+    console.error(`${name}: ${err.message}`);
     process.exit(1);
   }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  buildCommand('build-site', buildSite, SITE_DIR);
 }

@@ -3,8 +3,9 @@
 //  - Node: a script in a fresh folder that installed the tarball imports 'surligne' and recognises text on
 //    one thread and two (worker threads), and the process ends after dispose(); a wrong sha256 and a missing
 //    file are refused with their codes;
-//  - Vite: a fresh app (tests/package/vite-app: vite pinned by its package-lock.json) installs the tarball,
-//    `vite build`s with no configuration, and its page, served without COOP/COEP and again with them, finds
+//  - Vite: a fresh app in TypeScript (tests/package/vite-app: vite and typescript pinned by its
+//    package-lock.json) installs the tarball, type-checks against its declarations (tsc) and `vite build`s with
+//    no configuration, and its page, served without COOP/COEP and again with them, finds
 //    both people of the showcase sentence in Chromium, on one thread and on two. The model is copied from the
 //    repository into the app's public/ folder: nothing comes from the network.
 import assert from 'node:assert/strict';
@@ -103,9 +104,10 @@ test('Vite: a fresh app installs the tarball, builds, and highlights the showcas
   cpSync(path.join(ROOT, 'tests/package/vite-app'), app, { recursive: true });
   mkdirSync(path.join(app, 'public'));
   cpSync(MODEL_PATH, path.join(app, 'public', MODEL.file));
-  await npm(['install', tarball], app); // vite as pinned by the app's package-lock.json, and the package
-  await run(process.execPath, [path.join(app, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'],
-    { cwd: app, timeout: 300_000 });
+  await npm(['install', tarball], app); // vite and typescript as pinned by the app's package-lock.json, and the package
+  await run('npm', ['run', 'build'], { cwd: app, timeout: 300_000 }).catch((err) => { // tsc (types) && vite build
+    throw new Error(`the app does not build: ${err.stdout}${err.stderr}`);
+  });
   const built = path.join(app, 'dist');
   for (const isolate of [false, true]) {
     const site = await startSite({ root: built, isolate });

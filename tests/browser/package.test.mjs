@@ -1,8 +1,8 @@
 // The npm package (tools/build-package.mjs, packed by npm pack) as its users get it:
 //  - the tarball holds the API, its types, workers and engine, and nothing else (no page, model, tests, C);
 //  - Node: a script in a fresh folder that installed the tarball imports 'surligne' and recognises text on
-//    one thread and two (worker threads), and the process ends after dispose(); a wrong sha256 and a missing
-//    file are refused with their codes;
+//    one thread and two (worker threads) from a path, and from an http URL, and the process ends after
+//    dispose(); a wrong sha256, a missing file and a 404 are refused with their codes;
 //  - Vite: a fresh app in TypeScript (tests/package/vite-app: vite and typescript pinned by its
 //    package-lock.json) installs the tarball, type-checks against its declarations (tsc) and `vite build`s with
 //    no configuration, and its page, served without COOP/COEP and again with them, finds
@@ -76,15 +76,27 @@ for (const threads of [1, 2]) {
   out[threads] = { info: ner.info, entities: await ner.recognize(process.argv[3]) };
   ner.dispose();
 }
-for (const [name, url, sha256] of [['sha256', process.argv[2], '0'.repeat(64)], ['missing', process.argv[2] + '.none']]) {
+{
+  const ner = await Surligne.load(process.argv[4], { sha256: entry.sha256, threads: 1 }); // over http
+  out.http = { info: ner.info, entities: await ner.recognize(process.argv[3]) };
+  ner.dispose();
+}
+for (const [name, url, sha256] of [['sha256', process.argv[2], '0'.repeat(64)], ['missing', process.argv[2] + '.none'],
+  ['404', process.argv[4] + '.none']]) {
   out[name] = await Surligne.load(url, { sha256 }).then(() => 'loaded', (err) => err.code);
 }
 console.log(JSON.stringify(out));
 `);
   // the process must end by itself once every Surligne is disposed
-  const { stdout } = await run(process.execPath, ['recognize.mjs', MODEL_PATH, `${SENTENCE} Le 14 juillet 1789.`],
-    { cwd: app, timeout: 60_000 });
-  const out = JSON.parse(stdout);
+  const site = await startSite(); // dist/, for a model given by URL
+  let out;
+  try {
+    const { stdout } = await run(process.execPath, ['recognize.mjs', MODEL_PATH, `${SENTENCE} Le 14 juillet 1789.`,
+      `${site.url}weights/${MODEL.file}`], { cwd: app, timeout: 60_000 });
+    out = JSON.parse(stdout);
+  } finally {
+    await site.close();
+  }
   for (const threads of ['1', '2']) {
     const { info, entities } = out[threads];
     assert.deepEqual([info.build, info.threads, info.source, info.sha256], [threads === '1' ? 'surligne' : 'surligne-mt',
@@ -95,8 +107,9 @@ console.log(JSON.stringify(out));
     for (const e of entities) assert.equal(`${SENTENCE} Le 14 juillet 1789.`.slice(e.start, e.end), e.text);
   }
   assert.deepEqual(out['2'].entities, out['1'].entities);
-  assert.equal(out.sha256, 'sha256');
-  assert.equal(out.missing, 'file');
+  assert.deepEqual([out.http.info.source, out.http.info.stored, out.http.info.sha256], ['network', false, MODEL.sha256]);
+  assert.deepEqual(out.http.entities, out['1'].entities);
+  assert.deepEqual([out.sha256, out.missing, out['404']], ['sha256', 'file', 'http']);
 });
 
 test('Vite: a fresh app installs the tarball, builds, and highlights the showcase sentence', async () => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the npm package `surligne` into build/npm/ (`npm run pack` then packs it: build/surligne-VERSION.tgz):
+// Builds the npm package `surligne` into build/npm/ (`npm run package` then packs it: build/surligne-VERSION.tgz):
 // the JS API for browsers and Node >= 20, its TypeScript declarations, its workers and the WebAssembly engine,
 // nothing else (no page, no model, no tests, no C, no training code).
 //
@@ -15,9 +15,9 @@
 // The model (13.7 MB) is not in the package: an application serves the .gguf file itself (or gives any URL)
 // and passes its sha256; the browser keeps it in IndexedDB after the first visit.
 //
-//   node tools/build-package.mjs [--out DIR]     (npm run pack builds the wasm engine first, then packs)
+//   node tools/build-package.mjs [--out DIR]     (npm run package builds the wasm engine first, then packs)
 //
-// Also a module: buildPackage({ out }) resolves to { dir, files, bytes }. Node only, no dependencies.
+// Also a module: buildPackage({ out }) returns { dir, files, bytes }. Node only, no dependencies.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

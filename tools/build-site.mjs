@@ -12,8 +12,10 @@
 //   node tools/build-site.mjs [--out DIR]     (npm run build builds the wasm engine first)
 //
 // The new tree is written beside the old one and renamed over it, so a server of dist/ never sees half a
-// site. Also a module: buildSite({ out }) resolves to { dir, files, bytes }. Node only, no dependencies.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// site. Also a module: buildSite({ out }) returns { dir, files, bytes }. Node only, no dependencies.
+import {
+  copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 

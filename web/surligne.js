@@ -13,13 +13,13 @@
 //   // recogniser (dates: false leaves them out), with a normalised value where there is one
 //   ner.labels;     // the model's labels, id2label order: ['O', 'B-PER', 'I-PER', …]
 //   ner.entityTypes; // the model's entity types, then the rule recogniser's: ['PER', …, 'DATE', 'TIME', …]
-//   ner.info;       // { build, threads, simd, source: 'indexeddb' | 'network', bytes, sha256, loadMs, … }
+//   ner.info;       // { build, threads, simd, source: 'indexeddb' | 'network' | 'file', bytes, sha256, loadMs, … }
 //   ner.dispose();  // ends the worker and frees the model
 //
 // The engine runs in a Web Worker (worker.js; under Node a worker thread, node/surligne.js): the page's
 // thread never blocks. Calls queue and run one at a time; a call whose AbortSignal fires is dropped if still
-// queued, and its result discarded if running; either way its promise rejects with an AbortError at once. The model file comes from IndexedDB when a
-// verified copy is there (store.js), else from the network. Offsets are UTF-16 indices into `text`,
+// queued, and its result discarded if running; either way its promise rejects with an AbortError at once.
+// The model file comes from IndexedDB when a verified copy is there (store.js), else from the network. Offsets are UTF-16 indices into `text`,
 // converted from the engine's UTF-8 byte offsets: exact with accents, combining marks and emoji.
 
 export const AGGREGATIONS = ['none', 'simple', 'first', 'average', 'max'];
@@ -99,7 +99,7 @@ export class Surligne {
       sha256,
       expectedBytes,
       threads: isolated ? wanted : 1,
-      wasmBase: wasmBase ? host.resolve(wasmBase) : undefined, // undefined: the files beside worker.js
+      wasmBase: wasmBase ? host.resolve(wasmBase) : undefined, // undefined: ../wasm/, named by the worker
     });
     let answer;
     try {

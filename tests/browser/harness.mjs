@@ -1,13 +1,13 @@
 // The browser tests' harness: the built site (dist/, tools/build-site.mjs) served by tools/serve.mjs on a
-// free loopback port with every request recorded, and Debian's Chromium (/usr/bin/chromium, or $SURLIGNE_CHROMIUM) driven by
-// playwright-core, in a persistent context with a fresh profile (so IndexedDB, the Cache Storage and the
-// service worker survive reloads inside a test, and nothing survives between runs). The browser is told to
-// call nobody: background networking, component updates, sync and sign-in point at a dead local port.
+// free loopback port with every request recorded, and Debian's Chromium (/usr/bin/chromium, or
+// $SURLIGNE_CHROMIUM) driven by playwright-core, in a persistent context with a fresh profile (so IndexedDB,
+// the Cache Storage and the service worker survive reloads inside a test, and nothing survives between
+// runs). The browser is told to call nobody: background networking, component updates, sync and sign-in
+// point at a dead local port.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-
 import { after, before } from 'node:test';
 
 import { chromium } from 'playwright-core';
@@ -75,10 +75,10 @@ export async function launch({ offlineCapable = true } = {}) {
 
 // The before/after hooks of a test file that uses one site and one browser for all its tests: returns
 // { site, browser }, filled in before the first test (startSite, launch) and closed after the last.
-export function siteAndBrowser({ isolate = true } = {}) {
+export function siteAndBrowser() {
   const fixture = { site: null, browser: null };
   before(async () => {
-    fixture.site = await startSite({ isolate });
+    fixture.site = await startSite();
     fixture.browser = await launch();
   });
   after(async () => {

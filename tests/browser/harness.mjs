@@ -88,6 +88,11 @@ export function siteAndBrowser() {
   return fixture;
 }
 
+// Requests but the service worker's update checks: Chromium fetches sw.js after a navigation the worker
+// controls, from the browser process, past Playwright's offline switch (a browser really offline fails that
+// check and goes on), so a test of what the page asks for while offline leaves them out.
+export const pageRequests = (requests) => requests.filter((r) => !r.endsWith('/sw.js'));
+
 // Waits until #output has finished a run (data-state done) or failed (error); returns the state.
 export async function waitForRun(page, timeout = 120_000) {
   const handle = await page.waitForFunction(() => {

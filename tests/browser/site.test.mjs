@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { SENTENCE, SITE, launch, startSite, waitForRun } from './harness.mjs';
+import { SENTENCE, SITE, launch, pageRequests, startSite, waitForRun } from './harness.mjs';
 
 const SUBPATH = '/deploy/surligne/';
 const PEOPLE = ['PER:Gérald Darmanin', 'PER:Nicolas Sarkozy'];
@@ -39,16 +39,17 @@ async function startPythonServer(dir) {
     log += chunk;
     for (const m of String(chunk).matchAll(/"(?:GET|HEAD) (\S+) HTTP/g)) requests.push(m[1].split('?')[0]);
   });
+  let out = '';
+  let timer;
   const port = await new Promise((resolve, reject) => {
-    let out = '';
     child.stdout.on('data', (chunk) => {
       out += chunk;
       const m = out.match(/port (\d+)/);
       if (m) resolve(Number(m[1]));
     });
-    child.on('exit', (code) => reject(new Error(`python3 -m http.server exited (${code}): ${log}`)));
-    setTimeout(() => reject(new Error(`python3 -m http.server did not start: ${out} ${log}`)), 10_000);
-  });
+    child.once('exit', (code) => reject(new Error(`python3 -m http.server exited (${code}): ${log}`)));
+    timer = setTimeout(() => reject(new Error(`python3 -m http.server did not start: ${out} ${log}`)), 10_000);
+  }).finally(() => clearTimeout(timer));
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
@@ -88,7 +89,11 @@ for (const host of HOSTS) {
       assert.deepEqual(outside, [], 'every request stays under the sub-path');
       assert.ok(server.requests.some((r) => r.endsWith('.gguf')), 'the model came from the host');
 
-      await new Promise((r) => setTimeout(r, 1000)); // python logs a request once answered
+      // the log of a server in another process comes a little later: wait until it has been quiet for 0.5 s
+      for (let n = -1, quiet = 0; quiet < 5; quiet = server.requests.length === n ? quiet + 1 : 0) {
+        n = server.requests.length;
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const seen = server.requests.length;
       await context.setOffline(true);
       try {
@@ -104,7 +109,7 @@ for (const host of HOSTS) {
       } finally {
         await context.setOffline(false);
       }
-      assert.deepEqual(server.requests.slice(seen), [], 'no request reached the host while offline');
+      assert.deepEqual(pageRequests(server.requests.slice(seen)), [], 'no request of the page reached the host offline');
       assert.deepEqual(browser.errors, []);
     } finally {
       await browser.close();

@@ -9,7 +9,8 @@
 // Differences from the browser: paths are relative to the current folder; a file is read where it is and a
 // download is not kept (no IndexedDB: info.source is 'file' or 'network', info.stored false); threads are
 // always allowed (SharedArrayBuffer needs no headers here), so `threads` (default min(cores, 4)) > 1 runs the
-// pthreads build; the Emscripten glue is Node's CommonJS build (wasm/node/), with the same .wasm files.
+// pthreads build; the Emscripten glue is Node's CommonJS build (wasm/node/), with the same .wasm files. The
+// files are found as the npm package lays them out (tools/build-package.mjs: web/node/, wasm/, wasm/node/).
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';

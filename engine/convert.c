@@ -351,7 +351,7 @@ static const struct {
 } SHAPES[] = {{"tiny", 2, 32, 4, 64}, {"small", 4, 256, 4, 1024}, {"base", 12, 768, 12, 3072}};
 
 static sl_status random_tensor(convert_state *cs, const sl_config *c, const sl_tensor_spec *spec, int layer,
-                               uint64_t *rng, sl_error *err) {
+                               double std, uint64_t *rng, sl_error *err) {
     char name[128];
     snprintf(name, sizeof name, spec->gguf, layer);
     const int64_t rows = sl_dim_size(c, spec->rows), cols = sl_dim_size(c, spec->cols);
@@ -363,7 +363,7 @@ static sl_status random_tensor(convert_state *cs, const sl_config *c, const sl_t
         float v = len > 7 && !strcmp(name + len - 7, ".weight") ? 1.0f : 0.0f;
         for (size_t i = 0; i < n; i++) x[i] = v;
     } else {
-        fill_normal(x, n, 0.02, rng);
+        fill_normal(x, n, std, rng);
         if (spec->rows == DIM_VOCAB || spec->rows == DIM_POS) /* nn.Embedding's padding_idx row */
             memset(x + (size_t)c->pad_id * cols, 0, (size_t)cols * sizeof *x);
     }
@@ -382,17 +382,20 @@ sl_status sl_model_shape(const char *shape, int *layers, int *hidden, int *heads
 }
 
 sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
-                          uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err) {
+                          uint64_t seed, double init_std, uint8_t **out_data, size_t *out_size, sl_error *err) {
     int layers = 0, hidden = 0, heads = 0, ff = 0;
     sl_status s = sl_model_shape(shape, &layers, &hidden, &heads, &ff, err);
     return s != SL_OK ? s
-                      : sl_model_random_shape(layers, hidden, heads, ff, vocab, labels, n_labels, seed, out_data,
-                                              out_size, err);
+                      : sl_model_random_shape(layers, hidden, heads, ff, vocab, labels, n_labels, seed, init_std,
+                                              out_data, out_size, err);
 }
 
 sl_status sl_model_random_shape(int layers, int hidden, int heads, int ff, const sl_vocab *vocab,
-                                const char *const *labels, int n_labels, uint64_t seed, uint8_t **out_data,
-                                size_t *out_size, sl_error *err) {
+                                const char *const *labels, int n_labels, uint64_t seed, double init_std,
+                                uint8_t **out_data, size_t *out_size, sl_error *err) {
+    if (init_std == 0) init_std = 0.02;
+    if (!(init_std > 0 && init_std <= 1))
+        return sl_fail(err, SL_ERR_ARGUMENT, "initialisation std %g must be in (0, 1]", init_std);
     if (layers < 1 || layers > 256 || hidden < 1 || hidden > 65536 || heads < 1 || hidden % heads || ff < 1 ||
         ff > 1 << 20)
         return sl_fail(err, SL_ERR_ARGUMENT,
@@ -407,13 +410,13 @@ sl_status sl_model_random_shape(int layers, int hidden, int heads, int ff, const
     if (!(cs.w = sl_gguf_writer_new())) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
     if (s == SL_OK)
         sl_gguf_add_config(cs.w, &c, labels, vocab, n_labels ? "CamembertForTokenClassification" : "CamembertForMaskedLM");
-    for (int i = 0; s == SL_OK && i < N_GLOBAL_TENSORS; i++) s = random_tensor(&cs, &c, &sl_global_specs[i], 0, &rng, err);
+    for (int i = 0; s == SL_OK && i < N_GLOBAL_TENSORS; i++) s = random_tensor(&cs, &c, &sl_global_specs[i], 0, init_std, &rng, err);
     for (int l = 0; s == SL_OK && l < c.n_layer; l++)
-        for (int i = 0; s == SL_OK && i < N_LAYER_TENSORS; i++) s = random_tensor(&cs, &c, &sl_layer_specs[i], l, &rng, err);
+        for (int i = 0; s == SL_OK && i < N_LAYER_TENSORS; i++) s = random_tensor(&cs, &c, &sl_layer_specs[i], l, init_std, &rng, err);
     for (int i = 0; s == SL_OK && n_labels && i < N_HEAD_TENSORS; i++)
-        s = random_tensor(&cs, &c, &sl_head_specs[i], 0, &rng, err);
+        s = random_tensor(&cs, &c, &sl_head_specs[i], 0, init_std, &rng, err);
     for (int i = 0; s == SL_OK && !n_labels && i < N_MLM_TENSORS; i++) /* no labels: a pre-training model */
-        s = random_tensor(&cs, &c, &sl_mlm_specs[i], 0, &rng, err);
+        s = random_tensor(&cs, &c, &sl_mlm_specs[i], 0, init_std, &rng, err);
     if (s == SL_OK) s = sl_gguf_writer_to_memory(cs.w, out_data, out_size, err);
     sl_gguf_writer_free(cs.w);
     for (int i = 0; i < cs.n_buffers; i++) free(cs.buffers[i]);

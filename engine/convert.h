@@ -26,15 +26,16 @@ sl_status sl_convert_hf(const char *dir, const sl_convert_options *opt, const ch
                         size_t *out_size, sl_error *err);
 
 /* A model of a named shape ("tiny": 2 layers x 32, "small": 4 x 256, "base": camembert-base 12 x 768) with
-   random weights initialised as Hugging Face does (normal(0, 0.02) for embeddings and Linear weights,
-   zero biases and padding rows, LayerNorm 1 and 0), the given vocabulary and labels, as GGUF in memory.
+   random weights initialised as Hugging Face does (normal(0, init_std) for embeddings and Linear weights --
+   init_std is the config's initializer_range, 0 for its default 0.02 --, zero biases and padding rows,
+   LayerNorm 1 and 0), the given vocabulary and labels, as GGUF in memory.
    n_labels 0: no classifier but the masked-language-model head (CamembertForMaskedLM), for pre-training. */
 sl_status sl_model_shape(const char *shape, int *layers, int *hidden, int *heads, int *ff, sl_error *err);
 sl_status sl_model_random_shape(int layers, int hidden, int heads, int ff, const sl_vocab *vocab,
-                                const char *const *labels, int n_labels, uint64_t seed, uint8_t **out_data,
-                                size_t *out_size, sl_error *err);
+                                const char *const *labels, int n_labels, uint64_t seed, double init_std,
+                                uint8_t **out_data, size_t *out_size, sl_error *err);
 sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
-                          uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err);
+                          uint64_t seed, double init_std, uint8_t **out_data, size_t *out_size, sl_error *err);
 
 /* A model (GGUF bytes, e.g. a pre-trained encoder) with a fresh token-classification head for `labels`
    (normal(0, 0.02) weights, zero bias, as Hugging Face initialises one), in place of any classifier it had;

@@ -13,6 +13,8 @@
 #include "cli_run.h"
 #include "convert.h"
 #include "mlm.h"
+#include "fileio.h"
+#include "gguf.h"
 
 #define TOKENIZER SL_SHARED_DATA "/camembert-base-tokenizer/sentencepiece.bpe.model"
 
@@ -413,6 +415,47 @@ static void test_errors(void) {
     expect("no MLM head", rc, 1, tmp("e5.log"), "masked-language-model head");
 }
 
+/* The std of a random model's attention query weights of layer 0, from the GGUF file written */
+static double query_std(const char *path) {
+    uint8_t *data = NULL;
+    size_t size = 0;
+    sl_gguf *g = NULL;
+    sl_error err;
+    double sum = 0, sq = 0;
+    int64_t n = 0;
+    if (sl_read_file(path, &data, &size, &err) == SL_OK && sl_gguf_parse(data, size, path, &g, &err) == SL_OK) {
+        const sl_gguf_tensor *t = sl_gguf_find_tensor(g, "blk.0.attn_q.weight");
+        if (t && t->type == SL_GGML_F32) {
+            n = (int64_t)(t->nbytes / sizeof(float));
+            for (int64_t i = 0; i < n; i++) {
+                float x;
+                memcpy(&x, t->data + i * sizeof x, sizeof x);
+                sum += x, sq += (double)x * x;
+            }
+        }
+    }
+    sl_gguf_free(g);
+    free(data);
+    return n > 1 ? sqrt((sq - sum * sum / n) / (n - 1)) : -1;
+}
+
+/* --init-std: the random model's normal(0, std) weights (Hugging Face's initializer_range), 0.02 by default */
+static void test_init_std(void) {
+    const char *base = "pretrain --config tiny --tokenizer " TOKENIZER " --max-len 32 --batch 8 --steps 1 --lr 0 "
+                       "--valid-max 0";
+    int rc = run_cli(tmp("i1.log"), "%s --text %s -o %s", base, tmp("eltec.txt"), tmp("i1.gguf"));
+    CHECK(rc == 0, "pretrain with the default init: exit %d", rc);
+    const double d = query_std(tmp("i1.gguf"));
+    CHECK(fabs(d - 0.02) < 0.003, "default init: query std %.4f, want 0.02", d);
+    rc = run_cli(tmp("i2.log"), "%s --init-std 0.1 --text %s -o %s", base, tmp("eltec.txt"), tmp("i2.gguf"));
+    CHECK(rc == 0, "pretrain --init-std 0.1: exit %d", rc);
+    const double w = query_std(tmp("i2.gguf"));
+    CHECK(fabs(w - 0.1) < 0.015, "--init-std 0.1: query std %.4f", w);
+    rc = run_cli(tmp("i3.log"), "pretrain --init %s --init-std 0.1 --text %s --steps 1 -o %s", tmp("i1.gguf"),
+                 tmp("eltec.txt"), tmp("i3.gguf"));
+    expect("--init-std with --init", rc, 2, tmp("i3.log"), "--init-std");
+}
+
 int main(void) {
     sl_error err;
     size_t size;
@@ -427,6 +470,7 @@ int main(void) {
     test_run();
     test_mpi();
     test_errors();
+    test_init_std();
     sl_model_free(model);
     free(model_bytes);
     tmpdir_finish();

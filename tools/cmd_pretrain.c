@@ -39,7 +39,7 @@
     "         [--weight-decay 0.01] [--dropout 0.1] [--mask-prob 0.15] [--whole-word] [--seed 42]\n"          \
     "         [--threads 1] [--valid-fraction 0.005] [--valid-max 256] [--eval-every 500]\n"                  \
     "         [--log-every 20] [--save-every STEPS] [--drop-mlm] [--precision f32|bf16]\n"                     \
-    "         [--resume OUT.state.gguf]\n"
+    "         [--init-std 0.02] [--resume OUT.state.gguf]\n"
 
 #define SAVE_SECONDS 600.0
 #define VALID_SEED 0x76616c6964ull /* the validation masks: fixed, whatever --seed */
@@ -75,7 +75,7 @@ typedef struct {
     int n_texts;
     long layers, hidden, heads, ff;
     long steps, tokens, batch, max_len, seed, threads, valid_max, eval_every, log_every, save_every;
-    double lr, warmup, weight_decay, dropout, mask_prob, valid_fraction;
+    double lr, warmup, weight_decay, dropout, mask_prob, valid_fraction, init_std;
     int whole_word, drop_mlm, precision;
 } pretrain_args;
 
@@ -225,7 +225,7 @@ static int load_model(run *r) {
         if (s == SL_OK && !(s = sl_read_file(a->tokenizer, &spm, &spm_size, &err)) &&
             !(s = sl_spm_parse(spm, spm_size, a->tokenizer, &vocab, &err)) &&
             !(s = sl_model_random_shape(layers, hidden, heads, ff, sl_spm_vocab_get(vocab), NULL, 0,
-                                        (uint64_t)a->seed, &r->model_bytes, &size, &err)))
+                                        (uint64_t)a->seed, a->init_std, &r->model_bytes, &size, &err)))
             s = sl_model_load_memory(r->model_bytes, size, "random model", &r->model, &err);
         sl_spm_vocab_free(vocab);
         free(spm);
@@ -262,7 +262,8 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
         {"--log-every", CLI_INT, &a->log_every, 1, 0x1p30}, {"--save-every", CLI_INT, &a->save_every, 1, 0x1p30},
         {"--lr", CLI_REAL, &a->lr, 0, 1},                 {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1},
         {"--weight-decay", CLI_REAL, &a->weight_decay, 0, 1}, {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
-        {"--mask-prob", CLI_REAL, &a->mask_prob, 1e-6, 1}, {"--valid-fraction", CLI_REAL, &a->valid_fraction, 0, 0.5}};
+        {"--mask-prob", CLI_REAL, &a->mask_prob, 1e-6, 1}, {"--valid-fraction", CLI_REAL, &a->valid_fraction, 0, 0.5},
+        {"--init-std", CLI_REAL, &a->init_std, 1e-6, 1}};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(PRETRAIN_USAGE, stdout);
@@ -290,6 +291,10 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
     }
     if ((a->config != NULL) + (a->init != NULL) + shape > 1) {
         fprintf(stderr, "surligne pretrain: give one of --config, --init or the shape options\n");
+        return 0;
+    }
+    if (a->init_std && (a->init || a->resume)) {
+        fprintf(stderr, "surligne pretrain: --init-std sets a random model's weights: not with --init or --resume\n");
         return 0;
     }
     if (!a->config && !a->init && !shape && !a->resume) {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 /* ---- chunks --------------------------------------------------------------------------------- */
 
 /* The state of seqeval's get_entities between two words. Types: -1 for O; the sentence starts with the
@@ -253,16 +255,8 @@ static void out_printf(text_out *o, const char *fmt, ...) {
 
 /* A JSON string: type names come from data files and may hold quotes, backslashes or control bytes. */
 static void out_json_string(text_out *o, const char *s) {
-    out_printf(o, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            out_printf(o, "\\%c", *p);
-        else if (*p < 0x20)
-            out_printf(o, "\\u%04x", *p);
-        else
-            out_printf(o, "%c", *p);
-    }
-    out_printf(o, "\"");
+    char *at = o->len < o->size ? o->buf + o->len : NULL;
+    o->len += sl_json_quote(s, strlen(s), at, at ? o->size - o->len : 0);
 }
 
 static void out_scores(text_out *o, sl_scores s) {

@@ -79,15 +79,12 @@ char *cli_read_all(const char *cmd, const char *path, size_t *size) {
 }
 
 void cli_json_string(FILE *f, const char *s, size_t len) {
+    /* sl_json_quote a piece at a time, each without its quotes: no allocation for a long text */
+    char buf[256 * 6 + 3]; /* 256 bytes escaped as \u00XX at most, and the quotes */
     fputc('"', f);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c == '\n') fputs("\\n", f);
-        else if (c == '\t') fputs("\\t", f);
-        else if (c == '\r') fputs("\\r", f);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
+    for (size_t at = 0; at < len; at += 256) {
+        size_t n = sl_json_quote(s + at, len - at < 256 ? len - at : 256, buf, sizeof buf);
+        fwrite(buf + 1, 1, n - 2, f);
     }
     fputc('"', f);
 }

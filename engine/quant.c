@@ -7,33 +7,8 @@
 
 #include "kernels.h"
 #include "model.h"
+#include "safetensors.h"
 #include "simd.h"
-
-/* ---- fp16 --------------------------------------------------------------------------------------- */
-
-uint16_t sl_fp32_to_fp16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
-    const uint32_t ax = x & 0x7fffffffu;
-    if (ax > 0x7f800000u) return sign | 0x7e00 | (uint16_t)((ax >> 13) & 0x3ff); /* NaN, kept quiet */
-    if (ax >= 0x477ff000u) return sign | 0x7c00; /* >= 65520 (halfway above 65504, the largest): infinity */
-    if (ax < 0x38800000u) {                      /* below 2^-14: a subnormal half, in units of 2^-24 */
-        const uint32_t e = ax >> 23;
-        if (e < 102) return sign;                        /* below 2^-25: rounds to zero */
-        const uint32_t m = (ax & 0x7fffffu) | 0x800000u; /* |f| = m * 2^(e - 150) = (m >> (126 - e)) units */
-        const int shift = 126 - (int)e;                  /* 14 .. 24 */
-        uint32_t q = m >> shift;
-        const uint32_t rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (q & 1))) q++; /* may carry into the smallest normal: right */
-        return sign | (uint16_t)q;
-    }
-    const uint32_t h = ax - (112u << 23); /* rebias the exponent from 127 to 15 */
-    uint32_t q = h >> 13;
-    const uint32_t rem = h & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (q & 1))) q++; /* a carry into the exponent is right too */
-    return sign | (uint16_t)q;
-}
 
 /* ---- rows --------------------------------------------------------------------------------------- */
 
@@ -279,8 +254,7 @@ static void tensor_row_to_f32(const sl_gguf_tensor *t, int64_t row, float *dst) 
     if (t->type == SL_GGML_F32) {
         memcpy(dst, t->data + (size_t)(row * n) * sizeof(float), (size_t)n * sizeof(float));
     } else if (t->type == SL_GGML_F16) {
-        const uint8_t *p = t->data + (size_t)(row * n) * 2;
-        for (int64_t i = 0; i < n; i++) dst[i] = sl_fp16_to_fp32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        sl_to_f32(SL_DT_F16, t->data + (size_t)(row * n) * 2, dst, (size_t)n);
     } else {
         sl_dequantize_row_q8_0(
             (const sl_block_q8_0 *)(const void *)(t->data + sl_ggml_nbytes(SL_GGML_Q8_0, row * n)), dst, n);

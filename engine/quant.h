@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fp16.h"
 #include "gguf.h"
 #include "threads.h"
 
@@ -29,25 +30,6 @@ typedef struct {
 _Static_assert(sizeof(sl_block_q8_0) == 34,
                "a q8_0 block is an fp16 scale and 32 int8 (34 bytes, as in ggml)");
 
-/* IEEE 754 half precision -> single, exact (subnormals, infinities and NaNs included). The 15 low bits,
-   shifted into place, are a float 2^112 times too small whose exponent field holds the half's: one
-   multiply rebiases normals and normalises subnormals alike. Inline: the kernels call it per block. */
-static inline float sl_fp16_to_fp32(uint16_t h) {
-    uint32_t bits = (uint32_t)(h & 0x7fff) << 13;
-    float f;
-    if ((h & 0x7c00) == 0x7c00) {
-        bits |= 0x7f800000u; /* infinity or NaN: all exponent bits, the mantissa kept */
-    } else {
-        memcpy(&f, &bits, sizeof f);
-        f *= 0x1p112f;
-        memcpy(&bits, &f, sizeof bits);
-    }
-    bits |= (uint32_t)(h & 0x8000) << 16;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-/* Single -> half, rounding to nearest even; beyond the half range gives infinity, NaN stays NaN. */
-uint16_t sl_fp32_to_fp16(float f);
 
 /* y (k/32 blocks) = q8_0 of x (k), k a multiple of 32; as ggml's reference quantiser: d = max|x| / 127,
    q = round(x * (1/d)) (halves away from zero), fp16(d) stored; a block of zeros gets d = 0. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp16.h"
 #include "json.h"
 
 /* A header is a few hundred bytes per tensor; anything near this is not a model we want to read. */
@@ -240,26 +241,6 @@ const sl_st_tensor *sl_safetensors_find(const sl_safetensors *st, const char *na
     return NULL;
 }
 
-/* IEEE 754 binary16 -> binary32, exact: every half is a float. */
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff, bits;
-    if (exponent == 0x1f)
-        bits = sign | 0x7f800000u | mantissa << 13; /* inf, or nan keeping its payload */
-    else if (exponent != 0)
-        bits = sign | (exponent + 112) << 23 | mantissa << 13; /* rebias 15 -> 127 */
-    else if (mantissa == 0)
-        bits = sign; /* +-0 */
-    else {
-        /* subnormal: mantissa * 2^-24; shift the leading 1 up to the implicit bit, lowering the exponent */
-        uint32_t e = 113; /* float exponent of 2^-14 */
-        while (!(mantissa & 0x400)) mantissa <<= 1, e--;
-        bits = sign | e << 23 | (mantissa & 0x3ff) << 13;
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 void sl_to_f32(sl_st_dtype dtype, const uint8_t *src, float *dst, size_t n) {
     switch (dtype) {
     case SL_DT_F32:
@@ -270,7 +251,7 @@ void sl_to_f32(sl_st_dtype dtype, const uint8_t *src, float *dst, size_t n) {
         }
         break;
     case SL_DT_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+        for (size_t i = 0; i < n; i++) dst[i] = sl_fp16_to_fp32((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
         break;
     case SL_DT_BF16:
         /* bfloat16 is the top half of a float */

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "fileio.h"
+#include "fp16.h"
 #include "gguf.h"
 
 static char tmp_dir[64];
@@ -50,13 +51,6 @@ static void put64(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint16_t f16_bits(float f) { /* exact for the small values used here */
-    if (f == 0) return 0;
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    return (uint16_t)((b >> 16 & 0x8000) | (((b >> 23 & 0xff) - 112) << 10) | (b >> 13 & 0x3ff));
-}
-
 /* The test model: every writer value type and three tensors. */
 static float f32_data[3 * 5];
 static uint16_t f16_data[7];
@@ -64,7 +58,7 @@ static uint8_t q8_data[2 * 2 * 34]; /* ne = [64, 2]: 2 blocks per row */
 
 static sl_gguf_writer *make_writer(void) {
     for (int i = 0; i < 15; i++) f32_data[i] = (float)i * 0.5f - 3.0f;
-    for (int i = 0; i < 7; i++) f16_data[i] = f16_bits((float)(i + 1));
+    for (int i = 0; i < 7; i++) f16_data[i] = sl_fp32_to_fp16((float)(i + 1));
     for (size_t i = 0; i < sizeof q8_data; i++) q8_data[i] = (uint8_t)(i * 7 + 1);
     sl_gguf_writer *w = sl_gguf_writer_new();
     sl_gguf_add_str(w, "general.architecture", "bert");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conll.h"
 #include "fileio.h"
 #include "json.h"
 #include "model.h"
@@ -489,36 +490,21 @@ sl_status sl_labels_from_list(const char *list, char ***labels, int *n, sl_error
 }
 
 sl_status sl_labels_from_conll(const char *path, char ***labels, int *n, sl_error *err) {
-    uint8_t *data;
-    size_t size;
-    sl_status s = sl_read_file(path, &data, &size, err);
+    sl_conll data; /* the CoNLL reader makes the label set: O, then B-X, I-X per type in order of appearance */
+    sl_status s = sl_conll_read(path, NULL, &data, err);
     if (s != SL_OK) return s;
-    char **types = NULL;
-    int n_types = 0, line = 0;
-    for (char *p = (char *)data; s == SL_OK && p < (char *)data + size; line++) {
-        char *eol = memchr(p, '\n', (size_t)((char *)data + size - p));
-        char *end = eol ? eol : (char *)data + size;
-        char *q = end;
-        while (q > p && (q[-1] == '\r' || q[-1] == ' ' || q[-1] == '\t')) q--;
-        char *tag = q;
-        while (tag > p && tag[-1] != ' ' && tag[-1] != '\t') tag--;
-        if (q > p && strncmp(p, "-DOCSTART-", 10) != 0) {
-            if (tag == p) {
-                s = sl_fail(err, SL_ERR_FORMAT, "%s:%d: expected 'token<TAB>tag', found one field", path, line + 1);
-                break;
-            }
-            size_t len = (size_t)(q - tag);
-            if (!(len == 1 && *tag == 'O')) {
-                if (len > 2 && has_prefix(tag)) tag += 2, len -= 2;
-                s = add_type(&types, &n_types, tag, len, err);
-            }
-        }
-        p = end + 1;
+    if (data.labels.n_types == 0) s = sl_fail(err, SL_ERR_FORMAT, "%s: no entity tags found", path);
+    char **out = s == SL_OK ? calloc((size_t)data.labels.n_labels, sizeof *out) : NULL;
+    if (s == SL_OK && !out) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+    for (int i = 0; s == SL_OK && i < data.labels.n_labels; i++)
+        if (!(out[i] = strdup(data.labels.labels[i]))) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+    if (s == SL_OK) {
+        *labels = out;
+        *n = data.labels.n_labels;
+    } else {
+        sl_labels_free(out, data.labels.n_labels);
     }
-    if (s == SL_OK && n_types == 0) s = sl_fail(err, SL_ERR_FORMAT, "%s: no entity tags found", path);
-    if (s == SL_OK) s = expand_types(types, n_types, labels, n, err);
-    sl_labels_free(types, n_types);
-    free(data);
+    sl_conll_free(&data);
     return s;
 }
 

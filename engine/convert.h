@@ -46,8 +46,8 @@ sl_status sl_model_with_fresh_head(const uint8_t *data, size_t size, const char 
 /* "PER,ORG,LOC" -> O, B-PER, I-PER, B-ORG, I-ORG, B-LOC, I-LOC; a list that already has O or prefixes is
    kept as given. The result is malloc'ed strings in a malloc'ed array (free with sl_labels_free). */
 sl_status sl_labels_from_list(const char *list, char ***labels, int *n, sl_error *err);
-/* Entity types of a CoNLL file's tags (last field of each line), in order of first appearance, expanded
-   to IOB2 labels as above. */
+/* The IOB2 labels of a CoNLL file's entity types, as its reader (conll.h) makes them: O, then B-X, I-X for
+   each type in order of first appearance. */
 sl_status sl_labels_from_conll(const char *path, char ***labels, int *n, sl_error *err);
 void sl_labels_free(char **labels, int n);
 

@@ -6,7 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "convert.h"
 #include "fileio.h"
 
 #ifndef SL_SHARED_DATA
@@ -371,11 +373,43 @@ static void check_truncation(void) {
     }
 }
 
+/* sl_labels_from_conll (convert.h) reads the file with this reader: the labels are the data's label set,
+   and a bad file is the reader's error naming the line. */
+static void check_label_file(void) {
+    char path[] = "/tmp/sl_conll_labels_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp");
+    if (fd < 0) return;
+    const char *text = "-DOCSTART- O\n\nLe O\nchat S-ANIM\nde O\nParis B-LOC\n\nX I-PER\nY E-PER\nZ B-LOC\n";
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text), "write");
+    close(fd);
+    sl_error err;
+    char **labels = NULL;
+    int n = 0;
+    CHECK(sl_labels_from_conll(path, &labels, &n, &err) == SL_OK, "%s", err.message);
+    const char *want[] = {"O", "B-ANIM", "I-ANIM", "B-LOC", "I-LOC", "B-PER", "I-PER"};
+    CHECK(n == 7, "%d labels", n);
+    for (int i = 0; i < n && i < 7; i++) CHECK(!strcmp(labels[i], want[i]), "label %d '%s'", i, labels[i]);
+    sl_labels_free(labels, n);
+    FILE *f = fopen(path, "w");
+    fputs("a O\nb O\n", f);
+    fclose(f);
+    CHECK(sl_labels_from_conll(path, &labels, &n, &err) == SL_ERR_FORMAT && strstr(err.message, "no entity tags"),
+          "%s", err.message);
+    f = fopen(path, "w");
+    fputs("a O\nb\n", f);
+    fclose(f);
+    CHECK(sl_labels_from_conll(path, &labels, &n, &err) == SL_ERR_FORMAT && strstr(err.message, ":2: missing tag"),
+          "%s", err.message);
+    unlink(path);
+}
+
 int main(void) {
     check_conversion();
     check_layout();
     check_given_labels();
     check_errors();
+    check_label_file();
     check_truncation();
     check_data_sets();
     return check_report("test_conll");

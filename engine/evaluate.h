@@ -4,7 +4,7 @@
    Example (what `surligne eval` does):
 
        sl_conll conll;        // read with the model's label set, so ids match: sl_conll_options
-       sl_dataset d;          // sl_dataset_build(&conll, sl_model_tokenizer(m), 128, bos, eos, pad, &d, &err)
+       sl_dataset d;          // sl_dataset_build(&conll, sl_model_tokenizer(m), 128, &d, &err)
        sl_metrics metrics;    // sl_metrics_init(&metrics, &conll.labels, &err)
        if (sl_evaluate(&conll, &d, 16, sl_model_logits_fn, model, sl_model_n_labels(model), &metrics, &err))
            return err.status;

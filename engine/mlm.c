@@ -152,8 +152,10 @@ static sl_status add_file(sl_mlm_source *src, const char *path, const sl_tokeniz
 
 static int compare_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-sl_status sl_mlm_corpus_add(sl_mlm_corpus *c, const char *path, double weight, const sl_tokenizer *tok, int32_t bos,
-                            int32_t eos, sl_pool *pool, sl_error *err) {
+sl_status sl_mlm_corpus_add(sl_mlm_corpus *c, const char *path, double weight, const sl_tokenizer *tok,
+                            sl_pool *pool, sl_error *err) {
+    const int32_t bos = sl_tokenizer_special_ids(tok).bos, eos = sl_tokenizer_special_ids(tok).eos;
+    if (bos < 0 || eos < 0) return sl_fail(err, SL_ERR_ARGUMENT, "%s: the vocabulary has no <s> or </s>", path);
     if (c->n_sources == SL_MLM_MAX_SOURCES)
         return sl_fail(err, SL_ERR_ARGUMENT, "%s: at most %d text sources", path, SL_MLM_MAX_SOURCES);
     if (!(weight > 0)) return sl_fail(err, SL_ERR_ARGUMENT, "%s: weight %g must be positive", path, weight);
@@ -288,14 +290,12 @@ sl_status sl_mlm_masking_init(sl_mlm_masking *m, const sl_model *model, uint8_t 
     const int n = sl_tokenizer_n_tokens(tok);
     const void *types;
     uint64_t n_types;
-    uint32_t mask_id;
+    const int32_t mask_id = sl_tokenizer_special_ids(tok).mask;
     sl_status s;
-    if ((s = sl_gguf_get_arr(g, "tokenizer.ggml.token_type", SL_GGUF_INT32, &types, &n_types, err)) ||
-        (s = sl_gguf_get_u32(g, "tokenizer.ggml.mask_token_id", &mask_id, err)))
-        return s;
-    if (n_types != (uint64_t)n || mask_id >= (uint32_t)n)
-        return sl_fail(err, SL_ERR_FORMAT, "token types (%llu) or mask id (%u) do not fit the %d tokens",
-                       (unsigned long long)n_types, mask_id, n);
+    if ((s = sl_gguf_get_arr(g, "tokenizer.ggml.token_type", SL_GGUF_INT32, &types, &n_types, err))) return s;
+    if (n_types != (uint64_t)n || mask_id < 0)
+        return sl_fail(err, SL_ERR_FORMAT, "token types (%llu) do not fit the %d tokens, or no mask id (%d)",
+                       (unsigned long long)n_types, n, mask_id);
     uint8_t *k = malloc((size_t)n);
     if (!k) return sl_fail(err, SL_ERR_MEMORY, "no memory");
     for (int i = 0; i < n; i++) {

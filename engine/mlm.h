@@ -16,7 +16,7 @@
    Example:
        sl_mlm_corpus corpus;
        sl_mlm_corpus_init(&corpus, 128);
-       sl_mlm_corpus_add(&corpus, "french-text/raw-eltec-fra", 1.0, tok, 5, 6, pool, &err);
+       sl_mlm_corpus_add(&corpus, "french-text/raw-eltec-fra", 1.0, tok, pool, &err);
        sl_mlm_corpus_split(&corpus, 0.005);
        sl_mlm_sampler smp;  sl_mlm_sampler_init(&smp, &corpus, seed);
        for each sample g: sl_mlm_sampler_next(&smp, &corpus, ids);  // then sl_mlm_mask(...)
@@ -52,8 +52,8 @@ typedef struct {
 void sl_mlm_corpus_init(sl_mlm_corpus *c, int block);
 /* Reads a UTF-8 text file, or every regular file ending in .txt of a folder (sorted by name, not recursive),
    and tokenises its lines (in parallel over the pool's threads). Invalid UTF-8 fails naming file:line. */
-sl_status sl_mlm_corpus_add(sl_mlm_corpus *c, const char *path, double weight, const sl_tokenizer *tok, int32_t bos,
-                            int32_t eos, sl_pool *pool, sl_error *err);
+sl_status sl_mlm_corpus_add(sl_mlm_corpus *c, const char *path, double weight, const sl_tokenizer *tok,
+                            sl_pool *pool, sl_error *err);
 /* Holds out about `fraction` of each source's blocks (at least one when the source has two or more). */
 sl_status sl_mlm_corpus_split(sl_mlm_corpus *c, double fraction, sl_error *err);
 void sl_mlm_corpus_free(sl_mlm_corpus *c);

@@ -137,7 +137,6 @@ struct sl_model {
     const char *first_q8; /* name of the first q8_0 tensor (in the file), or NULL */
     size_t first_q8_len;
     sl_tokenizer *tok;
-    int32_t bos_id, eos_id;
     sl_labelset labels;
     sl_context *own; /* the context of sl_recognize, sl_model_forward, sl_model_set_threads on the model */
 };
@@ -295,83 +294,15 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
 }
 
 static sl_status load_tokenizer(sl_model *m, sl_error *err) {
-    const sl_gguf *g = m->gguf;
-    sl_vocab v = {0};
-    const void *scores, *types, *charsmap = NULL;
-    uint64_t n, n_scores, n_types, n_charsmap = 0;
-    sl_status s;
-    const sl_gguf_kv *kv = sl_gguf_find_kv(g, KEY_TOKENS);
-    if (!kv) return sl_fail(err, SL_ERR_FORMAT, "key '%s' is missing", KEY_TOKENS);
-    if (kv->type != SL_GGUF_ARRAY || kv->arr_type != SL_GGUF_STRING)
-        return sl_fail(err, SL_ERR_FORMAT, "key '%s' is not an array of strings", KEY_TOKENS);
-    n = kv->arr_n;
-    if (n != (uint64_t)m->cfg.n_vocab)
-        return sl_fail(err, SL_ERR_SHAPE, "key '%s' has %llu tokens, but token_embd.weight has %d rows", KEY_TOKENS,
-                       (unsigned long long)n, m->cfg.n_vocab);
-    if ((s = sl_gguf_get_arr(g, KEY_SCORES, SL_GGUF_FLOAT32, &scores, &n_scores, err))) return s;
-    if ((s = sl_gguf_get_arr(g, KEY_TOKTYPES, SL_GGUF_INT32, &types, &n_types, err))) return s;
-    if (n_scores != n || n_types != n)
-        return sl_fail(err, SL_ERR_FORMAT, "keys '%s' and '%s' must have %llu entries like '%s'", KEY_SCORES,
-                       KEY_TOKTYPES, (unsigned long long)n, KEY_TOKENS);
-    if (sl_gguf_find_kv(g, KEY_CHARSMAP) &&
-        (s = sl_gguf_get_arr(g, KEY_CHARSMAP, SL_GGUF_UINT8, &charsmap, &n_charsmap, err)))
-        return s;
-    const char **pieces = malloc(n * sizeof *pieces);
-    size_t *lens = malloc(n * sizeof *lens);
-    float *sc = malloc(n * sizeof *sc);
-    int32_t *ty = malloc(n * sizeof *ty);
-    if (!pieces || !lens || !sc || !ty) {
-        s = sl_fail(err, SL_ERR_MEMORY, "no memory for the vocabulary");
-        goto done;
-    }
-    for (uint64_t i = 0; i < n; i++)
-        if ((s = sl_gguf_arr_str(g, KEY_TOKENS, i, &pieces[i], &lens[i], err))) goto done;
-    memcpy(sc, scores, n * sizeof *sc); /* the array may be unaligned in the file */
-    memcpy(ty, types, n * sizeof *ty);
-    v.n_tokens = (int)n;
-    v.pieces = pieces;
-    v.piece_lens = lens;
-    v.scores = sc;
-    v.types = ty;
-    v.charsmap = charsmap;
-    v.charsmap_len = (size_t)n_charsmap;
-    struct {
-        const char *key;
-        int32_t *dst;
-    } ids[] = {{"tokenizer.ggml.unknown_token_id", &v.unk_id}, {"tokenizer.ggml.bos_token_id", &v.bos_id},
-               {"tokenizer.ggml.eos_token_id", &v.eos_id},     {"tokenizer.ggml.padding_token_id", &v.pad_id},
-               {"tokenizer.ggml.mask_token_id", &v.mask_id}};
-    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        uint32_t id;
-        if ((s = sl_gguf_get_u32(g, ids[i].key, &id, err))) goto done;
-        if (id >= n) {
-            s = sl_fail(err, SL_ERR_FORMAT, "key '%s' = %u is not a token id (< %llu)", ids[i].key, id,
-                        (unsigned long long)n);
-            goto done;
-        }
-        *ids[i].dst = (int32_t)id;
-    }
-    struct {
-        const char *key;
-        bool *dst;
-    } flags[] = {{"tokenizer.ggml.add_space_prefix", &v.add_dummy_prefix},
-                 {"tokenizer.ggml.remove_extra_whitespaces", &v.remove_extra_whitespaces},
-                 {"tokenizer.ggml.escape_whitespaces", &v.escape_whitespaces}};
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        if ((s = sl_gguf_get_bool(g, flags[i].key, flags[i].dst, err))) goto done;
-    if (v.pad_id != m->cfg.pad_id) {
-        s = sl_fail(err, SL_ERR_FORMAT, "padding token id %d differs from the model's %d", v.pad_id, m->cfg.pad_id);
-        goto done;
-    }
-    m->bos_id = v.bos_id;
-    m->eos_id = v.eos_id;
-    s = sl_tokenizer_create(&v, &m->tok, err);
-done:
-    free(pieces);
-    free(lens);
-    free(sc);
-    free(ty);
-    return s;
+    sl_status s = sl_tokenizer_from_gguf(m->gguf, &m->tok, err);
+    if (s) return s;
+    const int n = sl_tokenizer_n_tokens(m->tok), pad = sl_tokenizer_special_ids(m->tok).pad;
+    if (n != m->cfg.n_vocab)
+        return sl_fail(err, SL_ERR_SHAPE, "key '%s' has %d tokens, but token_embd.weight has %d rows", KEY_TOKENS, n,
+                       m->cfg.n_vocab);
+    if (pad != m->cfg.pad_id)
+        return sl_fail(err, SL_ERR_FORMAT, "padding token id %d differs from the model's %d", pad, m->cfg.pad_id);
+    return SL_OK;
 }
 
 static sl_status load_labels(sl_model *m, sl_error *err) {
@@ -798,11 +729,12 @@ sl_status sl_context_recognize(sl_context *ctx, const char *text, size_t len, co
     if ((s = grow((void **)&ctx->win_ids, (size_t)max_tokens, sizeof *ctx->win_ids, err)) ||
         (s = grow((void **)&ctx->win_logits, (size_t)max_tokens * L, sizeof *ctx->win_logits, err)))
         goto done;
+    const sl_special_ids sp = sl_tokenizer_special_ids(m->tok);
     for (int w = 0; w < n_windows; w++) {
         const int t0 = starts[w], t1 = t0 + window < n ? t0 + window : n, T = t1 - t0 + 2;
-        ctx->win_ids[0] = m->bos_id;
+        ctx->win_ids[0] = sp.bos;
         memcpy(ctx->win_ids + 1, tk->ids + t0, (size_t)(t1 - t0) * sizeof *ctx->win_ids);
-        ctx->win_ids[T - 1] = m->eos_id;
+        ctx->win_ids[T - 1] = sp.eos;
         if ((s = context_forward(ctx, ctx->win_ids, 1, T, ctx->win_logits, err))) goto done;
         softmax_forward(ctx->win_logits, T, L);
         for (int i = t0; i < t1; i++)

@@ -562,23 +562,29 @@ static sl_status from_gguf(const sl_gguf *g, sl_spm_vocab *sv, sl_error *err) {
     return SL_OK;
 }
 
-sl_status sl_spm_vocab_from_gguf(const sl_gguf *g, sl_spm_vocab **out, sl_error *err) {
-    *out = NULL;
+/* The vocabulary of a GGUF file and the tokenizer made from it (which checks it as sl_spm_parse checks a
+   .model): each handed out where asked for, else freed. */
+static sl_status vocab_from_gguf(const sl_gguf *g, sl_spm_vocab **vocab, sl_tokenizer **tok, sl_error *err) {
+    if (vocab) *vocab = NULL;
+    if (tok) *tok = NULL;
     sl_spm_vocab *sv = calloc(1, sizeof *sv);
     if (!sv) return sl_fail(err, SL_ERR_MEMORY, "no memory for the vocabulary");
+    sl_tokenizer *t = NULL;
     sl_status s = from_gguf(g, sv, err);
-    if (!s) { /* as sl_spm_parse: a vocabulary we hand out is one that tokenises */
-        sl_tokenizer *t = NULL;
-        s = sl_tokenizer_create(&sv->v, &t, err);
-        sl_tokenizer_free(t);
-        if (s) sl_fail_context(err, "keys tokenizer.ggml.*");
-    }
-    if (s) {
-        sl_spm_vocab_free(sv);
-        return s;
-    }
-    *out = sv;
-    return SL_OK;
+    if (!s && (s = sl_tokenizer_create(&sv->v, &t, err))) sl_fail_context(err, "keys tokenizer.ggml.*");
+    if (!s && tok) *tok = t;
+    else sl_tokenizer_free(t);
+    if (!s && vocab) *vocab = sv;
+    else sl_spm_vocab_free(sv);
+    return s;
+}
+
+sl_status sl_spm_vocab_from_gguf(const sl_gguf *g, sl_spm_vocab **out, sl_error *err) {
+    return vocab_from_gguf(g, out, NULL, err);
+}
+
+sl_status sl_tokenizer_from_gguf(const sl_gguf *g, sl_tokenizer **out, sl_error *err) {
+    return vocab_from_gguf(g, NULL, out, err);
 }
 
 /* ---- writing a ModelProto ------------------------------------------------------------------------------ */

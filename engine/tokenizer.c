@@ -277,6 +277,10 @@ const char *sl_tokenizer_piece(const sl_tokenizer *t, int32_t id, size_t *len) {
     return t->pieces[id];
 }
 
+sl_special_ids sl_tokenizer_special_ids(const sl_tokenizer *t) {
+    return (sl_special_ids){t->unk_id, t->bos_id, t->eos_id, t->pad_id, t->mask_id};
+}
+
 static bool in_trie(int32_t type) {
     return type == SL_TOK_NORMAL || type == SL_TOK_USER_DEFINED || type == SL_TOK_UNUSED;
 }

@@ -51,9 +51,17 @@ sl_status sl_spm_serialize(const sl_vocab *v, uint8_t **data, size_t *size, sl_e
 
 typedef struct sl_tokenizer sl_tokenizer;
 sl_status sl_tokenizer_create(const sl_vocab *v, sl_tokenizer **out, sl_error *err);
+/* The tokenizer of the vocabulary a GGUF model file stores (sl_spm_vocab_from_gguf): what a model loads. */
+sl_status sl_tokenizer_from_gguf(const sl_gguf *g, sl_tokenizer **out, sl_error *err);
 void sl_tokenizer_free(sl_tokenizer *t);
 int sl_tokenizer_n_tokens(const sl_tokenizer *t);
 const char *sl_tokenizer_piece(const sl_tokenizer *t, int32_t id, size_t *len);
+/* The special ids of the vocabulary, -1 where it has none (the unknown id is always there; a model file has
+   all five): the <s> and </s> that frame a sequence, the padding and the mask come from here. */
+typedef struct {
+    int32_t unk, bos, eos, pad, mask;
+} sl_special_ids;
+sl_special_ids sl_tokenizer_special_ids(const sl_tokenizer *t);
 
 /* Tokens of one text, without <s> and </s>. Arrays grow as needed and are reused across calls. */
 typedef struct {

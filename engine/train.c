@@ -63,12 +63,17 @@ static sl_status begin_example(dataset_builder *b) {
     return SL_OK;
 }
 
-sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int max_len, int32_t bos, int32_t eos,
-                           int32_t pad, sl_dataset *out, sl_error *err) {
+sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int max_len, sl_dataset *out,
+                           sl_error *err) {
     memset(out, 0, sizeof *out);
     if (max_len < 3) return sl_fail(err, SL_ERR_ARGUMENT, "max_len %d is too small (at least 3)", max_len);
+    const sl_special_ids sp = sl_tokenizer_special_ids(tok);
+    const int32_t bos = sp.bos, eos = sp.eos;
+    if (bos < 0 || eos < 0 || sp.pad < 0)
+        return sl_fail(err, SL_ERR_ARGUMENT, "the vocabulary has no <s>, </s> or padding id (%d, %d, %d)", bos, eos,
+                       sp.pad);
     out->max_len = max_len;
-    out->pad_id = pad;
+    out->pad_id = sp.pad;
     dataset_builder b = {out, 0, 0, err};
     sl_tokens tk = {0};
     sl_status s = SL_OK;

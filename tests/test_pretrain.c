@@ -46,7 +46,7 @@ static void test_corpus(void) {
     CHECK(write_text(a, "Il était une fois.\n\nUne seconde ligne, plus longue que la première.\r\nFin\n"), "write");
     sl_mlm_corpus c;
     sl_mlm_corpus_init(&c, 8);
-    CHECK(sl_mlm_corpus_add(&c, a, 1, sl_model_tokenizer(model), 5, 6, NULL, &err) == SL_OK, "%s", err.message);
+    CHECK(sl_mlm_corpus_add(&c, a, 1, sl_model_tokenizer(model), NULL, &err) == SL_OK, "%s", err.message);
     const sl_mlm_source *s = &c.sources[0];
     sl_tokens tk = {0};
     const char *lines[3] = {"Il était une fois.", "Une seconde ligne, plus longue que la première.", "Fin"};
@@ -72,13 +72,13 @@ static void test_corpus(void) {
     CHECK(head_lines(SL_SHARED_DATA "/french-text/raw-commonvoice-fr/cv-fr-wikisource.txt", 3000, cv), "cv");
     sl_pool *pool = sl_pool_create(2);
     sl_mlm_corpus_init(&c, 32);
-    CHECK(sl_mlm_corpus_add(&c, eltec, 3, sl_model_tokenizer(model), 5, 6, pool, &err) == SL_OK, "%s", err.message);
-    CHECK(sl_mlm_corpus_add(&c, cv, 1, sl_model_tokenizer(model), 5, 6, pool, &err) == SL_OK, "%s", err.message);
+    CHECK(sl_mlm_corpus_add(&c, eltec, 3, sl_model_tokenizer(model), pool, &err) == SL_OK, "%s", err.message);
+    CHECK(sl_mlm_corpus_add(&c, cv, 1, sl_model_tokenizer(model), pool, &err) == SL_OK, "%s", err.message);
     sl_pool_free(pool);
     /* the threads do not change the stream */
     sl_mlm_corpus one;
     sl_mlm_corpus_init(&one, 32);
-    CHECK(sl_mlm_corpus_add(&one, eltec, 3, sl_model_tokenizer(model), 5, 6, NULL, &err) == SL_OK, "%s", err.message);
+    CHECK(sl_mlm_corpus_add(&one, eltec, 3, sl_model_tokenizer(model), NULL, &err) == SL_OK, "%s", err.message);
     CHECK(one.sources[0].n_ids == c.sources[0].n_ids &&
               !memcmp(one.sources[0].ids, c.sources[0].ids, (size_t)one.sources[0].n_ids * sizeof(int32_t)),
           "two threads tokenised another stream than one");

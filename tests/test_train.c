@@ -249,7 +249,7 @@ static void check_pipeline(sl_model *m, fixture_batch *b) {
     }
     conll.n_sentences = 80; /* the fixture's sentences */
     sl_dataset d;
-    CHECK(sl_dataset_build(&conll, sl_model_tokenizer(m), 128, 5, 6, 1, &d, &err) == SL_OK, "%s", err.message);
+    CHECK(sl_dataset_build(&conll, sl_model_tokenizer(m), 128, &d, &err) == SL_OK, "%s", err.message);
     int order[80];
     sl_dataset_order(&d, 0, 0, order);
     int32_t ids[4 * 128], labels[4 * 128];

@@ -131,16 +131,7 @@ int cli_read_conll(const char *cmd, const char *path, const sl_model *m, int unk
 int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int max_len, sl_dataset *out,
                       FILE *log) {
     sl_error err;
-    const sl_gguf *g = sl_model_gguf(m);
-    uint32_t bos, eos, pad;
-    if (sl_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos, &err) ||
-        sl_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos, &err) ||
-        sl_gguf_get_u32(g, "tokenizer.ggml.padding_token_id", &pad, &err)) {
-        fprintf(stderr, "surligne %s: %s\n", cmd, err.message);
-        return 0;
-    }
-    if (sl_dataset_build(c, sl_model_tokenizer(m), max_len, (int32_t)bos, (int32_t)eos, (int32_t)pad, out,
-                         &err) != SL_OK) {
+    if (sl_dataset_build(c, sl_model_tokenizer(m), max_len, out, &err) != SL_OK) {
         fprintf(stderr, "surligne %s: %s\n", cmd, err.message);
         return 0;
     }

@@ -380,13 +380,10 @@ static int prepare(run *r) {
     /* the text: tokenised with the model's own vocabulary, on the run's threads */
     sl_pool *pool = a->threads > 1 ? sl_pool_create((int)a->threads) : NULL;
     const double t0 = now_seconds();
-    uint32_t bos = 0, eos = 0;
-    sl_status s = sl_gguf_get_u32(sl_model_gguf(r->model), "tokenizer.ggml.bos_token_id", &bos, &err);
-    if (s == SL_OK) s = sl_gguf_get_u32(sl_model_gguf(r->model), "tokenizer.ggml.eos_token_id", &eos, &err);
+    sl_status s = SL_OK;
     sl_mlm_corpus_init(&r->corpus, (int)a->max_len);
     for (int k = 0; s == SL_OK && k < a->n_texts; k++)
-        s = sl_mlm_corpus_add(&r->corpus, a->texts[k], weights[k], sl_model_tokenizer(r->model), (int32_t)bos,
-                              (int32_t)eos, pool, &err);
+        s = sl_mlm_corpus_add(&r->corpus, a->texts[k], weights[k], sl_model_tokenizer(r->model), pool, &err);
     sl_pool_free(pool);
     if (s == SL_OK) s = sl_mlm_corpus_split(&r->corpus, a->valid_fraction, &err);
     if (s == SL_OK) s = sl_mlm_sampler_init(&r->sampler, &r->corpus, (uint64_t)a->seed, &err);

@@ -51,13 +51,8 @@ int cmd_tokenize(int argc, char **argv) {
         if (sl_tokenizer_create(sl_spm_vocab_get(vocab), &own, &err)) goto fail;
         tok = own;
     }
-    /* <s> and </s> are pieces of every vocabulary we load; find them by name, as the GGUF keeps them. */
-    bos = eos = -1;
-    for (int32_t id = 0; id < sl_tokenizer_n_tokens(tok) && (bos < 0 || eos < 0); id++) {
-        const char *p = sl_tokenizer_piece(tok, id, NULL);
-        if (bos < 0 && !strcmp(p, "<s>")) bos = id;
-        if (eos < 0 && !strcmp(p, "</s>")) eos = id;
-    }
+    bos = sl_tokenizer_special_ids(tok).bos;
+    eos = sl_tokenizer_special_ids(tok).eos;
 
     sl_tokens tk = {0};
     char *line = NULL;

@@ -239,12 +239,7 @@ EMSCRIPTEN_KEEPALIVE const char *sl_wasm_kernel(void) { return sl_q8_kernels_bes
 EMSCRIPTEN_KEEPALIVE int sl_wasm_logits(sl_wasm_handle *h, const char *text, size_t len, int max_tokens,
                                         float *logits) {
     const sl_tokenizer *tok = sl_model_tokenizer(h->model);
-    int32_t bos = -1, eos = -1;
-    for (int32_t id = 0; id < sl_tokenizer_n_tokens(tok) && (bos < 0 || eos < 0); id++) {
-        const char *p = sl_tokenizer_piece(tok, id, NULL);
-        if (bos < 0 && !strcmp(p, "<s>")) bos = id;
-        if (eos < 0 && !strcmp(p, "</s>")) eos = id;
-    }
+    const int32_t bos = sl_tokenizer_special_ids(tok).bos, eos = sl_tokenizer_special_ids(tok).eos;
     if (max_tokens > sl_model_max_tokens(h->model)) max_tokens = sl_model_max_tokens(h->model);
     if (bos < 0 || eos < 0 || max_tokens < 2) {
         set_error(SL_ERR_ARGUMENT, "no <s> and </s> in the vocabulary, or max_tokens %d < 2", max_tokens);

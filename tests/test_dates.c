@@ -13,10 +13,10 @@
 #include <strings.h>
 
 #include "check.h"
-#include "convert.h"
 #include "dates.h"
 #include "fileio.h"
 #include "model.h"
+#include "tiny_model.h"
 
 #define MAX_EXPECTED 8
 
@@ -257,14 +257,12 @@ static int holds_name(const char *text, const sl_entity *a, const sl_entity *b) 
 
 static void check_recognize(void) {
     sl_error err;
-    uint8_t *gguf;
-    size_t size;
-    sl_model *m;
-    if (sl_convert_hf("tests/fixtures/tiny-hf", NULL, NULL, &gguf, &size, &err) != SL_OK ||
-        sl_model_load_memory(gguf, size, "tiny", &m, &err) != SL_OK) {
+    tiny_model tiny;
+    if (!tiny_model_load(&tiny, &err)) {
         CHECK(0, "setup: %s", err.message);
         return;
     }
+    sl_model *m = tiny.model;
     const char *text =
         "Le 14 juillet 1789 à 14 h 30, Gérald Darmanin a payé 12 millions d'euros, soit 7,1 % de plus.";
     sl_entities rules = {0};
@@ -320,8 +318,7 @@ static void check_recognize(void) {
         sl_entities_free(&without);
     }
     sl_entities_free(&rules);
-    sl_model_free(m);
-    free(gguf);
+    tiny_model_free(&tiny);
 }
 
 /* a small deterministic generator (xorshift) */

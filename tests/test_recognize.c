@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "convert.h"
 #include "model.h"
+#include "tiny_model.h"
 
 static int is_space_at(const char *s, size_t i) {
     unsigned char c = (unsigned char)s[i];
@@ -121,14 +121,12 @@ static void test_shared_model(const sl_model *m, const char *long_text) {
 
 int main(void) {
     sl_error err;
-    uint8_t *gguf;
-    size_t size;
-    sl_model *m;
-    if (sl_convert_hf("tests/fixtures/tiny-hf", NULL, NULL, &gguf, &size, &err) != SL_OK ||
-        sl_model_load_memory(gguf, size, "tiny", &m, &err) != SL_OK) {
+    tiny_model tiny;
+    if (!tiny_model_load(&tiny, &err)) {
         fprintf(stderr, "setup: %s\n", err.message);
         return 1;
     }
+    sl_model *m = tiny.model;
     const char *texts[] = {
         "Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.",
         "Ge\xCC\x81rald Darmanin (NFD) a\tvu   Emmanuel\xC2\xA0Macron \xF0\x9F\x87\xAB\xF0\x9F\x87\xB7 à "
@@ -210,7 +208,6 @@ int main(void) {
     big[sl * 12] = 0; /* 12 sentences: 2-3 windows of 64 tokens */
     test_shared_model(m, big);
     free(big);
-    sl_model_free(m);
-    free(gguf);
+    tiny_model_free(&tiny);
     return check_report("test_recognize");
 }

@@ -57,6 +57,8 @@ typedef struct {
     int last_time_end; /* token just after the last TIME found: "entre 9 h et 17 h" */
 } doc;
 
+const char *const sl_rule_types[] = {"DATE", "TIME", "MONEY", "PERCENT", NULL};
+
 static const dtok END = {.kind = T_END, .gap = 3};
 
 static const dtok *at(const doc *d, int i) {

@@ -17,6 +17,9 @@
    - otherwise the rule entity wins and the model entities it overlaps are dropped: a model that tags "1996"
      in "le 29 février 1996", or "1998" alone, as a place, or "15 mars" as an organisation, is wrong there.
    On failure (no memory) out is left as it was. */
+/* The types of the rule entities, NULL-terminated: "DATE", "TIME", "MONEY", "PERCENT". */
+extern const char *const sl_rule_types[];
+
 sl_status sl_dates_merge(sl_entities *out, size_t from, const sl_entities *rules, const char *text,
                          sl_error *err);
 

@@ -175,6 +175,25 @@ const char *sl_model_label(const sl_model *m, int i) {
 }
 int sl_model_max_tokens(const sl_model *m) { return m ? sl_config_max_tokens(&m->cfg) : 0; }
 
+/* The rule recogniser's types after the model's, each once: i-th of them, or its count when i < 0. */
+static int rule_type(const sl_model *m, int i, const char **type) {
+    int n = 0;
+    for (const char *const *r = sl_rule_types; *r; r++) {
+        int own = 0;
+        for (int t = 0; t < m->labels.n_types && !own; t++) own = !strcmp(m->labels.types[t], *r);
+        if (!own && n++ == i) *type = *r;
+    }
+    return n;
+}
+int sl_model_n_types(const sl_model *m) { return m ? m->labels.n_types + rule_type(m, -1, NULL) : 0; }
+const char *sl_model_type(const sl_model *m, int i) {
+    const char *type = NULL;
+    if (!m || i < 0) return NULL;
+    if (i < m->labels.n_types) return m->labels.types[i];
+    rule_type(m, i - m->labels.n_types, &type);
+    return type;
+}
+
 void sl_model_free(sl_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);

@@ -115,11 +115,6 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
 void sl_gguf_add_config(sl_gguf_writer *w, const sl_config *c, const char *const *labels, const sl_vocab *v,
                         const char *source_architecture);
 
-/* sl_model_load_memory for bytes the caller lets the model rewrite: the q8_0 Linear weights are packed over
-   their own bytes (sl_q8_pack_in_place) instead of into a copy, so the bytes are no longer that GGUF file
-   afterwards (nor after a failure). They must outlive the model. sl_model_load_file and the wasm build
-   load this way. */
-sl_status sl_model_load_writable(void *data, size_t size, const char *name, sl_model **out, sl_error *err);
 
 /* The tokenizer held by a loaded model. */
 const sl_tokenizer *sl_model_tokenizer(const sl_model *m);

@@ -25,10 +25,36 @@
 
 #include <utf8proc.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 /* ---- output list ---------------------------------------------------------------------------- */
+
+size_t sl_entity_json(const sl_entity *e, const char *text, char *buf, size_t cap) {
+    if (cap > 0) buf[0] = 0;
+    if (!e) return 0;
+    size_t n = 0;
+/* the rest of buf from n on, as snprintf and sl_json_quote take it (NULL, 0 once it is full) */
+#define REST (n < cap ? buf + n : NULL), (n < cap ? cap - n : 0)
+    n += (size_t)snprintf(REST, "{\"label\":");
+    n += sl_json_quote(e->label, strlen(e->label), REST);
+    n += (size_t)snprintf(REST, ",\"score\":%.9g", (double)e->score);
+    if (text) {
+        n += (size_t)snprintf(REST, ",\"text\":");
+        n += sl_json_quote(text + e->start, e->end - e->start, REST);
+    }
+    n += (size_t)snprintf(REST, ",\"start\":%zu,\"end\":%zu", e->start, e->end);
+    if (e->value[0]) {
+        n += (size_t)snprintf(REST, ",\"value\":");
+        n += sl_json_quote(e->value, strnlen(e->value, sizeof e->value), REST);
+    }
+    n += (size_t)snprintf(REST, "}");
+#undef REST
+    return n;
+}
 
 sl_status sl_entities_push(sl_entities *out, const sl_entity *e, sl_error *err) {
     if (out->n == out->cap) {

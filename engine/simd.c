@@ -433,6 +433,8 @@ int sl_q8_kernels_available(const sl_q8_kernels **list, int max) {
 
 /* Every product asks (in wasm, sl_relaxed_available() is a call into JS): the answer is kept. Threads that
    race to set it first set the same value. */
+const char *sl_q8_kernel_name(void) { return sl_q8_kernels_best()->name; }
+
 const sl_q8_kernels *sl_q8_kernels_best(void) {
     static _Atomic(const sl_q8_kernels *) best;
     const sl_q8_kernels *k = atomic_load_explicit(&best, memory_order_relaxed);

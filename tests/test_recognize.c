@@ -119,6 +119,34 @@ static void test_shared_model(const sl_model *m, const char *long_text) {
     for (int t = 0; t < SHARED_TEXTS; t++) sl_entities_free(&want[t]);
 }
 
+/* The entity types of the model, then the rule recogniser's; entities as JSON (surligne.h). */
+static void check_types_and_json(const sl_model *m) {
+    const char *want[] = {"PER", "ORG", "LOC", "DATE", "TIME", "MONEY", "PERCENT"};
+    CHECK(sl_model_n_types(m) == 7, "%d types", sl_model_n_types(m));
+    for (int i = 0; i < 7; i++)
+        CHECK(sl_model_type(m, i) && !strcmp(sl_model_type(m, i), want[i]), "type %d: %s", i, sl_model_type(m, i));
+    CHECK(!sl_model_type(m, 7) && !sl_model_type(m, -1) && !sl_model_type(NULL, 0) && sl_model_n_types(NULL) == 0,
+          "types out of range");
+
+    const char *text = "à \"Paris\"\t!";
+    sl_entity e = {.label = "B-\"LOC\"\n", .score = 0.1f, .start = 3, .end = 10};
+    snprintf(e.value, sizeof e.value, "x\\y");
+    const char *json = "{\"label\":\"B-\\\"LOC\\\"\\n\",\"score\":0.100000001,\"text\":\"\\\"Paris\\\"\","
+                       "\"start\":3,\"end\":10,\"value\":\"x\\\\y\"}";
+    char buf[256];
+    size_t n = sl_entity_json(&e, text, buf, sizeof buf);
+    CHECK(n == strlen(json) && !strcmp(buf, json), "%zu: %s", n, buf);
+    for (size_t cap = 0; cap <= n + 1; cap++) { /* cut anywhere: the same length, 0-terminated within cap */
+        memset(buf, 'x', sizeof buf);
+        CHECK(sl_entity_json(&e, text, cap ? buf : NULL, cap) == n, "cap %zu", cap);
+        if (cap) CHECK(strlen(buf) == (cap <= n ? cap - 1 : n) && !strncmp(buf, json, strlen(buf)), "cap %zu", cap);
+    }
+    e.value[0] = 0;
+    sl_entity_json(&e, NULL, buf, sizeof buf);
+    CHECK(!strcmp(buf, "{\"label\":\"B-\\\"LOC\\\"\\n\",\"score\":0.100000001,\"start\":3,\"end\":10}"), "%s", buf);
+    CHECK(sl_entity_json(NULL, text, buf, sizeof buf) == 0 && buf[0] == 0, "NULL entity");
+}
+
 int main(void) {
     sl_error err;
     tiny_model tiny;
@@ -127,6 +155,7 @@ int main(void) {
         return 1;
     }
     sl_model *m = tiny.model;
+    check_types_and_json(m);
     const char *texts[] = {
         "Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.",
         "Ge\xCC\x81rald Darmanin (NFD) a\tvu   Emmanuel\xC2\xA0Macron \xF0\x9F\x87\xAB\xF0\x9F\x87\xB7 à "

@@ -166,19 +166,18 @@ int cmd_ner(int argc, char **argv) {
         fprintf(stderr, "surligne ner: %s: %s\n", input && strcmp(input, "-") ? input : "standard input", err.message);
         rc = 1;
     } else if (format == FORMAT_JSONL) {
-        const char *key = opt.aggregation == SL_AGG_NONE ? "entity" : "entity_group";
+        char small[512]; /* an entity's JSON line; a longer one (a long text span) is malloc'ed */
         for (size_t i = 0; i < ents.n; i++) {
-            const sl_entity *x = &ents.items[i];
-            printf("{\"%s\":", key);
-            cli_json_string(stdout, x->label, strlen(x->label));
-            printf(",\"score\":%.6g,\"word\":", x->score);
-            cli_json_string(stdout, text + x->start, x->end - x->start);
-            printf(",\"start\":%zu,\"end\":%zu", x->start, x->end);
-            if (x->value[0]) {
-                printf(",\"value\":");
-                cli_json_string(stdout, x->value, strlen(x->value));
+            const size_t n = sl_entity_json(&ents.items[i], text, small, sizeof small);
+            char *line = n < sizeof small ? small : malloc(n + 1);
+            if (!line) {
+                fprintf(stderr, "surligne ner: no memory for an entity of %zu bytes\n", n);
+                rc = 1;
+                break;
             }
-            printf("}\n");
+            if (line != small) sl_entity_json(&ents.items[i], text, line, n + 1);
+            puts(line);
+            if (line != small) free(line);
         }
     } else if (format == FORMAT_ANSI) {
         print_ansi(text, len, &ents);

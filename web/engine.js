@@ -7,7 +7,7 @@
 // Messages in:  { id, type: 'load', url, sha256, expectedBytes, threads, wasmBase }
 //               { id, type: 'recognize', text, aggregation, threshold, dates }
 // Messages out: { id, type: 'progress', phase, loaded, total }
-//               { id, type: 'ready', labels, info }   { id, type: 'result', entities, ms }
+//               { id, type: 'ready', labels, types, info }   { id, type: 'result', entities, ms }
 //               { id, type: 'error', message, code }
 // Messages are handled one at a time, in order.
 
@@ -84,13 +84,13 @@ export function serveEngine(host) {
     model.bytes = null;
     handle = M._sl_wasm_load(p, n); // owns p from here on, even on failure
     if (!handle) throw Object.assign(engineError(), { code: 'model' });
-    const labelsPtr = M._sl_wasm_labels(handle);
-    if (!labelsPtr) throw engineError();
-    const labels = JSON.parse(M.UTF8ToString(labelsPtr));
+    // the model's labels and entity types (the engine's: labels without their prefixes, then the rule types)
+    const strings = (at) => { const out = []; for (let i = 0, s; (s = at(handle, i)); i++) out.push(M.UTF8ToString(s)); return out; };
     host.post({
       id,
       type: 'ready',
-      labels,
+      labels: strings(M._sl_wasm_label),
+      types: strings(M._sl_wasm_type),
       info: {
         build,
         threads,

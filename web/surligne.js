@@ -58,13 +58,11 @@ export class Surligne {
   #running = null;
   #broken = null;
 
-  constructor(worker, labels, info) {
+  constructor(worker, labels, info, types) {
     this.#worker = worker;
     this.labels = labels;
     this.info = info;
-    // entity types: the labels without their B-/I-/E-/S-/L-/U- prefixes, in model order
-    this.entityTypes = [...new Set([...labels.filter((l) => l !== 'O').map((l) => l.replace(/^[BIESLU]-/, '')),
-      ...RULE_TYPES])];
+    this.entityTypes = types; // the engine's (sl_model_type): the model's types in order, then the rule types
   }
 
   // Loads the engine and the model; resolves to a Surligne once the model is ready.
@@ -109,7 +107,7 @@ export class Surligne {
       throw err;
     }
     const info = { ...answer.info, persisted: await persisted, readyMs: performance.now() - t0, requestedThreads: wanted };
-    const ner = new this(worker, answer.labels, info);
+    const ner = new this(worker, answer.labels, info, answer.types);
     worker.onmessage = ({ data }) => ner.#answer(data);
     worker.onerror = (e) => {
       e.preventDefault?.();

@@ -93,12 +93,27 @@ SL_API sl_status sl_model_load_file(const char *path, sl_model **out, sl_error *
    `name` is used in error messages (a file name or URL). */
 SL_API sl_status sl_model_load_memory(const void *data, size_t size, const char *name, sl_model **out,
                                       sl_error *err);
+/* sl_model_load_memory for bytes the model may rewrite: the q8_0 weights are packed over their own bytes
+   instead of into a copy (half the memory), so the bytes are no longer that GGUF file afterwards (nor after a
+   failure). They must outlive the model. sl_model_load_file and the WebAssembly build load this way. */
+SL_API sl_status sl_model_load_writable(void *data, size_t size, const char *name, sl_model **out,
+                                        sl_error *err);
 SL_API void sl_model_free(sl_model *m);
 
 SL_API int sl_model_n_labels(const sl_model *m);
 /* id2label[i], e.g. "B-PER"; NULL out of range; valid until sl_model_free(m) */
 SL_API const char *sl_model_label(const sl_model *m, int i);
 SL_API int sl_model_max_tokens(const sl_model *m); /* longest window, specials included */
+/* The entity types sl_recognize gives (with an aggregation other than SL_AGG_NONE): the model's, its labels
+   without their B-/I-/E-/S- prefixes in order of first appearance ("PER", "ORG", ...), then the rule
+   recogniser's "DATE", "TIME", "MONEY", "PERCENT" that the model lacks. sl_model_type: NULL out of range;
+   valid until sl_model_free(m). */
+SL_API int sl_model_n_types(const sl_model *m);
+SL_API const char *sl_model_type(const sl_model *m, int i);
+
+/* The name of the q8_0 matrix-product kernel this processor runs ("avx512vnni", "avx2", "wasm-relaxed",
+   "wasm-simd128", "scalar"), for reports and benchmarks. */
+SL_API const char *sl_q8_kernel_name(void);
 
 /* ---- recognition ---------------------------------------------------------------------------- */
 
@@ -151,6 +166,14 @@ typedef struct {
 SL_API sl_status sl_recognize(sl_model *m, const char *text, size_t len, const sl_options *opt,
                               sl_entities *out, sl_error *err);
 SL_API void sl_entities_free(sl_entities *e);
+
+/* One entity as a JSON object, the same field names as sl_entity's (the command line and the JavaScript API
+   use them too): {"label":"PER","score":0.999234259,"text":"Gérald Darmanin","start":0,"end":16}, and
+   "value":"2024-03-03" where the entity has one. "text" is text[start, end) of the recognised `text`, left
+   out when text is NULL. Strings are escaped as Python's json.dumps does; the score has 9 significant digits
+   (the float's exact value). Like snprintf: writes at most `cap` bytes into buf (0-terminated when cap > 0;
+   buf may be NULL when cap is 0) and returns the length of the whole object; 0 when e is NULL. */
+SL_API size_t sl_entity_json(const sl_entity *e, const char *text, char *buf, size_t cap);
 
 /* ---- contexts: one model, several threads ----------------------------------------------------- */
 

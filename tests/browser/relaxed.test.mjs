@@ -80,7 +80,7 @@ const ops = {
     e.M.HEAPU8.set(bytes, p);
     e.h = e.M._sl_wasm_load(p, bytes.length);
     if (!e.h) throw new Error(e.M.UTF8ToString(e.M._sl_wasm_last_error()));
-    return JSON.parse(e.M.UTF8ToString(e.M._sl_wasm_labels(e.h))).length;
+    return e.M._sl_wasm_n_labels(e.h);
   },
   // out (M,N) of sl_wasm_q8_product with the named kernel; x, w, bias: arrays (bias may be null)
   product(name, kernel, Mr, N, K, x, w, bias, reps) {
@@ -162,7 +162,9 @@ const figures = {};
 before(async () => {
   // one origin for the page, the default model and, when there, the base-shaped one: a root of links
   dir = mkdtempSync(path.join(tmpdir(), 'surligne-relaxed-'));
-  for (const f of readdirSync(SITE)) symlinkSync(path.join(SITE, f), path.join(dir, f));
+  // the site with the engine builds that have the test entry points (sl_wasm_q8_product, sl_wasm_logits)
+  for (const f of readdirSync(SITE)) if (f !== 'wasm') symlinkSync(path.join(SITE, f), path.join(dir, f));
+  symlinkSync(process.env.SURLIGNE_WASM_TEST_DIST || path.join(ROOT, 'build-wasm/dist-test'), path.join(dir, 'wasm'));
   if (existsSync(BASE_MODEL)) symlinkSync(BASE_DIR, path.join(dir, 'base'));
   site = await startSite({ root: dir });
   browser = await launch();

@@ -8,17 +8,20 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const DIST = process.env.SURLIGNE_WASM_DIST || path.join(ROOT, 'build-wasm/dist');
+// the same builds with the test and benchmark entry points (web/surligne_wasm_test.c: logits, q8_0 products)
+export const TEST_DIST = process.env.SURLIGNE_WASM_TEST_DIST || path.join(ROOT, 'build-wasm/dist-test');
 export const CLI = process.env.SURLIGNE_CLI || path.join(ROOT, 'build/surligne');
 
 export const AGGREGATIONS = ['none', 'simple', 'first', 'average', 'max'];
 
 const require = createRequire(import.meta.url);
 
-// variant: '' (one thread) or '-mt' (pthreads, poolSize workers started with the module).
-export async function loadEngine(variant = '', { poolSize = 3 } = {}) {
-  const factory = require(path.join(DIST, 'node', `surligne${variant}.cjs`));
+// variant: '' (one thread) or '-mt' (pthreads, poolSize workers started with the module); dist: DIST (the
+// shipped builds) or TEST_DIST.
+export async function loadEngine(variant = '', { poolSize = 3, dist = DIST } = {}) {
+  const factory = require(path.join(dist, 'node', `surligne${variant}.cjs`));
   const M = await factory({
-    wasmBinary: readFileSync(path.join(DIST, `surligne${variant}.wasm`)),
+    wasmBinary: readFileSync(path.join(dist, `surligne${variant}.wasm`)),
     surlignePoolSize: poolSize,
   });
   return new Engine(M);
@@ -76,7 +79,8 @@ class Model {
   }
 
   labels() {
-    return this.json(this.engine.M._sl_wasm_labels(this.h));
+    const { M } = this.engine;
+    return Array.from({ length: M._sl_wasm_n_labels(this.h) }, (_, i) => M.UTF8ToString(M._sl_wasm_label(this.h, i)));
   }
 
   maxTokens() {

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CLI, DIST, ROOT } from './engine.mjs';
+import { CLI, ROOT, TEST_DIST } from './engine.mjs';
 
 const require = createRequire(import.meta.url);
 const LOGIT_TOLERANCE = 0.05;
@@ -34,10 +34,11 @@ const TEXTS = [
   'Le président de la SNCF a rencontré les représentants d\'Airbus venus de Toulouse avec Marie Dupont, maire de Lyon.',
 ];
 
-// The Emscripten module of a build ('' or '-mt') with factory options (surligneKernel, ...).
+// The Emscripten module of a build ('' or '-mt', with the test entry points) with factory options
+// (surligneKernel, ...).
 async function createModule(variant, options = {}) {
-  const factory = require(path.join(DIST, 'node', `surligne${variant}.cjs`));
-  return factory({ wasmBinary: readFileSync(path.join(DIST, `surligne${variant}.wasm`)), surlignePoolSize: 1, ...options });
+  const factory = require(path.join(TEST_DIST, 'node', `surligne${variant}.cjs`));
+  return factory({ wasmBinary: readFileSync(path.join(TEST_DIST, `surligne${variant}.wasm`)), surlignePoolSize: 1, ...options });
 }
 
 const kernelOf = (M) => M.UTF8ToString(M._sl_wasm_kernel());
@@ -150,7 +151,7 @@ for (const variant of ['', '-mt']) {
         'the default model has q8_0 weights (the product under test)');
       const h = loadModel(M, bytes);
       try {
-        const labels = JSON.parse(M.UTF8ToString(M._sl_wasm_labels(h)));
+        const labels = Array.from({ length: M._sl_wasm_n_labels(h) }, (_, i) => M.UTF8ToString(M._sl_wasm_label(h, i)));
         const ids = execFileSync(CLI, ['tokenize', '-m', MODEL_PATH], { input: TEXTS.join('\n') + '\n', encoding: 'utf8' });
         const native = execFileSync(CLI, ['logits', '-m', MODEL_PATH], { input: ids, encoding: 'utf8' })
           .trim().split('\n').map((line) => JSON.parse(line));
@@ -172,7 +173,7 @@ for (const variant of ['', '-mt']) {
           const got = JSON.parse(M.UTF8ToString(json));
           const want = execFileSync(CLI, ['ner', '-m', MODEL_PATH, '--format', 'jsonl', '--aggregation', 'first'],
             { input: text, encoding: 'utf8' }).split('\n').filter(Boolean).map((line) => JSON.parse(line));
-          assert.deepEqual(got.map((e) => [e.label, e.start, e.end]), want.map((e) => [e.entity_group, e.start, e.end]));
+          assert.deepEqual(got.map((e) => [e.label, e.start, e.end]), want.map((e) => [e.label, e.start, e.end]));
           for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i].score - want[i].score) <= SCORE_TOLERANCE);
         }
       } finally {

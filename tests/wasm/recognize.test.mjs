@@ -41,7 +41,7 @@ const expected = new Map(); // key -> native entities
 function entitiesFromJsonl(out) {
   return out.split('\n').filter(Boolean).map((line) => {
     const e = JSON.parse(line);
-    return { label: e.entity_group ?? e.entity, score: e.score, start: e.start, end: e.end, value: e.value };
+    return { label: e.label, score: e.score, start: e.start, end: e.end, value: e.value };
   });
 }
 

@@ -26,12 +26,12 @@ test('the default model finds both people of the sample sentence and nothing els
   const out = execFileSync(cli, ['ner'], { input: text, cwd: new URL('.', root).pathname, encoding: 'utf8' });
   const ents = out.trim().split('\n').map((l) => JSON.parse(l));
   const model = manifest.models.find((m) => m.name === manifest.default);
-  const own = ents.filter((e) => model.labels.includes(e.entity_group));
-  assert.deepEqual(own.map((e) => e.word), ['Gérald Darmanin', 'Nicolas Sarkozy'], `the model's entities: ${out}`);
+  const own = ents.filter((e) => model.labels.includes(e.label));
+  assert.deepEqual(own.map((e) => e.text), ['Gérald Darmanin', 'Nicolas Sarkozy'], `the model's entities: ${out}`);
   for (const name of ['Gérald Darmanin', 'Nicolas Sarkozy']) {
-    const e = ents.find((x) => x.word === name);
+    const e = ents.find((x) => x.text === name);
     assert.ok(e, `${name} found (entities: ${out})`);
-    assert.equal(e.entity_group, 'PER', `${name} is PER`);
+    assert.equal(e.label, 'PER', `${name} is PER`);
     assert.ok(e.score >= 0.9, `${name} scores ${e.score} >= 0.9`);
     assert.equal(Buffer.from(text).subarray(e.start, e.end).toString(), name, `${name}: byte offsets`);
   }

@@ -7,7 +7,7 @@
 //
 // ENGINE: ort-web (onnxruntime-web's ESM build ort.wasm.min.mjs and its ort-wasm-simd-threaded.mjs/.wasm,
 // from node_modules/onnxruntime-web/dist/, ort.env.wasm.numThreads = THREADS) or surligne-wasm
-// (build-wasm/dist/surligne.mjs at one thread, surligne-mt.mjs beyond, recognize(text, {threads})).
+// (build-wasm/dist-test/surligne.mjs at one thread, surligne-mt.mjs beyond, recognize(text, {threads})).
 // With THREADS > 1 the run fails unless the page was cross-origin isolated and the engine started its
 // worker threads (counted in the worker).
 // The server serves only the page, the worker, those two folders and the model files given, from disk.
@@ -26,7 +26,8 @@ import { chromium } from 'playwright-core';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CHROMIUM = process.env.SURLIGNE_CHROMIUM || '/usr/bin/chromium';
 const ORT_DIST = path.join(ROOT, 'node_modules/onnxruntime-web/dist');
-const WASM_DIST = process.env.SURLIGNE_WASM_DIST || path.join(ROOT, 'build-wasm/dist');
+// the builds with sl_wasm_logits (the same engine as the shipped ones), for the agreement check
+const WASM_DIST = process.env.SURLIGNE_WASM_DIST || path.join(ROOT, 'build-wasm/dist-test');
 
 const [engine, threadsArg, inputsPath, modelsArg, ...rest] = process.argv.slice(2);
 const option = (name, fallback) => {

@@ -5,7 +5,7 @@
 // undefined.
 export function surligneLogits(M, h, text, seq) {
   if (!M._sl_wasm_logits) return undefined;
-  const nLabels = JSON.parse(M.UTF8ToString(M._sl_wasm_labels(h))).length;
+  const nLabels = M._sl_wasm_n_labels(h);
   const bytes = new TextEncoder().encode(text);
   const p = M._malloc(bytes.length + 1);
   const q = M._malloc(seq * nLabels * 4);

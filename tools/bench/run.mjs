@@ -4,7 +4,7 @@
 //   node tools/bench/run.mjs ENGINE THREADS INPUTS.json MODEL[,MODEL...] [--repeat N] [--warmup N] [--budget S]
 //
 // ENGINE: ort-web (onnxruntime-web, wasm backend, SIMD), ort-node (onnxruntime-node, CPU execution provider)
-// or surligne-wasm (build-wasm/dist/node/surligne.cjs at one thread, surligne-mt.cjs beyond).
+// or surligne-wasm (build-wasm/dist-test/node/surligne.cjs at one thread, surligne-mt.cjs beyond).
 // INPUTS.json: [{seq, ids: [...], text}] — the token ids the ORT engines run on, and the French text that
 // surligne's wasm build tokenises into exactly those ids (its API takes text: the time includes tokenising
 // and decoding entities, small beside the forward pass).
@@ -88,9 +88,10 @@ if (engine === 'ort-web' || engine === 'ort-node') {
     await session.release();
   }
 } else if (engine === 'surligne-wasm') {
-  const { loadEngine } = await import('../../tests/wasm/engine.mjs');
+  const { loadEngine, TEST_DIST } = await import('../../tests/wasm/engine.mjs');
   const variant = threads > 1 ? '-mt' : '';
-  const wasm = await loadEngine(variant, { poolSize: Math.max(threads - 1, 1) });
+  // the builds with sl_wasm_logits (the same engine as the shipped ones), for the agreement check
+  const wasm = await loadEngine(variant, { poolSize: Math.max(threads - 1, 1), dist: TEST_DIST });
   info = `surligne${variant}.wasm`;
   for (const model of models) {
     const m = wasm.load(readFileSync(model));

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { CLI, ROOT, TEST_DIST } from './engine.mjs';
+import { CLI, DIST, ROOT, TEST_DIST } from './engine.mjs';
 
 const require = createRequire(import.meta.url);
 const LOGIT_TOLERANCE = 0.05;

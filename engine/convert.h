@@ -6,13 +6,16 @@
      - else a CamembertForMaskedLM keeps its MLM head (mlm.* tensors) with no labels (surligne.labels empty),
        a pre-trained encoder to fine-tune or to export back;
      - a CamembertModel needs labels.
-   The Roberta* and XLMRoberta* equivalents have the same layout. */
+   The Roberta* and XLMRoberta* equivalents have the same layout.
+   And the conversions of a GGUF model file into itself: other labels (a fresh head), other weight types
+   (sl_quantize_model: q8_0, f16 or f32). */
 #ifndef SL_CONVERT_H
 #define SL_CONVERT_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
+#include "gguf.h"
 #include "tokenizer.h"
 
 typedef struct {
@@ -50,5 +53,23 @@ sl_status sl_labels_from_list(const char *list, char ***labels, int *n, sl_error
    each type in order of first appearance. */
 sl_status sl_labels_from_conll(const char *path, char ***labels, int *n, sl_error *err);
 void sl_labels_free(char **labels, int n);
+
+/* ---- model files -------------------------------------------------------------------------------- */
+
+typedef struct {
+    int n_converted; /* Linear weights written in the new type */
+    int n_kept;      /* Linear weights left in their type (q8_0: rows not a multiple of 32) */
+    char first_kept[96];
+    size_t bytes_in, bytes_out; /* tensor data, before and after */
+} sl_quantize_report;
+
+/* Rewrites a model (GGUF bytes) with the Linear weights of the encoder layers (attention q, k, v, output,
+   feed-forward up and down) in `type`: SL_GGML_Q8_0, SL_GGML_F16 or SL_GGML_F32, from any of the three.
+   Embeddings, LayerNorms, biases and the classifier are copied as they are (see convert.c). Every key is
+   copied, general.file_type set as ggml does (f32 0, f16 1, q8_0 7). Writes to out_path atomically, or
+   when out_path is NULL to *out_data / *out_size (malloc'ed). report may be NULL. */
+sl_status sl_quantize_model(const uint8_t *data, size_t size, const char *name, uint32_t type,
+                            const char *out_path, uint8_t **out_data, size_t *out_size,
+                            sl_quantize_report *report, sl_error *err);
 
 #endif

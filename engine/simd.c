@@ -1,8 +1,12 @@
 #include "simd.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
+
+#include "kernels.h"
+#include "surligne.h" /* sl_q8_kernel_name is public */
 
 /* Every kernel computes the same tile (see simd.h). Rows beyond nr repeat the last valid one, so the
    loops have fixed trip counts and keep their accumulators in registers; only valid outputs are stored. */
@@ -444,4 +448,110 @@ const sl_q8_kernels *sl_q8_kernels_best(void) {
         atomic_store_explicit(&best, k, memory_order_relaxed);
     }
     return k;
+}
+
+/* ---- the product --------------------------------------------------------------------------------- */
+
+/* Scratch: M quantised rows in the kernel's format, 64-byte aligned (+ 64 bytes to align the start). */
+size_t sl_q8_scratch_size(const sl_q8_kernels *k, int M, int K) { return (size_t)M * k->act_size(K) + 64; }
+
+size_t matmul_q8_0_scratch_size(int M, int K) { return sl_q8_scratch_size(sl_q8_kernels_best(), M, K); }
+
+#define QUANT_ROWS 16 /* rows of inp per quantisation task (and of GELU's, when it is not fused) */
+#define MAX_PRODUCTS 4
+
+enum { GELU_NONE, GELU_PER_TILE, GELU_BY_ROWS };
+
+typedef struct {
+    int n;                       /* products of the same activations */
+    float *out[MAX_PRODUCTS];
+    const float *bias[MAX_PRODUCTS];
+    const sl_q8_packed *w[MAX_PRODUCTS];
+    int first_task[MAX_PRODUCTS + 1]; /* product i has tasks first_task[i] .. first_task[i + 1] - 1 */
+    const float *inp;
+    uint8_t *act;
+    size_t stride;
+    int M, K, gelu; /* GELU_* */
+    const sl_q8_kernels *kernels;
+} q8_matmul_ctx;
+
+static void quantize_task(void *arg, int task, int thread) {
+    (void)thread;
+    const q8_matmul_ctx *c = arg;
+    const int K = c->K, m1 = (task + 1) * QUANT_ROWS < c->M ? (task + 1) * QUANT_ROWS : c->M;
+    for (int m = task * QUANT_ROWS; m < m1; m++)
+        c->kernels->quantize(c->act + (size_t)m * c->stride, c->inp + (size_t)m * K, K);
+}
+
+/* One task: the kernel's widest run of panels (e.g. 3 x 16 columns) of one product against every row of
+   inp, tile by tile: the panels' weights (48 x K bytes) stay in L2 while the rows stream past. */
+static void product_task(void *arg, int task, int thread) {
+    (void)thread;
+    const q8_matmul_ctx *c = arg;
+    int i = 0;
+    while (task >= c->first_task[i + 1]) i++;
+    const sl_q8_packed *w = c->w[i];
+    float *out = c->out[i];
+    const int P = c->kernels->panels, R = c->kernels->rows, N = w->N;
+    const int p0 = (task - c->first_task[i]) * P, np = w->n_panels - p0 < P ? w->n_panels - p0 : P;
+    const int n0 = p0 * SL_Q8P_COLS, n1 = (p0 + np) * SL_Q8P_COLS < N ? (p0 + np) * SL_Q8P_COLS : N;
+    for (int m = 0; m < c->M; m += R) {
+        const int mr = c->M - m < R ? c->M - m : R;
+        c->kernels->tile(out + (size_t)m * N, (size_t)N, c->act + (size_t)m * c->stride, c->stride, mr, w, p0, np,
+                         c->bias[i]);
+        if (c->gelu == GELU_PER_TILE)
+            for (int r = 0; r < mr; r++) {
+                float *row = out + (size_t)(m + r) * N + n0;
+                gelu_forward(row, row, n1 - n0, NULL); /* inside a task */
+            }
+    }
+}
+
+/* GELU of QUANT_ROWS rows of every output, after the products (where it is not fused into them) */
+static void gelu_task(void *arg, int task, int thread) {
+    (void)thread;
+    const q8_matmul_ctx *c = arg;
+    const int m0 = task * QUANT_ROWS, m1 = m0 + QUANT_ROWS < c->M ? m0 + QUANT_ROWS : c->M;
+    for (int i = 0; i < c->n; i++) {
+        float *rows = c->out[i] + (size_t)m0 * c->w[i]->N;
+        gelu_forward(rows, rows, (int64_t)(m1 - m0) * c->w[i]->N, NULL); /* inside a task */
+    }
+}
+
+void sl_q8_products(const sl_q8_kernels *k, int n, float *const *out, const float *inp,
+                    const sl_q8_packed *const *weight, const float *const *bias, int M, int gelu, void *scratch,
+                    sl_pool *pool) {
+    assert(n >= 1 && n <= MAX_PRODUCTS);
+    q8_matmul_ctx c = {.n = n, .inp = inp, .M = M, .K = weight[0]->K, .kernels = k};
+    c.act = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    c.stride = k->act_size(c.K);
+    /* per tile only where a tile's rows are long enough (48 columns natively): on the 16 of simd128, the
+       calls cost more than the cache saves (measured in Node: 3-5% slower); otherwise by rows afterwards */
+    c.gelu = !gelu ? GELU_NONE : k->panels * SL_Q8P_COLS >= 32 ? GELU_PER_TILE : GELU_BY_ROWS;
+    for (int i = 0; i < n; i++) {
+        assert(weight[i]->K == c.K && k->group == weight[i]->group); /* packed for this kernel (model.c packs
+                                                                         for sl_q8_kernels_best) */
+        c.out[i] = out[i];
+        c.w[i] = weight[i];
+        c.bias[i] = bias ? bias[i] : NULL;
+        c.first_task[i + 1] = c.first_task[i] + (weight[i]->n_panels + k->panels - 1) / k->panels;
+    }
+    sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, quantize_task, &c);
+    sl_pool_run(pool, c.first_task[n], product_task, &c);
+    if (c.gelu == GELU_BY_ROWS) sl_pool_run(pool, (M + QUANT_ROWS - 1) / QUANT_ROWS, gelu_task, &c);
+}
+
+void sl_q8_product(const sl_q8_kernels *k, float *out, const float *inp, const sl_q8_packed *weight,
+                   const float *bias, int M, int gelu, void *scratch, sl_pool *pool) {
+    sl_q8_products(k, 1, &out, inp, &weight, &bias, M, gelu, scratch, pool);
+}
+
+void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
+                         int gelu, void *scratch, sl_pool *pool) {
+    sl_q8_products(sl_q8_kernels_best(), 1, &out, inp, &weight, &bias, M, gelu, scratch, pool);
+}
+
+void matmul_q8_0_forward_n(int n, float *const *out, const float *inp, const sl_q8_packed *const *weight,
+                           const float *const *bias, int M, void *scratch, sl_pool *pool) {
+    sl_q8_products(sl_q8_kernels_best(), n, out, inp, weight, bias, M, 0, scratch, pool);
 }

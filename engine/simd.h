@@ -33,9 +33,11 @@
 #define SL_SIMD_H
 
 #include <stddef.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "quant.h"
+#include "threads.h"
 
 #define SL_Q8P_COLS 16
 #define SL_Q8P_BLOCK_BYTES (SL_Q8_0_BLOCK * SL_Q8P_COLS) /* 512 */
@@ -80,5 +82,21 @@ void sl_q8_product(const sl_q8_kernels *k, float *out, const float *inp, const s
 void sl_q8_products(const sl_q8_kernels *k, int n, float *const *out, const float *inp,
                     const sl_q8_packed *const *weight, const float *const *bias, int M, int gelu, void *scratch,
                     sl_pool *pool);
+
+/* Bytes of scratch memory matmul_q8_0_forward needs for M rows of K inputs. */
+size_t matmul_q8_0_scratch_size(int M, int K);
+
+/* out (M,N) = inp (M,K) . weight^T + bias (N) (bias may be NULL), weight packed from q8_0 rows (N,K), then
+   GELU (gelu_forward) when `gelu`: applied to each tile as it is written, while it is in cache, and by the
+   threads that write it, where the kernel's tiles are wide enough to gain by it (else after the product,
+   by rows). scratch: matmul_q8_0_scratch_size(M, K) bytes. Threads split the quantisation of inp by rows,
+   then the output by panels of columns. */
+void matmul_q8_0_forward(float *out, const float *inp, const sl_q8_packed *weight, const float *bias, int M,
+                         int gelu, void *scratch, sl_pool *pool);
+/* n (<= 4) products of the same inp, out[i] (M,N_i) = inp (M,K) . weight[i]^T + bias[i] (bias may be NULL,
+   or any bias[i]): inp quantised once, and one run of the threads over the panels of all of them (the
+   attention's Q, K and V). */
+void matmul_q8_0_forward_n(int n, float *const *out, const float *inp, const sl_q8_packed *const *weight,
+                           const float *const *bias, int M, void *scratch, sl_pool *pool);
 
 #endif

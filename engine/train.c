@@ -7,6 +7,7 @@
 
 #include "fileio.h"
 #include "kernels.h"
+#include "convert.h"
 #include "quant.h"
 
 /* ---- data -------------------------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "fileio.h"
+#include "convert.h"
 #include "quant.h"
 
 int cmd_quantize(int argc, char **argv) {

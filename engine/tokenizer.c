@@ -17,8 +17,10 @@
      expression), which decides exact ties the same way. A character no single-character piece covers is
      an unknown token scoring min(normal scores) - 10; consecutive unknown tokens merge into one.
 
-   stb_ds.h is not used: the one hash table (the piece trie's transitions) is built once, at load, with a
-   size known in advance. */
+   The one hash table (the piece trie's transitions) is our own, not stb_ds's: built once, at load, with a
+   size known in advance, and read by several threads at once, it is an array of keys probed inline; with
+   stb_ds's hash map (hmgeti_ts, since hmgeti writes into the table on every lookup) tokenising 3 MB of
+   ELTeC text took 0.61 s instead of 0.36 s, and stb_ds's growth cannot report a failed allocation. */
 #include "tokenizer.h"
 
 #include <float.h>

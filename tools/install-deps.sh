@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages surligne builds and tests with (only those missing).
-#   build:  gcc, cmake, pkg-config, libutf8proc-dev (Unicode properties), libstb-dev (stb_ds),
+#   build:  gcc, cmake, pkg-config, libutf8proc-dev (Unicode properties),
 #           libopenblas-dev (large f32 matrix products in native builds; -DSURLIGNE_BLAS=OFF does without),
 #           libopenmpi-dev + openmpi-bin (data-parallel training: mpirun -np N surligne pretrain|train;
 #           -DSURLIGNE_MPI=OFF does without)
@@ -16,7 +16,7 @@
 # (tools/reference/export_onnx.py writes the ONNX models of the comparison benchmark, tools/bench.sh),
 # nodejs, and npm when no npm command is there (npm installs onnxruntime-web and onnxruntime-node).
 set -euo pipefail
-packages=(build-essential cmake pkg-config libutf8proc-dev libstb-dev libopenblas-dev libopenmpi-dev openmpi-bin)
+packages=(build-essential cmake pkg-config libutf8proc-dev libopenblas-dev libopenmpi-dev openmpi-bin)
 for group in "$@"; do
   case "$group" in
     reference) packages+=(python3-torch python3-numpy python3-sentencepiece) ;;

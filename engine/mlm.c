@@ -155,7 +155,8 @@ static int compare_names(const void *a, const void *b) { return strcmp(*(char *c
 sl_status sl_mlm_corpus_add(sl_mlm_corpus *c, const char *path, double weight, const sl_tokenizer *tok,
                             sl_pool *pool, sl_error *err) {
     const int32_t bos = sl_tokenizer_special_ids(tok).bos, eos = sl_tokenizer_special_ids(tok).eos;
-    if (bos < 0 || eos < 0) return sl_fail(err, SL_ERR_ARGUMENT, "%s: the vocabulary has no <s> or </s>", path);
+    if (bos < 0 || eos < 0)
+        return sl_fail(err, SL_ERR_ARGUMENT, "%s: the vocabulary has no <s> or </s>", path);
     if (c->n_sources == SL_MLM_MAX_SOURCES)
         return sl_fail(err, SL_ERR_ARGUMENT, "%s: at most %d text sources", path, SL_MLM_MAX_SOURCES);
     if (!(weight > 0)) return sl_fail(err, SL_ERR_ARGUMENT, "%s: weight %g must be positive", path, weight);

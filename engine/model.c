@@ -317,10 +317,11 @@ static sl_status load_tokenizer(sl_model *m, sl_error *err) {
     if (s) return s;
     const int n = sl_tokenizer_n_tokens(m->tok), pad = sl_tokenizer_special_ids(m->tok).pad;
     if (n != m->cfg.n_vocab)
-        return sl_fail(err, SL_ERR_SHAPE, "key '%s' has %d tokens, but token_embd.weight has %d rows", KEY_TOKENS, n,
-                       m->cfg.n_vocab);
+        return sl_fail(err, SL_ERR_SHAPE, "key '%s' has %d tokens, but token_embd.weight has %d rows",
+                       KEY_TOKENS, n, m->cfg.n_vocab);
     if (pad != m->cfg.pad_id)
-        return sl_fail(err, SL_ERR_FORMAT, "padding token id %d differs from the model's %d", pad, m->cfg.pad_id);
+        return sl_fail(err, SL_ERR_FORMAT, "padding token id %d differs from the model's %d", pad,
+                       m->cfg.pad_id);
     return SL_OK;
 }
 

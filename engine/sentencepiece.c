@@ -572,10 +572,10 @@ static sl_status vocab_from_gguf(const sl_gguf *g, sl_spm_vocab **vocab, sl_toke
     sl_tokenizer *t = NULL;
     sl_status s = from_gguf(g, sv, err);
     if (!s && (s = sl_tokenizer_create(&sv->v, &t, err))) sl_fail_context(err, "keys tokenizer.ggml.*");
-    if (!s && tok) *tok = t;
-    else sl_tokenizer_free(t);
-    if (!s && vocab) *vocab = sv;
-    else sl_spm_vocab_free(sv);
+    if (!s && tok) *tok = t, t = NULL;
+    if (!s && vocab) *vocab = sv, sv = NULL;
+    sl_tokenizer_free(t);
+    sl_spm_vocab_free(sv);
     return s;
 }
 

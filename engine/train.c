@@ -71,8 +71,8 @@ sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int ma
     const sl_special_ids sp = sl_tokenizer_special_ids(tok);
     const int32_t bos = sp.bos, eos = sp.eos;
     if (bos < 0 || eos < 0 || sp.pad < 0)
-        return sl_fail(err, SL_ERR_ARGUMENT, "the vocabulary has no <s>, </s> or padding id (%d, %d, %d)", bos, eos,
-                       sp.pad);
+        return sl_fail(err, SL_ERR_ARGUMENT, "the vocabulary has no <s>, </s> or padding id (%d, %d, %d)",
+                       bos, eos, sp.pad);
     out->max_len = max_len;
     out->pad_id = sp.pad;
     dataset_builder b = {out, 0, 0, err};

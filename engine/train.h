@@ -44,9 +44,9 @@ typedef struct {
 } sl_dataset;
 
 /* Tokenises every word of every sentence on its own (as Hugging Face's is_split_into_words does with
-   CamemBERT: each word gets the dummy prefix), adds the vocabulary's <s> and </s> (padding with its own), and labels the first sub-token of each
-   word. A sentence longer than max_len tokens is split at word boundaries into several examples (a single
-   word longer than that is cut). */
+   CamemBERT: each word gets the dummy prefix), adds the vocabulary's <s> and </s> (padding with its own), and
+   labels the first sub-token of each word. A sentence longer than max_len tokens is split at word boundaries
+   into several examples (a single word longer than that is cut). */
 sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int max_len, sl_dataset *out,
                            sl_error *err);
 void sl_dataset_free(sl_dataset *d);

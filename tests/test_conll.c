@@ -394,12 +394,14 @@ static void check_label_file(void) {
     FILE *f = fopen(path, "w");
     fputs("a O\nb O\n", f);
     fclose(f);
-    CHECK(sl_labels_from_conll(path, &labels, &n, &err) == SL_ERR_FORMAT && strstr(err.message, "no entity tags"),
+    CHECK(sl_labels_from_conll(path, &labels, &n, &err) == SL_ERR_FORMAT &&
+              strstr(err.message, "no entity tags"),
           "%s", err.message);
     f = fopen(path, "w");
     fputs("a O\nb\n", f);
     fclose(f);
-    CHECK(sl_labels_from_conll(path, &labels, &n, &err) == SL_ERR_FORMAT && strstr(err.message, ":2: missing tag"),
+    CHECK(sl_labels_from_conll(path, &labels, &n, &err) == SL_ERR_FORMAT &&
+              strstr(err.message, ":2: missing tag"),
           "%s", err.message);
     unlink(path);
 }

@@ -78,7 +78,8 @@ static void test_corpus(void) {
     /* the threads do not change the stream */
     sl_mlm_corpus one;
     sl_mlm_corpus_init(&one, 32);
-    CHECK(sl_mlm_corpus_add(&one, eltec, 3, sl_model_tokenizer(model), NULL, &err) == SL_OK, "%s", err.message);
+    CHECK(sl_mlm_corpus_add(&one, eltec, 3, sl_model_tokenizer(model), NULL, &err) == SL_OK, "%s",
+          err.message);
     CHECK(one.sources[0].n_ids == c.sources[0].n_ids &&
               !memcmp(one.sources[0].ids, c.sources[0].ids, (size_t)one.sources[0].n_ids * sizeof(int32_t)),
           "two threads tokenised another stream than one");

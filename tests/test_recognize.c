@@ -124,8 +124,10 @@ static void check_types_and_json(const sl_model *m) {
     const char *want[] = {"PER", "ORG", "LOC", "DATE", "TIME", "MONEY", "PERCENT"};
     CHECK(sl_model_n_types(m) == 7, "%d types", sl_model_n_types(m));
     for (int i = 0; i < 7; i++)
-        CHECK(sl_model_type(m, i) && !strcmp(sl_model_type(m, i), want[i]), "type %d: %s", i, sl_model_type(m, i));
-    CHECK(!sl_model_type(m, 7) && !sl_model_type(m, -1) && !sl_model_type(NULL, 0) && sl_model_n_types(NULL) == 0,
+        CHECK(sl_model_type(m, i) && !strcmp(sl_model_type(m, i), want[i]), "type %d: %s", i,
+              sl_model_type(m, i));
+    CHECK(!sl_model_type(m, 7) && !sl_model_type(m, -1) && !sl_model_type(NULL, 0) &&
+              sl_model_n_types(NULL) == 0,
           "types out of range");
 
     const char *text = "à \"Paris\"\t!";
@@ -139,11 +141,14 @@ static void check_types_and_json(const sl_model *m) {
     for (size_t cap = 0; cap <= n + 1; cap++) { /* cut anywhere: the same length, 0-terminated within cap */
         memset(buf, 'x', sizeof buf);
         CHECK(sl_entity_json(&e, text, cap ? buf : NULL, cap) == n, "cap %zu", cap);
-        if (cap) CHECK(strlen(buf) == (cap <= n ? cap - 1 : n) && !strncmp(buf, json, strlen(buf)), "cap %zu", cap);
+        if (cap)
+            CHECK(strlen(buf) == (cap <= n ? cap - 1 : n) && !strncmp(buf, json, strlen(buf)), "cap %zu",
+                  cap);
     }
     e.value[0] = 0;
     sl_entity_json(&e, NULL, buf, sizeof buf);
-    CHECK(!strcmp(buf, "{\"label\":\"B-\\\"LOC\\\"\\n\",\"score\":0.100000001,\"start\":3,\"end\":10}"), "%s", buf);
+    CHECK(!strcmp(buf, "{\"label\":\"B-\\\"LOC\\\"\\n\",\"score\":0.100000001,\"start\":3,\"end\":10}"), "%s",
+          buf);
     CHECK(sl_entity_json(NULL, text, buf, sizeof buf) == 0 && buf[0] == 0, "NULL entity");
 }
 

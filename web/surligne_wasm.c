@@ -91,8 +91,12 @@ EMSCRIPTEN_KEEPALIVE void sl_wasm_free(sl_wasm_handle *h) {
 /* The model's labels in id2label order ("O", "B-PER", ...), and its entity types then the rule
    recogniser's (sl_model_type: "PER", ..., "DATE", ...): NULL past the last. */
 EMSCRIPTEN_KEEPALIVE int sl_wasm_n_labels(sl_wasm_handle *h) { return sl_model_n_labels(h->model); }
-EMSCRIPTEN_KEEPALIVE const char *sl_wasm_label(sl_wasm_handle *h, int i) { return sl_model_label(h->model, i); }
-EMSCRIPTEN_KEEPALIVE const char *sl_wasm_type(sl_wasm_handle *h, int i) { return sl_model_type(h->model, i); }
+EMSCRIPTEN_KEEPALIVE const char *sl_wasm_label(sl_wasm_handle *h, int i) {
+    return sl_model_label(h->model, i);
+}
+EMSCRIPTEN_KEEPALIVE const char *sl_wasm_type(sl_wasm_handle *h, int i) {
+    return sl_model_type(h->model, i);
+}
 
 EMSCRIPTEN_KEEPALIVE int sl_wasm_max_tokens(sl_wasm_handle *h) { return sl_model_max_tokens(h->model); }
 

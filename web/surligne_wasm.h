@@ -1,5 +1,5 @@
 /* surligne_wasm.h — what web/surligne_wasm.c (the entry points) shares with web/surligne_wasm_test.c (the
-   test and benchmark entry points of the build-wasm/dist-test/ builds): the model handle and the last error. */
+   test and benchmark entry points of the build-wasm/dist-test/ builds): the model handle, the last error. */
 #ifndef SURLIGNE_WASM_H
 #define SURLIGNE_WASM_H
 

@@ -21,7 +21,8 @@ EMSCRIPTEN_KEEPALIVE int sl_wasm_logits(sl_wasm_handle *h, const char *text, siz
     const int32_t bos = sl_tokenizer_special_ids(tok).bos, eos = sl_tokenizer_special_ids(tok).eos;
     if (max_tokens > sl_model_max_tokens(h->model)) max_tokens = sl_model_max_tokens(h->model);
     if (bos < 0 || eos < 0 || max_tokens < 2) {
-        sl_wasm_set_error(SL_ERR_ARGUMENT, "no <s> and </s> in the vocabulary, or max_tokens %d < 2", max_tokens);
+        sl_wasm_set_error(SL_ERR_ARGUMENT, "no <s> and </s> in the vocabulary, or max_tokens %d < 2",
+                          max_tokens);
         return -1;
     }
     sl_tokens tk = {0};

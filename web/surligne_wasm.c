@@ -1,7 +1,7 @@
 /* surligne_wasm.c — the WebAssembly entry points: a thin layer over surligne.h, and surligne.h alone, that
    JS can call with numbers and pointers only.
 
-   The JS side (web/worker.js, or tests/wasm/) does:
+   The JS side (web/engine.js, or tests/wasm/) does:
 
        const p = M._malloc(bytes.length);           // model bytes: GGUF, copied into the wasm heap
        M.HEAPU8.set(bytes, p);

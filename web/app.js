@@ -1,6 +1,8 @@
 // app.js — the highlighting page (index.html): loads the default model of weights/models.json (or
 // ?model=URL&sha256=HEX), highlights the entities of the text as it is typed, shows the model's state.
 // ?text=… fills the text and runs at once; ?threads=N, ?aggregation=… and ?dates=0 set the options.
+// A model that cannot be loaded (garbage, a download cut short, a wrong sha256) is reported, and the last model
+// that worked on this device (localStorage, read from IndexedDB) is used in its place.
 // For tests and the console: window.surligne = { ner, Surligne, run } once the model is ready.
 import { highlight, legend } from './highlight.js';
 import { deleteModel, formatBytes, listModels } from './store.js';
@@ -20,6 +22,7 @@ const dates = $('dates');
 
 const SAMPLE = 'Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.';
 const DEBOUNCE_MS = 150;
+const LAST_MODEL = 'surligne-last-model'; // localStorage: { name, url, sha256, expectedBytes } that last loaded
 
 const params = new URLSearchParams(location.search);
 let ner = null;
@@ -40,7 +43,8 @@ function setStatus(state, text) {
   statusText.textContent = text;
 }
 
-function showError(title, err) {
+// note: what was done about it (the model used instead), after the detail
+function showError(title, err, note) {
   errorBox.hidden = false;
   errorBox.replaceChildren();
   const strong = document.createElement('strong');
@@ -49,7 +53,33 @@ function showError(title, err) {
   detail.className = 'detail';
   detail.textContent = err?.message || String(err);
   errorBox.append(strong, ' ', detail);
+  if (note) errorBox.append(Object.assign(document.createElement('span'), { className: 'note', textContent: note }));
   errorBox.dataset.code = err?.code || 'error';
+}
+
+const LOAD_ERRORS = {
+  sha256: 'Le modèle téléchargé n’est pas celui attendu (sha256 différent) : il n’a pas été utilisé.',
+  http: 'Le fichier du modèle est introuvable sur le serveur.',
+  network: 'Le modèle n’a pas pu être téléchargé (hors ligne ?).',
+  truncated: 'Le téléchargement du modèle a été interrompu : le fichier reçu est incomplet et n’a pas été utilisé.',
+  model: 'Le fichier du modèle est invalide : il n’a pas été utilisé.',
+};
+
+function lastModel() {
+  try {
+    const m = JSON.parse(localStorage.getItem(LAST_MODEL));
+    return m?.url ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+function rememberModel(model) {
+  try {
+    localStorage.setItem(LAST_MODEL, JSON.stringify(model));
+  } catch {
+    // no localStorage (private mode, quota): no fallback next time, nothing else
+  }
 }
 
 function onProgress({ phase, loaded, total }) {
@@ -173,30 +203,51 @@ async function main() {
     return;
   }
 
+  const threads = params.get('threads') ? Number(params.get('threads')) : undefined;
+  const open = (m) => Surligne.load(m.url, { sha256: m.sha256, expectedBytes: m.expectedBytes, onProgress, threads });
+  let model = { name, url: new URL(modelUrl, location.href).href, sha256, expectedBytes };
+  let failure = null;
   try {
-    ner = await Surligne.load(modelUrl, {
-      sha256,
-      expectedBytes,
-      onProgress,
-      threads: params.get('threads') ? Number(params.get('threads')) : undefined,
-    });
+    ner = await open(model);
   } catch (err) {
-    progress.hidden = true;
-    setStatus('error', 'Le modèle n’a pas pu être chargé.');
-    const title = {
-      sha256: 'Le modèle téléchargé n’est pas celui attendu (sha256 différent) : il n’a pas été utilisé.',
-      http: 'Le fichier du modèle est introuvable sur le serveur.',
-      network: 'Le modèle n’a pas pu être téléchargé (hors ligne ?).',
-      model: 'Le fichier du modèle est invalide.',
-    }[err.code] || 'Le modèle n’a pas pu être chargé.';
-    showError(title, err);
-    output.dataset.state = 'error';
-    return;
+    failure = err;
   }
-  progress.hidden = true;
-  setStatus('ready', 'Modèle prêt');
-  describeModel(name, ner.info);
-  if (ner.info.storeError) showError('Le modèle n’a pas été gardé sur cet appareil.', new Error(ner.info.storeError));
+  if (failure) {
+    progress.hidden = true;
+    const title = LOAD_ERRORS[failure.code] || 'Le modèle n’a pas pu être chargé.';
+    // the last model that worked here, unless it is the one that just failed
+    const previous = lastModel();
+    const same = previous?.url === model.url && (!model.sha256 || model.sha256.toLowerCase() === previous.sha256);
+    if (previous && !same) {
+      showError(title, failure, `Le modèle utilisé auparavant, ${previous.name}, est chargé à sa place…`);
+      try {
+        ner = await open(previous);
+        model = previous;
+      } catch (err) {
+        console.warn(`surligne: the previous model ${previous.url} failed too: ${err.message}`);
+      }
+    }
+    progress.hidden = true;
+    if (!ner) {
+      setStatus('error', 'Le modèle n’a pas pu être chargé.');
+      showError(title, failure);
+      output.dataset.state = 'error';
+      return;
+    }
+    showError(title, failure, `Le modèle utilisé auparavant sur cet appareil, ${model.name}, sert à sa place.`);
+    setStatus('fallback', 'Modèle précédent utilisé');
+  } else {
+    progress.hidden = true;
+    setStatus('ready', 'Modèle prêt');
+    if (ner.info.repaired) {
+      showError('La copie du modèle gardée sur cet appareil était abîmée : elle a été téléchargée de nouveau.',
+        Object.assign(new Error(ner.info.repaired), { code: 'repaired' }));
+    } else if (ner.info.storeError) {
+      showError('Le modèle n’a pas été gardé sur cet appareil.', Object.assign(new Error(ner.info.storeError), { code: 'store' }));
+    }
+  }
+  rememberModel({ name: model.name, url: model.url, sha256: ner.info.sha256, expectedBytes: ner.info.bytes });
+  describeModel(model.name, ner.info);
   legend($('legend'), ner.entityTypes);
   window.surligne = { ner, Surligne, run };
   showStored();

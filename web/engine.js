@@ -47,7 +47,9 @@ export function byteToUtf16(text, offsets) {
 //   startEngine(build, options, wasmBase)   resolves to the Emscripten module of build ('surligne' or
 //                              'surligne-mt') created with options; wasmBase: the caller's folder of the
 //                              engine's files, or undefined for the host's own
-//   readModel(url, { sha256, expectedBytes, onProgress })   resolves to { bytes, source, sha256, stored, storeError }
+//   readModel(url, { sha256, expectedBytes, onProgress, accept })   resolves to { bytes, source, sha256, stored,
+//                              storeError, repaired }; may call accept(bytes) (which loads them into the
+//                              engine) before keeping them, as store.js's loadModel does
 // }
 export function serveEngine(host) {
   let M = null; // the Emscripten module
@@ -69,21 +71,30 @@ export function serveEngine(host) {
     const enginePromise = host.startEngine(build,
       { surlignePoolSize: threads - 1, printErr: (s) => console.warn(`surligne: ${s}`) }, wasmBase);
     enginePromise.catch(() => {}); // reported below, after the model's own errors
-    const model = await host.readModel(url, { sha256, expectedBytes, onProgress: progress });
-    const modelMs = performance.now() - t0;
-    progress({ phase: 'start', loaded: model.bytes.length, total: model.bytes.length });
-    try {
-      M = await enginePromise;
-    } catch (err) {
-      throw Object.assign(new Error(`cannot start the WebAssembly engine (${build}): ${err.message}`), { code: 'engine' });
-    }
-    const n = model.bytes.length;
-    const p = M._malloc(n);
-    if (!p) throw Object.assign(new Error(`no memory for the model (${n} bytes)`), { code: 'memory' });
-    M.HEAPU8.set(model.bytes, p); // HEAPU8 read after malloc: memory may have grown
+    // the model goes into the engine before the store keeps it: a file the engine refuses is never stored
+    let n = 0;
+    let modelMs = 0; // until the model's bytes are here
+    const accept = async (bytes) => {
+      modelMs = performance.now() - t0;
+      progress({ phase: 'start', loaded: bytes.length, total: bytes.length });
+      try {
+        M = await enginePromise;
+      } catch (err) {
+        throw Object.assign(new Error(`cannot start the WebAssembly engine (${build}): ${err.message}`), { code: 'engine' });
+      }
+      n = bytes.length;
+      const p = M._malloc(n);
+      if (!p) throw Object.assign(new Error(`no memory for the model (${n} bytes)`), { code: 'memory' });
+      M.HEAPU8.set(bytes, p); // HEAPU8 read after malloc: memory may have grown
+      handle = M._sl_wasm_load(p, n); // owns p from here on, even on failure
+      if (!handle) {
+        const why = engineError().message;
+        throw Object.assign(new Error(`the model ${url} cannot be read by the engine: ${why}`), { code: 'model' });
+      }
+    };
+    const model = await host.readModel(url, { sha256, expectedBytes, onProgress: progress, accept });
+    if (!handle) await accept(model.bytes); // a host that does not call accept (Node's, reading a file)
     model.bytes = null;
-    handle = M._sl_wasm_load(p, n); // owns p from here on, even on failure
-    if (!handle) throw Object.assign(engineError(), { code: 'model' });
     // the model's labels and entity types (the engine's: labels without their prefixes, then the rule types)
     const strings = (at) => { const out = []; for (let i = 0, s; (s = at(handle, i)); i++) out.push(M.UTF8ToString(s)); return out; };
     host.post({
@@ -102,6 +113,7 @@ export function serveEngine(host) {
         sha256: model.sha256,
         stored: model.stored,
         storeError: model.storeError,
+        repaired: model.repaired ?? null,
         maxTokens: M._sl_wasm_max_tokens(handle),
         modelMs,
         loadMs: performance.now() - t0,

@@ -6,10 +6,14 @@
 //   await listModels()            -> [{ url, sha256, bytes, storedAt }]   (metadata only, no model bytes)
 //   await deleteModel(url[, sha]) -> number of copies deleted
 //
-// Every copy read back is hashed again: a corrupt or truncated copy is deleted and downloaded anew. Works
-// in a window and in a worker (IndexedDB, fetch and crypto.subtle are in both). Errors are ModelError
-// with a `code`: 'http' (404 and the like), 'network', 'sha256', 'aborted'. A copy that cannot be stored
-// (quota) does not fail the load: the result says stored: false and why, in storeError.
+// Every copy read back is hashed again: a corrupt or truncated copy is deleted and downloaded anew (the
+// result's `repaired` says so, in words). Nothing is stored that is not a GGUF file and, when the caller
+// gives `accept(bytes)` (the engine loading it), that the engine did not take; a stored copy the engine
+// refuses is deleted and downloaded anew, once. Works in a window and in a worker (IndexedDB, fetch and
+// crypto.subtle are in both). Errors are ModelError with a `code`: 'http' (404 and the like), 'network',
+// 'truncated' (the connection cut before the announced length), 'sha256', 'model' (not a GGUF file),
+// 'aborted'. A copy that cannot be stored (quota) does not fail the load: the result says stored: false and
+// why, in storeError, and the copies stored before are all kept.
 
 const DB_NAME = 'surligne-models';
 const DB_VERSION = 1;
@@ -124,7 +128,10 @@ async function readStored(url, sha256, onProgress) {
   if (actual !== info.sha256 || data.byteLength !== info.bytes) {
     onProgress?.({ phase: 'corrupt', loaded: 0, total: info.bytes });
     await deleteModel(url, info.sha256).catch(() => {});
-    return null;
+    const what = !(data instanceof ArrayBuffer) ? 'its bytes are missing'
+      : data.byteLength !== info.bytes ? `${formatBytes(data.byteLength)} instead of ${formatBytes(info.bytes)}`
+        : `its sha256 is ${actual}, not ${info.sha256}`;
+    return { corrupt: `the copy of ${url} kept on this device was damaged (${what}): it was deleted` };
   }
   return { data, sha256: info.sha256 };
 }
@@ -159,7 +166,8 @@ async function download(url, { onProgress, signal, expectedBytes }) {
       chunk = await reader.read();
     } catch (err) {
       if (signal?.aborted) throw new ModelError('aborted', 'the download was cancelled');
-      throw new ModelError('network', `the download of ${url} broke off after ${formatBytes(loaded)}: ${err.message}`);
+      throw new ModelError(length && loaded < length ? 'truncated' : 'network', `the download of ${url} broke off ` +
+        `after ${formatBytes(loaded)}${length ? ` of ${formatBytes(length)}` : ''}: ${err.message} (try again)`);
     }
     if (chunk.done) break;
     const v = chunk.value;
@@ -175,6 +183,10 @@ async function download(url, { onProgress, signal, expectedBytes }) {
       onProgress?.({ phase: 'download', loaded, total });
     }
   }
+  if (length && loaded < length) {
+    throw new ModelError('truncated', `the download of ${url} stopped after ${formatBytes(loaded)} of ` +
+      `${formatBytes(length)}: the connection was cut (try again)`);
+  }
   onProgress?.({ phase: 'download', loaded, total: loaded });
   return loaded === buf.length ? buf.buffer : buf.slice(0, loaded).buffer;
 }
@@ -187,9 +199,10 @@ async function store(url, sha256, data) {
         `${formatBytes(Math.max(0, quota - usage))} free of ${formatBytes(quota)}): it will be downloaded again next time`;
     }
   }
+  let tx = null;
   try {
     const db = await openDb();
-    const tx = db.transaction([META, DATA], 'readwrite');
+    tx = db.transaction([META, DATA], 'readwrite');
     const key = keyOf(url, sha256);
     // older versions of the same URL are replaced
     const old = await result(tx.objectStore(META).index('url').getAllKeys(url));
@@ -204,6 +217,12 @@ async function store(url, sha256, data) {
     await done(tx);
     return null;
   } catch (err) {
+    // a put refused at once leaves the transaction open with the deletions of the older copies queued: undone
+    try {
+      tx?.abort();
+    } catch {
+      // already finished (aborted by the failure itself)
+    }
     if (err?.name === 'QuotaExceededError') {
       return `the storage quota of this site is full: the model (${formatBytes(data.byteLength)}) could not be ` +
         'kept on this device and will be downloaded again next time (free space, or allow storage for this site)';
@@ -232,20 +251,50 @@ export async function verifyModel(url, data, sha256, onProgress) {
   return actual;
 }
 
+// A download that does not start with the GGUF magic (an HTML error page, garbage) is refused, never stored.
+function checkGguf(url, data) {
+  const head = new Uint8Array(data, 0, Math.min(16, data.byteLength));
+  if (head.length >= 4 && String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') return;
+  const shown = Array.from(head, (b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : '.')).join('');
+  throw new ModelError('model', `${url} is not a GGUF model file: its ${formatBytes(data.byteLength)} start with ` +
+    `'${shown}', not 'GGUF' (a wrong URL, or the server answered something else)`);
+}
+
 // The model's bytes, from IndexedDB if a verified copy is there, else from the network (then stored).
 // sha256: the expected hex digest (recommended); without it, any stored copy of the URL is taken.
 // keep: false neither reads nor writes IndexedDB (Node, which has none).
-export async function loadModel(url, { sha256, onProgress, signal, expectedBytes, keep = true } = {}) {
+// accept(bytes): optional, resolves if the model is usable (the engine loaded it), rejects otherwise; a download
+// is stored only once accepted, and a stored copy it rejects with code 'model' is deleted and downloaded anew.
+// The result's `repaired` is null, or says in words which damaged copy was deleted on the way.
+export async function loadModel(url, { sha256, onProgress, signal, expectedBytes, keep = true, accept } = {}) {
   const want = expectedSha(sha256);
   const stored = keep ? await readStored(url, want, onProgress).catch(() => null) : null;
-  if (stored) {
+  let repaired = stored?.corrupt ?? null;
+  if (stored?.data) {
     onProgress?.({ phase: 'cached', loaded: stored.data.byteLength, total: stored.data.byteLength });
-    return { bytes: new Uint8Array(stored.data), source: 'indexeddb', sha256: stored.sha256, stored: true, storeError: null };
+    const bytes = new Uint8Array(stored.data);
+    try {
+      await accept?.(bytes);
+      return { bytes, source: 'indexeddb', sha256: stored.sha256, stored: true, storeError: null, repaired: null };
+    } catch (err) {
+      if (err?.code !== 'model') throw err;
+      onProgress?.({ phase: 'corrupt', loaded: 0, total: bytes.length });
+      await deleteModel(url, stored.sha256).catch(() => {});
+      repaired = `the copy of ${url} kept on this device is not a model the engine reads (${err.message}): it was deleted`;
+    }
   }
-  const data = await download(url, { onProgress, signal, expectedBytes });
-  const actual = await verifyModel(url, data, want, onProgress);
-  if (!keep) return { bytes: new Uint8Array(data), source: 'network', sha256: actual, stored: false, storeError: null };
-  onProgress?.({ phase: 'store', loaded: data.byteLength, total: data.byteLength });
-  const storeError = await store(url, actual, data);
-  return { bytes: new Uint8Array(data), source: 'network', sha256: actual, stored: !storeError, storeError };
+  try {
+    const data = await download(url, { onProgress, signal, expectedBytes });
+    const actual = await verifyModel(url, data, want, onProgress);
+    checkGguf(url, data);
+    const bytes = new Uint8Array(data);
+    await accept?.(bytes);
+    if (!keep) return { bytes, source: 'network', sha256: actual, stored: false, storeError: null, repaired };
+    onProgress?.({ phase: 'store', loaded: data.byteLength, total: data.byteLength });
+    const storeError = await store(url, actual, data);
+    return { bytes, source: 'network', sha256: actual, stored: !storeError, storeError, repaired };
+  } catch (err) {
+    if (repaired && err instanceof Error) err.message = `${repaired}; downloading it again failed: ${err.message}`;
+    throw err;
+  }
 }

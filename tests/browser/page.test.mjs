@@ -185,12 +185,15 @@ test('a wrong sha256 is refused with a clear error, and nothing is stored', asyn
   }
 });
 
-test('a model URL that does not exist (404) shows a clear error', async () => {
+test('a model URL that does not exist (404) shows a clear error; the model used before serves instead', async () => {
   const { page } = fx.browser;
-  await page.goto(`${fx.site.url}index.html?model=weights/no-such-model.gguf`);
-  assert.equal(await waitForRun(page), 'error');
+  await page.goto(`${fx.site.url}index.html?model=weights/no-such-model.gguf&text=${encodeURIComponent(SENTENCE)}`);
+  assert.equal(await waitForRun(page), 'done');
   const text = await page.textContent('#error');
   assert.match(text, /introuvable/);
   assert.match(text, /no-such-model\.gguf: HTTP 404/);
+  assert.match(text, new RegExp(`${DEFAULT.name}, sert à sa place`));
   assert.equal(await page.getAttribute('#error', 'data-code'), 'http');
+  assert.equal(await page.getAttribute('#status', 'data-state'), 'fallback');
+  assert.ok((await marks(page)).some((m) => m.label === 'PER' && m.text === 'Nicolas Sarkozy'));
 });

@@ -1,7 +1,8 @@
 // options.js — the options page: which model (the one bundled with the extension, or one added from a URL
 // and kept in the extension's IndexedDB by web/store.js), which labels are highlighted, which aggregation.
 // Settings are saved at once in storage.local ({ model, hidden, aggregation }); the background passes them
-// to the tabs where highlighting is on.
+// to the tabs where highlighting is on. A model added from a URL replaces the one in use only once it is
+// downloaded, verified, kept and read by the engine; otherwise the page says why and nothing changes.
 import { deleteModel, formatBytes, listModels, loadModel } from './web/store.js';
 
 const $ = (id) => document.getElementById(id);
@@ -132,7 +133,18 @@ async function addModel() {
       },
     });
     if (!model.stored) throw new Error(model.storeError || 'the model could not be kept');
+    // the engine must read it before it replaces the model in use: else the previous one stays, this one goes
+    const previous = (await getSettings()).model;
     await save({ model: { url, sha256 } });
+    status.textContent = 'Chargement du modèle…';
+    try {
+      await ask({ type: 'model' });
+    } catch (err) {
+      await save({ model: previous });
+      await deleteModel(url, sha256).catch(() => {});
+      await refresh();
+      throw new Error(`the engine cannot read this model, the previous one is kept: ${err.message}`);
+    }
     status.textContent = `Ajouté (${formatBytes(model.bytes.length)}).`;
     await refresh();
   } catch (err) {

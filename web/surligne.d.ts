@@ -72,6 +72,8 @@ export interface ModelInfo {
   /** Whether a copy is kept in IndexedDB; if not, storeError says why (quota, …). Always false under Node. */
   stored: boolean;
   storeError: string | null;
+  /** null, or which damaged copy kept on this device was deleted (and the model downloaded again), in words. */
+  repaired: string | null;
   /** Whether the browser granted persistent storage (navigator.storage.persist()). */
   persisted: boolean;
   /** Tokens per window of the model (longer texts are split into overlapping windows). */

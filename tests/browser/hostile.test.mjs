@@ -1,8 +1,9 @@
 // Hostile model sources for the page (issue 16, part 4), in real Chromium: once the published model works and
 // is kept on this device, a model URL answering garbage with status 200, a download cut halfway (Content-Length
 // of the whole file, then the connection closed), a stored copy damaged behind the store's back, and an
-// IndexedDB that refuses to store (QuotaExceededError, thrown by IDBObjectStore.put in the engine's worker).
-// Each time: the page says what went wrong in its status line and error box, nothing stored before is lost,
+// IndexedDB that refuses to store (QuotaExceededError, thrown by IDBObjectStore.put in the engine's worker), and
+// a stored copy whose hash is right but that the engine cannot read (what a store that did not ask the engine
+// could keep). Each time: the page says what went wrong in its status line and error box, nothing stored before is lost,
 // and the showcase sentence's two people are still highlighted, by the model that worked before.
 // The hostile URLs are served by a second server here (another origin, with CORS and CORP headers).
 import assert from 'node:assert/strict';
@@ -36,6 +37,10 @@ before(async () => {
       // the whole file announced, half of it sent, then the connection cut
       res.writeHead(200, { ...headers, 'Content-Length': PUBLISHED.length });
       res.write(PUBLISHED.subarray(0, PUBLISHED.length >> 1), () => setTimeout(() => res.destroy(), 100));
+    } else if (req.url === '/half.gguf') {
+      res.writeHead(200, { ...headers, 'Content-Length': PUBLISHED.length >> 1 }).end(PUBLISHED.subarray(0, PUBLISHED.length >> 1));
+    } else if (req.url === '/legacy.gguf') {
+      res.writeHead(200, { ...headers, 'Content-Length': PUBLISHED.length }).end(PUBLISHED);
     } else if (req.url === '/versioned.gguf') {
       res.writeHead(200, { ...headers, 'Content-Length': versioned.length }).end(versioned);
     } else {
@@ -190,4 +195,41 @@ IDBObjectStore.prototype.put = function put() {
   assert.deepEqual(fx.site.requests.slice(before).filter((r) => r.endsWith('.gguf')), []);
   assert.deepEqual((await markTexts(page)).filter((m) => m.startsWith('PER:')), PEOPLE);
   assert.deepEqual(fx.browser.errors.filter((e) => !/Failed to load resource/.test(e)), []);
+});
+
+test('a stored copy whose hash is right but that the engine cannot read: deleted, downloaded again, said so', async () => {
+  const { page } = fx.browser;
+  // what an older store kept without asking the engine: the first half of a model, under its own sha256
+  const url = `${hostile.url}legacy.gguf`;
+  const half = PUBLISHED.subarray(0, PUBLISHED.length >> 1);
+  const halfSha = createHash('sha256').update(half).digest('hex');
+  await page.evaluate(async ([u, h, from]) => {
+    const data = await (await fetch(from)).arrayBuffer();
+    await new Promise((resolve, reject) => {
+      const req = indexedDB.open('surligne-models');
+      req.onsuccess = () => {
+        const tx = req.result.transaction(['meta', 'data'], 'readwrite');
+        const key = `${u}#sha256=${h}`;
+        tx.objectStore('data').put({ key, data });
+        tx.objectStore('meta').put({ key, url: u, sha256: h, bytes: data.byteLength, storedAt: Date.now() });
+        tx.oncomplete = () => {
+          req.result.close();
+          resolve();
+        };
+        tx.onerror = () => reject(tx.error);
+      };
+      req.onerror = () => reject(req.error);
+    });
+  }, [url, halfSha, `${hostile.url}half.gguf`]);
+  assert.ok((await stored(page)).includes(`legacy.gguf#${halfSha}`));
+  const before = hostile.requests.length;
+  await open(`&model=${encodeURIComponent(url)}`);
+  assert.equal(await waitForRun(page), 'done');
+  assert.deepEqual(hostile.requests.slice(before), ['/legacy.gguf'], 'downloaded again');
+  assert.equal(await page.getAttribute('#status', 'data-state'), 'ready');
+  assert.equal(await page.getAttribute('#error', 'data-code'), 'repaired');
+  assert.match(await page.textContent('#error'), /legacy\.gguf kept on this device is not a model the engine reads \(.*runs past the end of the file.*\): it was deleted/);
+  assert.deepEqual((await markTexts(page)).filter((m) => m.startsWith('PER:')), PEOPLE);
+  const list = await stored(page);
+  assert.ok(list.includes(`legacy.gguf#${DEFAULT.sha256}`) && !list.includes(`legacy.gguf#${halfSha}`), list.join(' '));
 });

@@ -228,7 +228,8 @@ test('a stored copy whose hash is right but that the engine cannot read: deleted
   assert.deepEqual(hostile.requests.slice(before), ['/legacy.gguf'], 'downloaded again');
   assert.equal(await page.getAttribute('#status', 'data-state'), 'ready');
   assert.equal(await page.getAttribute('#error', 'data-code'), 'repaired');
-  assert.match(await page.textContent('#error'), /legacy\.gguf kept on this device is not a model the engine reads \(.*runs past the end of the file.*\): it was deleted/);
+  assert.match(await page.textContent('#error'),
+    /legacy\.gguf kept on this device is not a model the engine reads \(.*runs past the end of the file.*\): it was deleted/);
   assert.deepEqual((await markTexts(page)).filter((m) => m.startsWith('PER:')), PEOPLE);
   const list = await stored(page);
   assert.ok(list.includes(`legacy.gguf#${DEFAULT.sha256}`) && !list.includes(`legacy.gguf#${halfSha}`), list.join(' '));

@@ -9,6 +9,8 @@
 # `tools/install-deps.sh wasm` adds emscripten (Debian's 3.1.6: emcc, clang 14, binaryen, Node.js),
 # dpkg-dev (dpkg-source unpacks utf8proc's Debian source for tools/build-wasm.sh), and clang-19 and lld-19
 # (wasm-ld-19), which build the relaxed-SIMD kernel module that emcc 3.1.6 cannot (engine/wasm_relaxed/).
+# `tools/install-deps.sh fuzz` adds clang and libclang-rt-dev (libFuzzer and the sanitizers' runtimes for
+# clang), which build the harnesses of tests/fuzz/.
 # `tools/install-deps.sh browser` adds chromium (Debian's, driven by playwright-core in tests/browser/),
 # nodejs, python3 (its http.server is the plain static host of tests/browser/site.test.mjs), and npm when no
 # npm command is there (a Node.js that bundles npm needs no Debian npm).
@@ -21,6 +23,7 @@ for group in "$@"; do
   case "$group" in
     reference) packages+=(python3-torch python3-numpy python3-sentencepiece) ;;
     wasm) packages+=(emscripten nodejs dpkg-dev clang-19 lld-19) ;;
+    fuzz) packages+=(clang libclang-rt-dev) ;;
     browser)
       packages+=(chromium nodejs python3)
       command -v npm >/dev/null || packages+=(npm)
@@ -29,7 +32,7 @@ for group in "$@"; do
       packages+=(python3-onnx python3-torch python3-numpy python3-sentencepiece nodejs)
       command -v npm >/dev/null || packages+=(npm)
       ;;
-    *) echo "install-deps: unknown group '$group' (known: reference, wasm, browser, bench)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown group '$group' (known: reference, wasm, fuzz, browser, bench)" >&2; exit 2 ;;
   esac
 done
 missing=()

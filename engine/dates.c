@@ -1002,7 +1002,7 @@ sl_status sl_dates_merge(sl_entities *out, size_t from, const sl_entities *rules
        overlaps are consecutive, and j only moves forward. A model entity that holds the rule entity whole and
        more than prepositions and articles wins; otherwise the rule entity wins and the model entities it
        overlaps go. */
-    const sl_entity *model = out->items + from;
+    const sl_entity *model = n_model ? out->items + from : NULL; /* no entities yet: items may be NULL */
     size_t kept = 0, j = 0;
     for (size_t r = 0; r < rules->n; r++) {
         const sl_entity *x = &rules->items[r];

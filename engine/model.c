@@ -369,6 +369,11 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
                        c->n_head);
     if (!(c->ln_eps > 0 && c->ln_eps < 1))
         return sl_fail(err, SL_ERR_FORMAT, "key '%s' = %g is out of range", KEY_EPS, c->ln_eps);
+    /* each layer is N_LAYER_TENSORS tensors: a count the file cannot hold is refused before the per-layer
+       tables (two pointers a tensor) are allocated from it */
+    if ((size_t)c->n_layer * N_LAYER_TENSORS > sl_gguf_n_tensors(g))
+        return sl_fail(err, SL_ERR_FORMAT, "key '%s' = %d needs %zu tensors, the file has %zu", KEY_LAYERS,
+                       c->n_layer, (size_t)c->n_layer * N_LAYER_TENSORS, sl_gguf_n_tensors(g));
     uint32_t pad;
     if ((s = sl_gguf_get_u32(g, "tokenizer.ggml.padding_token_id", &pad, err))) return s;
     c->pad_id = (int)pad;

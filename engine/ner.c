@@ -408,12 +408,20 @@ int sl_ner_window_for_token(int i, int n_tokens, int window, const int *starts, 
     if (i < 0 || i >= n_tokens || window <= 0 || !starts) return -1;
     /* Most central = farthest from both edges of the window: a token near an edge lacks context on one
        side. Of two equally central windows the earlier one wins, so ownership flips once, mid-overlap. */
+    /* Starts never decrease (sl_ner_windows), so the windows holding i are the few just before the first that
+       starts past i, found by bisection: a scan of all windows for every token is quadratic in the text
+       (a 10 MB text in windows of 16 tokens: 350,000 windows). Walked back, ties go to the earlier (>=). */
+    int lo = 0, hi = n_windows;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (starts[mid] <= i) lo = mid + 1;
+        else hi = mid;
+    }
     int best = -1, best_margin = -1;
-    for (int k = 0; k < n_windows; k++) {
+    for (int k = lo - 1; k >= 0 && i < starts[k] + window; k--) {
         int a = starts[k], b = starts[k] + window < n_tokens ? starts[k] + window : n_tokens;
-        if (i < a || i >= b) continue;
         int margin = i - a < b - 1 - i ? i - a : b - 1 - i;
-        if (margin > best_margin) best_margin = margin, best = k;
+        if (margin >= best_margin) best_margin = margin, best = k;
     }
     return best;
 }

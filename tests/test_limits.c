@@ -1,7 +1,8 @@
 /* Hostile sizes (issue 16, part 3): a model file declaring huge counts, lengths or dimensions is refused with a
    message naming the field before anything is allocated for it; a 10 MB text of one "word" is recognised in
    bounded time and memory; JSON nested past the depth limit is an error, not a stack overflow; a model without
-   labels (a masked-language model) answers sl_recognize with a clear error. */
+   labels (a masked-language model) answers sl_recognize with a clear error. The 10 MB texts are 2 MB under
+   AddressSanitizer, whose build runs the suite several times slower. */
 #include "check.h"
 
 #include <stdint.h>
@@ -123,7 +124,128 @@ static void huge_declarations(void) {
     free(gguf);
 }
 
+static long max_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024;
+}
+
+/* LONG_MB (10) MB of one "word" of each kind: letters (one long Viterbi lattice, one word of millions of sub-word
+   tokens), accented letters, digits (what the rule recogniser reads as numbers), a symbol that is no piece
+   (unknown characters merge into one token). Each is recognised in windows of 16 tokens (the most windows
+   for the least compute: hundreds of thousands) in bounded time; memory grows with the text (tokens and
+   scores), not with its square. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LONG_MB 2
+#else
+#define LONG_MB 10
+#endif
+
+static void long_word(sl_model *m) {
+    const size_t size = (size_t)LONG_MB << 20;
+    char *text = malloc(size);
+    const char *units[] = {"a", "\xc3\xa9", "7", "\xe2\x98\x83"}; /* a, é, 7, ☃ */
+    const char *names[] = {"a", "e-acute", "7", "snowman"};
+    for (int u = 0; u < 4; u++) {
+        const size_t ul = strlen(units[u]), len = size / ul * ul;
+        for (size_t i = 0; i < len; i += ul) memcpy(text + i, units[u], ul);
+        sl_entities e = {0};
+        sl_error err;
+        sl_options opt = sl_default_options();
+        opt.aggregation = SL_AGG_FIRST;
+        opt.max_tokens = 16; /* windows of 14 tokens: hundreds of thousands of them, little compute each */
+        const double t0 = now();
+        const long rss0 = max_rss_mb();
+        sl_status s = sl_recognize(m, text, len, &opt, &e, &err);
+        const double secs = now() - t0;
+        const long grew = max_rss_mb() - rss0;
+        CHECK(s == SL_OK, "%d MB of '%s': %s", LONG_MB, names[u], err.message);
+        int inside = 1;
+        for (size_t i = 0; i < e.n; i++) inside &= e.items[i].start < e.items[i].end && e.items[i].end <= len;
+        CHECK(inside, "%d MB of '%s': an entity outside the text", LONG_MB, names[u]);
+        /* a generous bound (the sanitizer build on a shared machine is ~10x slower): a quadratic pass over
+           10 MB would take hours */
+        CHECK(secs < 300, "%d MB of '%s': %.0f s", LONG_MB, names[u], secs);
+        CHECK(grew < 2048, "%d MB of '%s': peak memory grew by %ld MB", LONG_MB, names[u], grew);
+        printf("  %d MB of '%s': %zu entities in %.1f s, peak memory +%ld MB\n", LONG_MB, names[u], e.n, secs, grew);
+        sl_entities_free(&e);
+    }
+    free(text);
+}
+
+/* JSON nested deeper than its limit (64) is refused at the limit, however deep it goes: the parser recurses,
+   and a million levels would otherwise overflow the stack. */
+static void deep_json(void) {
+    const size_t deep = 1000000;
+    char *text = malloc(2 * deep);
+    for (size_t i = 0; i < deep; i++) text[i] = '[', text[2 * deep - 1 - i] = ']';
+    sl_json *root = NULL;
+    sl_error err;
+    for (int k = 0; k < 2; k++) { /* arrays, then objects {"a":{"a":...}} */
+        size_t len = 2 * deep;
+        if (k) {
+            len = 0;
+            for (size_t i = 0; i < deep / 8; i++) memcpy(text + len, "{\"a\": ", 6), len += 6;
+            text[len++] = '1';
+            for (size_t i = 0; i < deep / 8; i++) text[len++] = '}';
+        }
+        sl_status s = sl_json_parse(text, len, "deep.json", &root, &err);
+        CHECK(s == SL_ERR_FORMAT && strstr(err.message, "deep.json") && strstr(err.message, "64"),
+              "%s nested deep: %s '%s'", k ? "objects" : "arrays", sl_status_name(s), err.message);
+        printf("  %s\n", err.message);
+        sl_json_free(root);
+        root = NULL;
+    }
+    /* at the limit it parses, one past it does not */
+    for (int depth = 63; depth <= 65; depth++) {
+        for (int i = 0; i < depth; i++) text[i] = '[', text[2 * depth - 1 - i] = ']';
+        sl_status s = sl_json_parse(text, (size_t)(2 * depth), "limit.json", &root, &err);
+        CHECK((s == SL_OK) == (depth <= 64), "depth %d: %s", depth, s == SL_OK ? "parsed" : err.message);
+        sl_json_free(root);
+        root = NULL;
+    }
+    free(text);
+}
+
+/* A model without labels: the masked-language model of tests/fixtures/tiny-mlm-hf converts and loads (it is
+   an encoder to fine-tune), and sl_recognize says it has no labels instead of running a head it lacks. */
+static void zero_labels(void) {
+    uint8_t *gguf;
+    size_t size;
+    sl_error err;
+    sl_model *m = NULL;
+    if (sl_convert_hf("tests/fixtures/tiny-mlm-hf", NULL, NULL, &gguf, &size, &err) != SL_OK ||
+        sl_model_load_memory(gguf, size, "mlm.gguf", &m, &err) != SL_OK) {
+        CHECK(0, "the masked-LM fixture: %s", err.message);
+        return;
+    }
+    CHECK(sl_model_n_labels(m) == 0 && !sl_model_label(m, 0), "%d labels", sl_model_n_labels(m));
+    sl_entities e = {0};
+    const char text[] = "Emmanuel Macron est à Paris le 3 mars 2024.";
+    sl_status s = sl_recognize(m, text, sizeof text - 1, NULL, &e, &err);
+    CHECK(s == SL_ERR_UNSUPPORTED && strstr(err.message, "no token-classification head") && e.n == 0, "recognise: %s '%s', %zu entities",
+          sl_status_name(s), err.message, e.n);
+    printf("  0 labels: %s\n", err.message);
+    sl_entities_free(&e);
+    sl_model_free(m);
+    free(gguf);
+}
+
 int main(void) {
     huge_declarations();
+    deep_json();
+    zero_labels();
+    uint8_t *gguf;
+    size_t size;
+    sl_error err;
+    sl_model *m = NULL;
+    if (sl_convert_hf("tests/fixtures/tiny-hf", NULL, NULL, &gguf, &size, &err) != SL_OK ||
+        sl_model_load_memory(gguf, size, "tiny", &m, &err) != SL_OK) {
+        CHECK(0, "tiny-hf: %s", err.message);
+    } else {
+        long_word(m);
+    }
+    sl_model_free(m);
+    free(gguf);
     return check_report("test_limits");
 }

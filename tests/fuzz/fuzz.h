@@ -2,7 +2,8 @@
    run with a message (a finding, as a sanitizer report is), and the small vocabulary and model the
    model-reading harnesses and their seeds are made of.
 
-   Each fuzz_<reader>.c defines LLVMFuzzerTestOneInput only; it is linked two ways (tests/fuzz/CMakeLists.txt):
+   Each fuzz_<reader>.c defines LLVMFuzzerTestOneInput (and LLVMFuzzerInitialize when it loads fixtures); it is
+   linked two ways (tests/fuzz/CMakeLists.txt):
    with libFuzzer in the clang build (-DSURLIGNE_FUZZ=ON, tests/fuzz/run.sh), and with replay.c in every
    normal build, where ctest runs it on the kept inputs of tests/fuzz/regressions/<harness>/. Fixtures are
    found under SL_SOURCE_DIR, which the build defines. */
@@ -23,6 +24,9 @@
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Set-up before the first input (loading fixtures), defined by the harnesses that need one: libFuzzer calls it
+   once, outside the time limit of an input; so does replay.c. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* A broken promise of a reader (an entity outside the text, a span going backwards): a finding. */
 #define FUZZ_CHECK(cond, ...)                                                                                   \

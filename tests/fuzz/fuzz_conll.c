@@ -9,17 +9,20 @@ static const char *const IOB2[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-O
 static const char *const BIOES[] = {"O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"};
 static const char *const IONLY[] = {"O", "I-PER", "I-LOC", "I-ORG", "B-MISC", "I-MISC"};
 
+static sl_labelset sets[3];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc, (void)argv;
+    sl_error err;
+    FUZZ_SETUP(sl_labelset_init(&sets[0], IOB2, 7, &err) == SL_OK, "labels", &err);
+    FUZZ_SETUP(sl_labelset_init(&sets[1], BIOES, 9, &err) == SL_OK, "labels", &err);
+    FUZZ_SETUP(sl_labelset_init(&sets[2], IONLY, 6, &err) == SL_OK, "labels", &err);
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    static sl_labelset sets[3];
-    static int ready;
     sl_error err;
-    if (!ready) {
-        FUZZ_SETUP(sl_labelset_init(&sets[0], IOB2, 7, &err) == SL_OK, "labels", &err);
-        FUZZ_SETUP(sl_labelset_init(&sets[1], BIOES, 9, &err) == SL_OK, "labels", &err);
-        FUZZ_SETUP(sl_labelset_init(&sets[2], IONLY, 6, &err) == SL_OK, "labels", &err);
-        ready = 1;
-    }
     const int mode = data[0] % 7; /* 0: the data's labels; 1-6: a set, with unknown_to_o or not */
     sl_conll_options opt = {mode ? &sets[(mode - 1) % 3] : NULL, mode > 3};
     sl_conll c;

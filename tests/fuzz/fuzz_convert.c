@@ -38,7 +38,8 @@ static void remove_folder(void) {
 }
 
 /* The folder, holding the tiny vocabulary's .model. */
-static void set_up(void) {
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc, (void)argv;
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/surligne-fuzz-convert-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
@@ -54,6 +55,7 @@ static void set_up(void) {
     FUZZ_SETUP(sl_spm_serialize(&t.v, &spm, &n, &err) == SL_OK, "the tiny SentencePiece model", &err);
     write_all("sentencepiece.bpe.model", spm, n);
     free(spm);
+    return 0;
 }
 
 static void check_safetensors(const uint8_t *data, size_t size) {
@@ -79,7 +81,6 @@ static void check_safetensors(const uint8_t *data, size_t size) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (!dir[0]) set_up();
     const uint8_t *st = data;
     size_t st_size = size;
     const uint8_t *sep = memmem(data, size, FUZZ_SEPARATOR, sizeof FUZZ_SEPARATOR - 1);

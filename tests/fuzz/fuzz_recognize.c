@@ -6,16 +6,21 @@
 #include "fuzz.h"
 #include "surligne.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static sl_model *m;
+static sl_model *m;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc, (void)argv;
+    static uint8_t *gguf; /* the bytes must outlive the model: kept for the whole run */
+    size_t n;
     sl_error err;
-    if (!m) {
-        static uint8_t *gguf; /* the bytes must outlive the model: kept for the whole run */
-        size_t n;
-        sl_status s = sl_convert_hf(SL_SOURCE_DIR "/tests/fixtures/tiny-hf", NULL, NULL, &gguf, &n, &err);
-        FUZZ_SETUP(s == SL_OK, "converting tests/fixtures/tiny-hf", &err);
-        FUZZ_SETUP(sl_model_load_memory(gguf, n, "tiny-hf", &m, &err) == SL_OK, "loading tiny-hf", &err);
-    }
+    sl_status s = sl_convert_hf(SL_SOURCE_DIR "/tests/fixtures/tiny-hf", NULL, NULL, &gguf, &n, &err);
+    FUZZ_SETUP(s == SL_OK, "converting tests/fixtures/tiny-hf", &err);
+    FUZZ_SETUP(sl_model_load_memory(gguf, n, "tiny-hf", &m, &err) == SL_OK, "loading tiny-hf", &err);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    sl_error err;
     if (size < 2) return 0;
     const uint8_t a = data[0], b = data[1];
     const char *text = (const char *)data + 2;

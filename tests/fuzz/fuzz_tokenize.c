@@ -4,12 +4,19 @@
    the first token starts a word. One sl_tokens reused across inputs, as sl_recognize reuses it. */
 #include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    static sl_tokenizer *tok;
-    static sl_tokens tk;
+static sl_tokenizer *tok;
+static sl_tokens tk;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc, (void)argv;
     sl_error err;
-    if (!tok) FUZZ_SETUP(sl_tokenizer_create(sl_spm_vocab_get(fuzz_fixture_vocab()), &tok, &err) == SL_OK,
-                         "the fixture's tokenizer", &err);
+    FUZZ_SETUP(sl_tokenizer_create(sl_spm_vocab_get(fuzz_fixture_vocab()), &tok, &err) == SL_OK,
+               "the fixture's tokenizer", &err);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    sl_error err;
     const char *text = (const char *)data;
     sl_status s = sl_tokenize(tok, text, size, &tk, &err);
     if (s != SL_OK) {

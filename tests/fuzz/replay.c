@@ -10,6 +10,9 @@
 
 #include "fuzz.h"
 
+/* Harnesses without set-up do not define it. */
+__attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
+
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int run_file(const char *path) {
@@ -32,6 +35,7 @@ static int run_file(const char *path) {
 
 int main(int argc, char **argv) {
     int n = 0, failed = 0;
+    if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
     for (int a = 1; a < argc; a++) {
         struct stat st;
         if (stat(argv[a], &st) != 0) {

@@ -41,8 +41,8 @@ for h in "${harnesses[@]}"; do
     failed=1
     tail -n 40 "$log" >&2
   fi
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*/[^ ]*' "$log" | tail -1)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  cov=$(grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*/[^ ]*' "$log" | tail -n 1 || true)
   summary+=("$(printf '%-10s %10s executions  %-34s %s' "$h" "${execs:-?}" "${cov:-?}" "$result")")
 done
 printf '%s\n' "${summary[@]}"

@@ -46,6 +46,9 @@ void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k) {
         for (int i = 0; i < SL_Q8_0_BLOCK; i++) {
             float v = xb[i] * id;
             v = (v + 12582912.0f) - 12582912.0f;
+            /* NaN and infinities (from a model with non-finite weights) to the range: casting them is
+               undefined; finite values are already in it */
+            v = fminf(fmaxf(v, -127.0f), 127.0f);
             q[b * SL_Q8_0_BLOCK + i] = (int8_t)v;
         }
     }

@@ -236,7 +236,12 @@ TARGET_VNNI static void i8_quantize_avx512(uint8_t *row, const float *x, int K) 
         _mm_storeu_si128((__m128i *)(void *)(q + b * SL_Q8_0_BLOCK), _mm512_cvtsepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(void *)(q + b * SL_Q8_0_BLOCK + 16), _mm512_cvtsepi32_epi8(q1));
         d[b] = db;
-        corr[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        /* the sum of the bytes stored (saturated): a non-finite input (a model with inf weights) converts to
+           INT_MIN, and 32 of those unsaturated would overflow the sum */
+        const __m512i lo = _mm512_set1_epi32(-128), hi = _mm512_set1_epi32(127);
+        const __m512i s0 = _mm512_min_epi32(_mm512_max_epi32(q0, lo), hi),
+                      s1 = _mm512_min_epi32(_mm512_max_epi32(q1, lo), hi);
+        corr[b] = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
     }
 }
 

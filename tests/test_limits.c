@@ -1,7 +1,7 @@
 /* Hostile sizes (issue 16, part 3): a model file declaring huge counts, lengths or dimensions is refused with a
    message naming the field before anything is allocated for it; a 10 MB text of one "word" is recognised in
    bounded time and memory; JSON nested past the depth limit is an error, not a stack overflow; a model without
-   labels (a masked-language model) answers sl_recognize with a clear error. The 10 MB texts are 2 MB under
+   labels (a masked-language model) answers sl_recognize with a clear error. The 10 MB texts are 1 MB under
    AddressSanitizer, whose build runs the suite several times slower. */
 #include "check.h"
 
@@ -136,7 +136,7 @@ static long max_rss_mb(void) {
    for the least compute: hundreds of thousands) in bounded time; memory grows with the text (tokens and
    scores), not with its square. */
 #if defined(__SANITIZE_ADDRESS__)
-#define LONG_MB 2
+#define LONG_MB 1
 #else
 #define LONG_MB 10
 #endif

@@ -1,8 +1,9 @@
-/* Hostile sizes (issue 16, part 3): a model file declaring huge counts, lengths or dimensions is refused with a
-   message naming the field before anything is allocated for it; a 10 MB text of one "word" is recognised in
-   bounded time and memory; JSON nested past the depth limit is an error, not a stack overflow; a model without
-   labels (a masked-language model) answers sl_recognize with a clear error. The 10 MB texts are 1 MB under
-   AddressSanitizer, whose build runs the suite several times slower. */
+/* Hostile sizes (issue 16, part 3): a model file (GGUF, safetensors, SentencePiece) declaring huge counts,
+   lengths or dimensions is refused with a message naming the field before anything is allocated for it; a
+   10 MB text of one "word" is recognised in bounded time and memory; JSON nested past the depth limit is an
+   error, not a stack overflow; a model without labels (a masked-language model) answers sl_recognize with a
+   clear error. The 10 MB texts are 1 MB under AddressSanitizer, whose build runs the suite several times
+   slower. */
 #include "check.h"
 
 #include <stdint.h>
@@ -15,6 +16,8 @@
 
 #include "convert.h"
 #include "json.h"
+#include "safetensors.h"
+#include "tokenizer.h"
 #include "surligne.h"
 
 static double now(void) {
@@ -135,6 +138,34 @@ static long max_rss_mb(void) {
    (unknown characters merge into one token). Each is recognised in windows of 16 tokens (the most windows
    for the least compute: hundreds of thousands) in bounded time; memory grows with the text (tokens and
    scores), not with its square. */
+/* The other readers of model files: a safetensors header length or tensor shape, and a SentencePiece field
+   length, declared huge. */
+static void huge_other_files(void) {
+    sl_error err;
+    uint8_t st[64] = {0};
+    put_u64(st, 1ull << 62);
+    memcpy(st + 8, "{}", 2);
+    sl_safetensors *t = NULL;
+    sl_status s = sl_safetensors_parse(st, sizeof st, "huge.safetensors", &t, &err);
+    CHECK(s == SL_ERR_FORMAT && strstr(err.message, "header length"), "safetensors header: '%s'", err.message);
+    const char header[] = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}";
+    uint8_t st2[128] = {0};
+    put_u64(st2, sizeof header - 1);
+    memcpy(st2 + 8, header, sizeof header - 1);
+    s = sl_safetensors_parse(st2, 8 + sizeof header - 1, "huge.safetensors", &t, &err);
+    CHECK(s == SL_ERR_FORMAT && strstr(err.message, "'w'"), "safetensors shape: '%s'", err.message);
+    printf("  %s\n", err.message);
+    sl_safetensors_free(t);
+    /* ModelProto field 1 (a piece), length 2^62 as a varint */
+    const uint8_t spm[] = {0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 'x'};
+    sl_spm_vocab *v = NULL;
+    s = sl_spm_parse(spm, sizeof spm, "huge.model", &v, &err);
+    CHECK(s == SL_ERR_FORMAT && strstr(err.message, "huge.model") && strstr(err.message, "length"),
+          "SentencePiece length: '%s'", err.message);
+    printf("  %s\n", err.message);
+    sl_spm_vocab_free(v);
+}
+
 #if defined(__SANITIZE_ADDRESS__)
 #define LONG_MB 1
 #else
@@ -233,6 +264,7 @@ static void zero_labels(void) {
 
 int main(void) {
     huge_declarations();
+    huge_other_files();
     deep_json();
     zero_labels();
     uint8_t *gguf;

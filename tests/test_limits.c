@@ -46,8 +46,10 @@ static sl_status load_patched(const uint8_t *gguf, size_t size, size_t at, uint6
                               sl_error *err) {
     uint8_t *copy = malloc(size);
     memcpy(copy, gguf, size);
-    if (bytes == 8) put_u64(copy + at, value);
-    else for (int i = 0; i < 4; i++) copy[at + i] = (uint8_t)(value >> (8 * i));
+    if (bytes == 8)
+        put_u64(copy + at, value);
+    else
+        for (int i = 0; i < 4; i++) copy[at + i] = (uint8_t)(value >> (8 * i));
     sl_model *m = NULL;
     sl_status s = sl_model_load_memory(copy, size, "huge.gguf", &m, err);
     sl_model_free(m);
@@ -133,11 +135,11 @@ static long max_rss_mb(void) {
     return ru.ru_maxrss / 1024;
 }
 
-/* LONG_MB (10) MB of one "word" of each kind: letters (one long Viterbi lattice, one word of millions of sub-word
-   tokens), accented letters, digits (what the rule recogniser reads as numbers), a symbol that is no piece
-   (unknown characters merge into one token). Each is recognised in windows of 16 tokens (the most windows
-   for the least compute: hundreds of thousands) in bounded time; memory grows with the text (tokens and
-   scores), not with its square. */
+/* LONG_MB (10) MB of one "word" of each kind: letters (one long Viterbi lattice, one word of millions of
+   sub-word tokens), accented letters, digits (what the rule recogniser reads as numbers), a symbol that is no
+   piece (unknown characters merge into one token). Each is recognised in windows of 16 tokens (the most
+   windows for the least compute: hundreds of thousands) in bounded time; memory grows with the text (tokens
+   and scores), not with its square. */
 /* The other readers of model files: a safetensors header length or tensor shape, and a SentencePiece field
    length, declared huge. */
 static void huge_other_files(void) {
@@ -147,8 +149,10 @@ static void huge_other_files(void) {
     memcpy(st + 8, "{}", 2);
     sl_safetensors *t = NULL;
     sl_status s = sl_safetensors_parse(st, sizeof st, "huge.safetensors", &t, &err);
-    CHECK(s == SL_ERR_FORMAT && strstr(err.message, "header length"), "safetensors header: '%s'", err.message);
-    const char header[] = "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}";
+    CHECK(s == SL_ERR_FORMAT && strstr(err.message, "header length"), "safetensors header: '%s'",
+          err.message);
+    const char header[] =
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}";
     uint8_t st2[128] = {0};
     put_u64(st2, sizeof header - 1);
     memcpy(st2 + 8, header, sizeof header - 1);
@@ -198,7 +202,8 @@ static void long_word(sl_model *m) {
            10 MB would take hours */
         CHECK(secs < 300, "%d MB of '%s': %.0f s", LONG_MB, names[u], secs);
         CHECK(grew < 2048, "%d MB of '%s': peak memory grew by %ld MB", LONG_MB, names[u], grew);
-        printf("  %d MB of '%s': %zu entities in %.1f s, peak memory +%ld MB\n", LONG_MB, names[u], e.n, secs, grew);
+        printf("  %d MB of '%s': %zu entities in %.1f s, peak memory +%ld MB\n", LONG_MB, names[u], e.n, secs,
+               grew);
         sl_entities_free(&e);
     }
     free(text);
@@ -254,8 +259,8 @@ static void zero_labels(void) {
     sl_entities e = {0};
     const char text[] = "Emmanuel Macron est à Paris le 3 mars 2024.";
     sl_status s = sl_recognize(m, text, sizeof text - 1, NULL, &e, &err);
-    CHECK(s == SL_ERR_UNSUPPORTED && strstr(err.message, "no token-classification head") && e.n == 0, "recognise: %s '%s', %zu entities",
-          sl_status_name(s), err.message, e.n);
+    CHECK(s == SL_ERR_UNSUPPORTED && strstr(err.message, "no token-classification head") && e.n == 0,
+          "recognise: %s '%s', %zu entities", sl_status_name(s), err.message, e.n);
     printf("  0 labels: %s\n", err.message);
     sl_entities_free(&e);
     sl_model_free(m);

@@ -2,11 +2,10 @@
    run with a message (a finding, as a sanitizer report is), and the small vocabulary and model the
    model-reading harnesses and their seeds are made of.
 
-   Each fuzz_<reader>.c defines LLVMFuzzerTestOneInput (and LLVMFuzzerInitialize when it loads fixtures); it is
-   linked two ways (tests/fuzz/CMakeLists.txt):
-   with libFuzzer in the clang build (-DSURLIGNE_FUZZ=ON, tests/fuzz/run.sh), and with replay.c in every
-   normal build, where ctest runs it on the kept inputs of tests/fuzz/regressions/<harness>/. Fixtures are
-   found under SL_SOURCE_DIR, which the build defines. */
+   Each fuzz_<reader>.c defines LLVMFuzzerTestOneInput (and LLVMFuzzerInitialize when it loads fixtures); it
+   is linked two ways (tests/fuzz/CMakeLists.txt): with libFuzzer in the clang build (-DSURLIGNE_FUZZ=ON,
+   tests/fuzz/run.sh), and with replay.c in every normal build, where ctest runs it on the kept inputs of
+   tests/fuzz/regressions/<harness>/. Fixtures are found under SL_SOURCE_DIR, which the build defines. */
 #ifndef SL_FUZZ_H
 #define SL_FUZZ_H
 
@@ -24,28 +23,28 @@
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-/* Set-up before the first input (loading fixtures), defined by the harnesses that need one: libFuzzer calls it
-   once, outside the time limit of an input; so does replay.c. */
+/* Set-up before the first input (loading fixtures), defined by the harnesses that need one: libFuzzer calls
+   it once, outside the time limit of an input; so does replay.c. */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* A broken promise of a reader (an entity outside the text, a span going backwards): a finding. */
-#define FUZZ_CHECK(cond, ...)                                                                                   \
-    do {                                                                                                        \
-        if (!(cond)) {                                                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                            \
-            fprintf(stderr, __VA_ARGS__);                                                                       \
-            fputc('\n', stderr);                                                                                \
-            abort();                                                                                            \
-        }                                                                                                       \
+#define FUZZ_CHECK(cond, ...)                                                                                \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                         \
+            fprintf(stderr, __VA_ARGS__);                                                                    \
+            fputc('\n', stderr);                                                                             \
+            abort();                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 /* Set-up that cannot fail without the fixtures being broken: stop with the reason. */
-#define FUZZ_SETUP(ok, what, err)                                                                               \
-    do {                                                                                                        \
-        if (!(ok)) {                                                                                            \
-            fprintf(stderr, "fuzz set-up: %s: %s\n", what, (err)->message);                                     \
-            exit(2);                                                                                            \
-        }                                                                                                       \
+#define FUZZ_SETUP(ok, what, err)                                                                            \
+    do {                                                                                                     \
+        if (!(ok)) {                                                                                         \
+            fprintf(stderr, "fuzz set-up: %s: %s\n", what, (err)->message);                                  \
+            exit(2);                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 /* The fixtures' CamemBERT vocabulary (tests/fixtures/tiny-hf/sentencepiece.bpe.model), parsed once. */
@@ -55,8 +54,8 @@ static inline const sl_spm_vocab *fuzz_fixture_vocab(void) {
         sl_error err;
         uint8_t *bytes;
         size_t size;
-        sl_status s = sl_read_file(SL_SOURCE_DIR "/tests/fixtures/tiny-hf/sentencepiece.bpe.model", &bytes, &size,
-                                   &err);
+        sl_status s = sl_read_file(SL_SOURCE_DIR "/tests/fixtures/tiny-hf/sentencepiece.bpe.model", &bytes,
+                                   &size, &err);
         FUZZ_SETUP(s == SL_OK, "the fixture's SentencePiece model", &err);
         s = sl_spm_parse(bytes, size, "sentencepiece.bpe.model", &v, &err);
         free(bytes);

@@ -6,7 +6,8 @@
 #include "fuzz.h"
 
 static const char *const IOB2[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"};
-static const char *const BIOES[] = {"O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"};
+static const char *const BIOES[] = {"O",     "B-PER", "I-PER", "E-PER", "S-PER",
+                                    "B-LOC", "I-LOC", "E-LOC", "S-LOC"};
 static const char *const IONLY[] = {"O", "I-PER", "I-LOC", "I-ORG", "B-MISC", "I-MISC"};
 
 static sl_labelset sets[3];
@@ -32,13 +33,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         sl_conll_free(&c);
         return 0;
     }
-    FUZZ_CHECK(c.sentence_start[0] == 0 && c.sentence_start[c.n_sentences] == c.n_words, "sentences do not tile");
+    FUZZ_CHECK(c.sentence_start[0] == 0 && c.sentence_start[c.n_sentences] == c.n_words,
+               "sentences do not tile");
     for (int s = 0; s < c.n_sentences; s++)
         FUZZ_CHECK(c.sentence_start[s + 1] > c.sentence_start[s], "sentence %d is empty", s);
     for (int w = 0; w < c.n_words; w++) {
-        FUZZ_CHECK(c.tags[w] >= 0 && c.tags[w] < c.labels.n_labels, "word %d has tag %d of %d", w, c.tags[w], c.labels.n_labels);
+        FUZZ_CHECK(c.tags[w] >= 0 && c.tags[w] < c.labels.n_labels, "word %d has tag %d of %d", w, c.tags[w],
+                   c.labels.n_labels);
         FUZZ_CHECK(strlen(c.words[w]) < size, "word %d is longer than the file", w);
-        FUZZ_CHECK(c.lines[w] >= 1 && (!w || c.lines[w] > c.lines[w - 1]), "word %d on line %d", w, c.lines[w]);
+        FUZZ_CHECK(c.lines[w] >= 1 && (!w || c.lines[w] > c.lines[w - 1]), "word %d on line %d", w,
+                   c.lines[w]);
     }
     long per_type[64] = {0};
     if (c.labels.n_types <= 64) sl_conll_count_entities(&c, per_type);

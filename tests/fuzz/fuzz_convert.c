@@ -68,7 +68,8 @@ static void check_safetensors(const uint8_t *data, size_t size) {
     }
     for (size_t i = 0; i < sl_safetensors_count(st); i++) {
         const sl_st_tensor *t = sl_safetensors_tensor(st, i);
-        FUZZ_CHECK(t->name && sl_safetensors_find(st, t->name) == t, "tensor %zu is not found by its name", i);
+        FUZZ_CHECK(t->name && sl_safetensors_find(st, t->name) == t, "tensor %zu is not found by its name",
+                   i);
         FUZZ_CHECK(t->data >= data && t->nbytes <= size && (size_t)(t->data - data) <= size - t->nbytes,
                    "tensor '%s' outside the file", t->name);
         if (t->dtype == SL_DT_OTHER || t->n_elements > 1 << 20) continue;

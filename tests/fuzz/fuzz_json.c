@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(quoted, "no memory");
     FUZZ_CHECK(sl_json_quote(text, size, quoted, need + 1) == need && quoted[need] == 0, "quote length");
     if (sl_json_parse(quoted, need, "quoted", &root, &err) == SL_OK) {
-        FUZZ_CHECK(root->type == SL_JSON_STRING && root->string_len == size && !memcmp(root->string, text, size),
+        FUZZ_CHECK(root->type == SL_JSON_STRING && root->string_len == size &&
+                       !memcmp(root->string, text, size),
                    "a quoted string does not read back as itself");
         sl_json_free(root);
     } else {

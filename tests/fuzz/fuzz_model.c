@@ -1,7 +1,7 @@
 /* GGUF model files from strangers (a URL typed in the options page): any bytes through the GGUF reader (every
-   key and tensor walked), then sl_model_load_memory and, when the model loads, one recognition. Never a crash,
-   a read outside the bytes, a leak or an allocation the file's size does not justify; the entities in the
-   text. Seeds: the tiny models tests/fuzz/seeds.c writes (f32, f16, q8_0, masked-LM). */
+   key and tensor walked), then sl_model_load_memory and, when the model loads, one recognition. Never a
+   crash, a read outside the bytes, a leak or an allocation the file's size does not justify; the entities in
+   the text. Seeds: the tiny models tests/fuzz/seeds.c writes (f32, f16, q8_0, masked-LM). */
 #include "fuzz.h"
 #include "gguf.h"
 #include "surligne.h"
@@ -12,7 +12,8 @@ static void walk_gguf(const uint8_t *data, size_t size) {
     sl_gguf *g = NULL;
     sl_error err;
     if (sl_gguf_parse(data, size, "fuzz.gguf", &g, &err) != SL_OK) {
-        FUZZ_CHECK(!g && strstr(err.message, "fuzz.gguf"), "failed parse must name the file: '%s'", err.message);
+        FUZZ_CHECK(!g && strstr(err.message, "fuzz.gguf"), "failed parse must name the file: '%s'",
+                   err.message);
         return;
     }
     volatile size_t sum = 0; /* touches every byte the reader hands out */
@@ -51,17 +52,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sl_model *m = NULL;
     sl_error err;
     if (sl_model_load_memory(data, size, "fuzz.gguf", &m, &err) != SL_OK) {
-        FUZZ_CHECK(!m && strstr(err.message, "fuzz.gguf"), "failed load must name the file: '%s'", err.message);
+        FUZZ_CHECK(!m && strstr(err.message, "fuzz.gguf"), "failed load must name the file: '%s'",
+                   err.message);
         return 0;
     }
     const int n_labels = sl_model_n_labels(m);
-    for (int i = 0; i < n_labels; i++) FUZZ_CHECK(sl_model_label(m, i), "label %d of %d is NULL", i, n_labels);
+    for (int i = 0; i < n_labels; i++)
+        FUZZ_CHECK(sl_model_label(m, i), "label %d of %d is NULL", i, n_labels);
     sl_options opt = sl_default_options();
     opt.aggregation = SL_AGG_SIMPLE;
     sl_entities e = {0};
     if (sl_recognize(m, TEXT, sizeof TEXT - 1, &opt, &e, &err) == SL_OK)
         for (size_t i = 0; i < e.n; i++)
-            FUZZ_CHECK(e.items[i].label && e.items[i].start < e.items[i].end && e.items[i].end <= sizeof TEXT - 1,
+            FUZZ_CHECK(e.items[i].label && e.items[i].start < e.items[i].end &&
+                           e.items[i].end <= sizeof TEXT - 1,
                        "entity %zu [%zu, %zu) of a %zu-byte text", i, e.items[i].start, e.items[i].end,
                        sizeof TEXT - 1);
     sl_entities_free(&e);

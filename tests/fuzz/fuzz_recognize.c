@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     opt.keep_punctuation = (a >> 4) & 1;
     opt.threshold = (a >> 5) / 8.0f;
     opt.max_tokens = b & 0x80 ? 0 : 3 + (b & 0x1f); /* 0: the model's own window */
-    opt.stride = (b >> 5) & 3;                        /* 0: automatic */
+    opt.stride = (b >> 5) & 3;                      /* 0: automatic */
     if (opt.max_tokens && opt.stride >= opt.max_tokens - 2) opt.stride = 0;
     sl_entities e = {0};
     sl_status s = sl_recognize(m, text, len, &opt, &e, &err);

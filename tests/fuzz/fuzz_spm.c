@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sl_spm_vocab *sv = NULL;
     sl_error err;
     if (sl_spm_parse(data, size, "fuzz.model", &sv, &err) != SL_OK) {
-        FUZZ_CHECK(!sv && strstr(err.message, "fuzz.model"), "failed parse must name the file: '%s'", err.message);
+        FUZZ_CHECK(!sv && strstr(err.message, "fuzz.model"), "failed parse must name the file: '%s'",
+                   err.message);
         return 0;
     }
     const sl_vocab *v = sl_spm_vocab_get(sv);
@@ -41,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const sl_vocab *v2 = sl_spm_vocab_get(sv2);
         FUZZ_CHECK(v2->n_tokens == v->n_tokens, "%d tokens read back as %d", v->n_tokens, v2->n_tokens);
         for (int i = 0; i < v->n_tokens; i++)
-            FUZZ_CHECK(v2->piece_lens[i] == v->piece_lens[i] && !memcmp(v2->pieces[i], v->pieces[i], v->piece_lens[i]),
+            FUZZ_CHECK(v2->piece_lens[i] == v->piece_lens[i] &&
+                           !memcmp(v2->pieces[i], v->pieces[i], v->piece_lens[i]),
                        "piece %d differs once written and read back", i);
         sl_spm_vocab_free(sv2);
         free(again);

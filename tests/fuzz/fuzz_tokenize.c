@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(!i || (tk.start[i] >= tk.start[i - 1] && tk.end[i] >= tk.end[i - 1]),
                    "token %d [%d, %d) goes back from [%d, %d)", i, tk.start[i], tk.end[i], tk.start[i - 1],
                    tk.end[i - 1]);
-        FUZZ_CHECK(tk.word_start[i] <= 1 && (i || tk.word_start[0]), "token %d word_start %d", i, tk.word_start[i]);
+        FUZZ_CHECK(tk.word_start[i] <= 1 && (i || tk.word_start[0]), "token %d word_start %d", i,
+                   tk.word_start[i]);
     }
     return 0;
 }

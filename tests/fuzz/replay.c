@@ -13,7 +13,9 @@
 /* Harnesses without set-up do not define it. */
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int by_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static int run_file(const char *path) {
     uint8_t *data;

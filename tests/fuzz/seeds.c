@@ -15,7 +15,6 @@
 #include "export.h"
 #include "fuzz.h"
 #include "gguf.h"
-#include "quant.h"
 
 static const char *out_dir;
 
@@ -82,9 +81,10 @@ static void models(void) {
     sl_error err;
     uint8_t *f32, *mlm, *q;
     size_t n32, nmlm, nq;
-    if (sl_model_random_shape(FUZZ_LAYERS, FUZZ_HIDDEN, FUZZ_HEADS, FUZZ_FF, &t.v, FUZZ_LABELS, FUZZ_N_LABELS, 1,
-                              &f32, &n32, &err) ||
-        sl_model_random_shape(FUZZ_LAYERS, FUZZ_HIDDEN, FUZZ_HEADS, FUZZ_FF, &t.v, NULL, 0, 2, &mlm, &nmlm, &err))
+    if (sl_model_random_shape(FUZZ_LAYERS, FUZZ_HIDDEN, FUZZ_HEADS, FUZZ_FF, &t.v, FUZZ_LABELS, FUZZ_N_LABELS,
+                              1, 0, &f32, &n32, &err) ||
+        sl_model_random_shape(FUZZ_LAYERS, FUZZ_HIDDEN, FUZZ_HEADS, FUZZ_FF, &t.v, NULL, 0, 2, 0, &mlm, &nmlm,
+                              &err))
         fail("tiny model", &err);
     put("model", "tiny-f32.gguf", f32, n32);
     put("model", "tiny-mlm.gguf", mlm, nmlm);
@@ -93,7 +93,8 @@ static void models(void) {
         const char *name;
     } types[] = {{SL_GGML_F16, "tiny-f16.gguf"}, {SL_GGML_Q8_0, "tiny-q8_0.gguf"}};
     for (int i = 0; i < 2; i++) {
-        if (sl_quantize_model(f32, n32, "tiny", types[i].type, NULL, &q, &nq, NULL, &err)) fail("quantize", &err);
+        if (sl_quantize_model(f32, n32, "tiny", types[i].type, NULL, &q, &nq, NULL, &err))
+            fail("quantize", &err);
         put("model", types[i].name, q, nq);
         free(q);
     }
@@ -108,7 +109,8 @@ static void models(void) {
     fuzz_make_tiny_vocab(&t, 1);
     const uint8_t *full = t.v.charsmap;
     const size_t full_len = t.v.charsmap_len, units = 4096, bytes = units * 4;
-    const size_t trie = (size_t)full[0] | (size_t)full[1] << 8 | (size_t)full[2] << 16 | (size_t)full[3] << 24;
+    const size_t trie =
+        (size_t)full[0] | (size_t)full[1] << 8 | (size_t)full[2] << 16 | (size_t)full[3] << 24;
     const size_t pool = full_len - 4 - trie;
     if (trie <= bytes) fail("the fixture's charsmap is smaller than expected", NULL);
     uint8_t *cut = malloc(4 + bytes + pool);
@@ -159,14 +161,21 @@ static void json(void) {
 }
 
 static void conll(void) {
-    /* the first byte is fuzz_conll's mode: 0 labels from the data, 1-3 a model's set, 4-6 with unknown -> O */
+    /* the first byte is fuzz_conll's mode: 0 labels from the data, 1-3 a model's set, 4-6 with unknown -> O
+     */
     const char *texts[] = {
-        "\x00" "Emmanuel B-PER\nMacron I-PER\nest O\n\xc3\xa0 O\nParis B-LOC\n. O\n\nLe O\nMonde B-ORG\n",
-        "\x01" "-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n",
-        "\x02" "1\tMarie\tS-PER\n2\tCurie\tO\n\n1\tLyon\tB-LOC\n2\tPart-Dieu\tE-LOC\n",
-        "\x03\xef\xbb\xbf" "Victor I-PER\r\nHugo I-PER\r\n\r\nParis I-LOC\r\n",
-        "\x04" "Jean B-PER\nValjean I-PER\nrencontre O\nJavert B-MISC\n\n\n\nfin O\n",
-        "\x05" "l' O\nEurope B-LOC\n",
+        "\x00"
+        "Emmanuel B-PER\nMacron I-PER\nest O\n\xc3\xa0 O\nParis B-LOC\n. O\n\nLe O\nMonde B-ORG\n",
+        "\x01"
+        "-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n",
+        "\x02"
+        "1\tMarie\tS-PER\n2\tCurie\tO\n\n1\tLyon\tB-LOC\n2\tPart-Dieu\tE-LOC\n",
+        "\x03\xef\xbb\xbf"
+        "Victor I-PER\r\nHugo I-PER\r\n\r\nParis I-LOC\r\n",
+        "\x04"
+        "Jean B-PER\nValjean I-PER\nrencontre O\nJavert B-MISC\n\n\n\nfin O\n",
+        "\x05"
+        "l' O\nEurope B-LOC\n",
     };
     for (int i = 0; i < 6; i++) {
         char name[32];

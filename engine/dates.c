@@ -837,7 +837,7 @@ static int money(const doc *d, int i, match *m) {
         j++;
     } else if (t->kind == T_WORD && t->upper == 2 && near(d, j)) {
         for (const char *const *c = CURRENCY_CODES; *c && !code; c++)
-            if (strlen(*c) == 3 && !strncmp(d->text + t->start, *c, 3) && t->end - t->start == 3) code = *c;
+            if (strlen(*c) == 3 && t->end - t->start == 3 && !memcmp(d->text + t->start, *c, 3)) code = *c;
         if (code) j++;
     } else {
         int k = j;

@@ -293,8 +293,8 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
         fprintf(stderr, "surligne pretrain: give one of --config, --init or the shape options\n");
         return 0;
     }
-    if (a->init_std && (a->init || a->resume)) {
-        fprintf(stderr, "surligne pretrain: --init-std sets a random model's weights: not with --init or --resume\n");
+    if (a->init_std && a->init) { /* with --resume (the same options as the run's start) the state's weights */
+        fprintf(stderr, "surligne pretrain: --init-std sets a random model's weights: not with --init\n");
         return 0;
     }
     if (!a->config && !a->init && !shape && !a->resume) {

@@ -8,6 +8,8 @@
 # fix the reader, then keep the input in tests/fuzz/regressions/<harness>/ (ctest fuzz_<harness> reads it
 # in every build). Prints executions and coverage per harness.
 #   bash tests/fuzz/run.sh [SECONDS [HARNESS...]]     e.g. bash tests/fuzz/run.sh 600 model convert
+# FUZZ_RUNS=N stops a harness after N executions if that comes first (the long run: FUZZ_RUNS=10000000
+# bash tests/fuzz/run.sh 3600: ten million executions or an hour each).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
@@ -32,6 +34,7 @@ for h in "${harnesses[@]}"; do
   dict="tests/fuzz/$h.dict"
   case "$h" in dates | tokenize | recognize) dict=tests/fuzz/text.dict ;; esac
   [ -f "$dict" ] && args+=(-dict="$dict")
+  [ -n "${FUZZ_RUNS:-}" ] && args+=(-runs="$FUZZ_RUNS")
   log="$out/fuzz_$h.log"
   echo "== fuzz_$h: $seconds s" >&2
   if "$out/fuzz_$h" "${args[@]}" "${dirs[@]}" >"$log" 2>&1; then

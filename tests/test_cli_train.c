@@ -211,7 +211,8 @@ static void test_errors(void) {
     rc = run_cli(log, "%s --train %s -o %s", init, no_tag, tmp("e.gguf"));
     expect("a line with no tag", rc, 1, log, "no_tag.conll:4");
 
-    const char *misc = tmp("misc.conll");
+    char misc[1024]; /* tmp()'s 8 buffers are reused by the calls below */
+    snprintf(misc, sizeof misc, "%s", tmp("misc.conll"));
     write_text(misc, "Paris B-LOC\nest O\n\nle O\nTour B-MISC\nde I-MISC\nFrance I-MISC\n");
     rc = run_cli(log, "%s --train %s -o %s --unknown-labels error", init, misc, tmp("e.gguf"));
     expect("an unknown label", rc, 1, log, "misc.conll:5");
@@ -229,6 +230,11 @@ static void test_errors(void) {
     expect("--config tiny", rc, 0, log, "MISC");
     rc = run_cli(log, "eval -m %s %s --json", tmp("c.gguf"), misc);
     expect("eval of a --config model", rc, 0, log, "\"f1\"");
+    /* a Hugging Face CamembertForMaskedLM folder (no labels): a fresh head for the labels of the data */
+    rc = run_cli(log, "train --init tests/fixtures/tiny-mlm-hf --train %s --epochs 1 -o %s", misc, tmp("m.gguf"));
+    expect("--init of a masked-LM folder", rc, 0, log, "a fresh classification head for the 5 labels");
+    rc = run_cli(log, "eval -m %s %s --json", tmp("m.gguf"), misc);
+    expect("eval of a model trained from a masked-LM folder", rc, 0, log, "\"f1\"");
     rc = run_cli(log, "train --config huge --train %s -o %s", misc, tmp("h.gguf"));
     expect("an unknown --config", rc, 1, log, "unknown model shape 'huge'");
     rc = run_cli(log, "%s --train %s -o %s --shuffle sometimes", init, misc, tmp("e.gguf"));

@@ -211,6 +211,16 @@ static int check_resumed_state(const run *r, const uint64_t *now) {
     return cli_state_matches("train", r->a.resume, r->state, now, fields, sizeof fields / sizeof *fields);
 }
 
+/* The labels of a fresh head: --labels (a FILE.conll, or a list such as PER,ORG,LOC), or else those of the
+   training data. */
+static sl_status fresh_labels(const train_args *a, char ***labels, int *n_labels, sl_error *err) {
+    struct stat st;
+    const char *from = a->labels ? a->labels : a->train;
+    return from == a->train || (stat(from, &st) == 0 && S_ISREG(st.st_mode))
+               ? sl_labels_from_conll(from, labels, n_labels, err)
+               : sl_labels_from_list(from, labels, n_labels, err);
+}
+
 /* --config: random weights of a named shape, the vocabulary of a SentencePiece model, and the labels of
    --labels or else of the training data. */
 static int random_model(run *r) {
@@ -221,11 +231,7 @@ static int random_model(run *r) {
     sl_spm_vocab *vocab = NULL;
     char **labels = NULL;
     int n_labels = 0, ok = 0;
-    struct stat st;
-    const char *from = a->labels ? a->labels : a->train;
-    sl_status s = from == a->train || (stat(from, &st) == 0 && S_ISREG(st.st_mode))
-                      ? sl_labels_from_conll(from, &labels, &n_labels, &err)
-                      : sl_labels_from_list(from, &labels, &n_labels, &err);
+    sl_status s = fresh_labels(a, &labels, &n_labels, &err);
     if (s == SL_OK && !(s = sl_read_file(a->tokenizer, &spm, &spm_size, &err)) &&
         !(s = sl_spm_parse(spm, spm_size, a->tokenizer, &vocab, &err)) &&
         !(s = sl_model_random(a->config, sl_spm_vocab_get(vocab), (const char *const *)labels, n_labels,
@@ -263,12 +269,9 @@ static int load_model(run *r) {
         /* a pre-trained encoder (surligne pretrain): a fresh head for the labels of --labels or --train */
         char **labels = NULL;
         int n_labels = 0;
-        const char *lfrom = a->labels ? a->labels : a->train;
         uint8_t *bytes = NULL;
         size_t size = 0;
-        sl_status s = lfrom == a->train || (stat(lfrom, &st) == 0 && S_ISREG(st.st_mode))
-                          ? sl_labels_from_conll(lfrom, &labels, &n_labels, &err)
-                          : sl_labels_from_list(lfrom, &labels, &n_labels, &err);
+        sl_status s = fresh_labels(a, &labels, &n_labels, &err);
         if (s == SL_OK) s = sl_read_file(a->init, &bytes, &size, &err);
         if (s == SL_OK)
             s = sl_model_with_fresh_head(bytes, size, a->init, (const char *const *)labels, n_labels,
@@ -285,25 +288,28 @@ static int load_model(run *r) {
         printf("%s: a pre-trained encoder: a fresh classification head for %d labels\n", a->init, n_labels);
         return 1;
     }
-    /* a Hugging Face folder: converted in memory, with a fresh head when labels are given */
+    /* a Hugging Face folder, converted in memory: a token classifier keeps its head unless --labels gives a
+       fresh one; a folder without labels (a CamembertForMaskedLM or a bare encoder) gets a fresh head for the
+       labels of the training data */
+    sl_convert_options co = {NULL, 0, (uint64_t)a->seed};
     char **labels = NULL;
     int n_labels = 0;
-    if (a->labels) {
-        sl_status s = stat(a->labels, &st) == 0 && S_ISREG(st.st_mode)
-                          ? sl_labels_from_conll(a->labels, &labels, &n_labels, &err)
-                          : sl_labels_from_list(a->labels, &labels, &n_labels, &err);
-        if (s != SL_OK) {
-            fprintf(stderr, "surligne train: --labels: %s\n", err.message);
-            return 0;
-        }
-    }
-    sl_convert_options co = {(const char *const *)labels, n_labels, (uint64_t)a->seed};
     size_t size;
-    sl_status s = sl_convert_hf(a->init, &co, NULL, &r->model_bytes, &size, &err);
+    sl_status s = a->labels ? fresh_labels(a, &labels, &n_labels, &err) : SL_OK;
+    for (int pass = 0; s == SL_OK && pass < 2; pass++) {
+        co.labels = (const char *const *)labels, co.n_labels = n_labels;
+        s = sl_convert_hf(a->init, &co, NULL, &r->model_bytes, &size, &err);
+        if (s == SL_OK) s = sl_model_load_memory(r->model_bytes, size, a->init, &r->model, &err);
+        if (s != SL_OK || n_labels > 0 || sl_model_n_labels(r->model) > 0) break;
+        sl_model_free(r->model), r->model = NULL;
+        free(r->model_bytes), r->model_bytes = NULL;
+        s = fresh_labels(a, &labels, &n_labels, &err);
+        if (s == SL_OK) printf("%s: no labels in the folder: a fresh classification head for the %d labels of %s\n",
+                               a->init, n_labels, a->train);
+    }
     sl_labels_free(labels, n_labels);
-    if (s == SL_OK) s = sl_model_load_memory(r->model_bytes, size, a->init, &r->model, &err);
     if (s != SL_OK) {
-        fprintf(stderr, "surligne train: --init: %s\n", err.message);
+        fprintf(stderr, "surligne train: --init %s: %s\n", a->init, err.message);
         return 0;
     }
     return 1;

@@ -240,6 +240,8 @@ void sl_context_free(sl_context *ctx) {
     free(ctx);
 }
 
+enum { SL_MAX_ACTIVATION_MB = 2048 }; /* a base model needs 31 MB for 512 tokens */
+
 static sl_status get_dim(const sl_gguf *g, const char *key, int *out, sl_error *err) {
     uint32_t v;
     sl_status s = sl_gguf_get_u32(g, key, &v, err);
@@ -380,6 +382,15 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     if (c->n_pos < c->pad_id + 3)
         return sl_fail(err, SL_ERR_FORMAT, "position table (%d rows) too small for padding id %d", c->n_pos,
                        c->pad_id);
+    /* the activations of one window of the longest input the position table allows: the file's tensors
+       bound the weights, not these (a small file can declare a huge FFN width or head count) */
+    const double window = c->n_pos - c->pad_id - 1,
+                 act_mb = window * (8.0 * c->n_embd + c->n_ff + (double)c->n_head * window) * 4 / (1 << 20);
+    if (act_mb > SL_MAX_ACTIVATION_MB)
+        return sl_fail(err, SL_ERR_FORMAT,
+                       "the model needs %.0f MB of activations for a window of %.0f tokens (hidden %d, "
+                       "intermediate %d, %d heads): more than %d MB",
+                       act_mb, window, c->n_embd, c->n_ff, c->n_head, SL_MAX_ACTIVATION_MB);
     const sl_gguf_tensor *te = sl_gguf_find_tensor(g, "token_embd.weight");
     if (!te || te->n_dims != 2) return sl_fail(err, SL_ERR_FORMAT, "tensor 'token_embd.weight' is missing or not 2-D");
     if (te->ne[1] <= 0 || te->ne[1] > (1 << 24)) return sl_fail(err, SL_ERR_FORMAT, "bad vocabulary size");

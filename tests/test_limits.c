@@ -97,9 +97,11 @@ static void huge_declarations(void) {
                  tokens = after_name(gguf, size, "tokenizer.ggml.tokens"),
                  embd = after_name(gguf, size, "token_embd.weight"),
                  layers = after_name(gguf, size, "bert.block_count"),
+                 ff = after_name(gguf, size, "bert.feed_forward_length"),
+                 ctx = after_name(gguf, size, "bert.context_length"),
                  labels = after_name(gguf, size, "surligne.labels");
-    CHECK(arch && tokens && embd && layers && labels, "the fields to patch are not found");
-    if (!(arch && tokens && embd && layers && labels)) return;
+    CHECK(arch && tokens && embd && layers && labels && ff && ctx, "the fields to patch are not found");
+    if (!(arch && tokens && embd && layers && labels && ff && ctx)) return;
     const struct {
         const char *what;
         size_t at;
@@ -116,6 +118,9 @@ static void huge_declarations(void) {
         {"tensor dimensions", embd + 4 + 8, 1ull << 31, 8, SL_ERR_FORMAT, "token_embd.weight"},
         {"layer count", layers + 4, (1u << 24) - 1, 4, SL_ERR_FORMAT, "bert.block_count"},
         {"label count", labels + 8, 1u << 30, 8, SL_ERR_FORMAT, "surligne.labels"},
+        /* the activations of a window, not the file, would be huge */
+        {"FFN width", ff + 4, (1u << 24) - 1, 4, SL_ERR_FORMAT, "intermediate 16777215"},
+        {"context length", ctx + 4, 1u << 20, 4, SL_ERR_FORMAT, "window of 1048574 tokens"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         double t0 = now();

@@ -354,7 +354,7 @@ static const struct {
 } SHAPES[] = {{"tiny", 2, 32, 4, 64}, {"small", 4, 256, 4, 1024}, {"base", 12, 768, 12, 3072}};
 
 static sl_status random_tensor(convert_state *cs, const sl_config *c, const sl_tensor_spec *spec, int layer,
-                               double std, uint64_t *rng, sl_error *err) {
+                               double std, uint64_t *rng, float **out, sl_error *err) {
     char name[128];
     snprintf(name, sizeof name, spec->gguf, layer);
     const int64_t rows = sl_dim_size(c, spec->rows), cols = sl_dim_size(c, spec->cols);
@@ -372,7 +372,44 @@ static sl_status random_tensor(convert_state *cs, const sl_config *c, const sl_t
     }
     int64_t ne[2] = {spec->cols == DIM_NONE ? rows : cols, rows};
     sl_gguf_add_tensor(cs->w, name, SL_GGML_F32, spec->cols == DIM_NONE ? 1 : 2, ne, x);
+    if (out) *out = x; /* the writer reads it when the file is written */
     return SL_OK;
+}
+
+/* sl_random_init.local_heads (convert.h): pos is the (n_pos, C) position table, q and k the first two
+   layers' (C, C) query and key weights (rows: outputs). */
+static void local_heads(const sl_config *c, double std, float *pos, float *const q[2], float *const k[2]) {
+    const int C = c->n_embd, hd = C / c->n_head, DP = (hd < 64 ? hd : 64) & ~1, NP = DP / 2, S = C - DP;
+    if (NP < 1) return;
+    /* the sinusoids' amplitude: as large as the token embedding's part (norm std sqrt(C)) */
+    const double a = std * sqrt((double)C / NP);
+    for (int p = 0; p < c->n_pos; p++) {
+        if (p == c->pad_id) continue; /* nn.Embedding's padding row stays 0 */
+        for (int j = 0; j < NP; j++) {
+            const double w = M_PI * (j + 0.5) / NP;
+            pos[(size_t)p * C + S + 2 * j] = (float)(a * cos(w * p));
+            pos[(size_t)p * C + S + 2 * j + 1] = (float)(a * sin(w * p));
+        }
+    }
+    /* After the embeddings' LayerNorm a sinusoid's amplitude is a / sd, sd the std of word + position + type
+       embedding (the type and the rest of the position table are normal(0, std)); the logit of the
+       neighbour is scale^2 * NP * (a / sd)^2 / sqrt(hd), set to 6: about 0.75 of the attention at 128 tokens. */
+    const double sd = sqrt((std * std * (3.0 * C - DP) + a * a * NP) / C), m = a / sd,
+                 scale = sqrt(6.0 * sqrt((double)hd) / (NP * m * m));
+    for (int l = 0; l < 2 && l < c->n_layer; l++)
+        for (int h = 0; h < 2 && h < c->n_head; h++) {
+            const int offset = h == 0 ? -1 : 1;
+            for (int r = h * hd; r < (h + 1) * hd; r++)
+                for (int i = S; i < C; i++) q[l][(size_t)r * C + i] = k[l][(size_t)r * C + i] = 0;
+            for (int j = 0; j < NP; j++) {
+                /* q_i is the position i + offset: q_i . k_j = scale^2 m^2 sum_j cos(w (i + offset - j)) */
+                const double th = M_PI * (j + 0.5) / NP * offset, cs = scale * cos(th), sn = scale * sin(th);
+                float *q0 = q[l] + (size_t)(h * hd + 2 * j) * C + S + 2 * j, *q1 = q0 + C;
+                float *k0 = k[l] + (size_t)(h * hd + 2 * j) * C + S + 2 * j, *k1 = k0 + C;
+                q0[0] = (float)cs, q0[1] = (float)-sn, q1[0] = (float)sn, q1[1] = (float)cs;
+                k0[0] = (float)scale, k1[1] = (float)scale;
+            }
+        }
 }
 
 sl_status sl_model_shape(const char *shape, int *layers, int *hidden, int *heads, int *ff, sl_error *err) {
@@ -385,18 +422,19 @@ sl_status sl_model_shape(const char *shape, int *layers, int *hidden, int *heads
 }
 
 sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
-                          uint64_t seed, double init_std, uint8_t **out_data, size_t *out_size, sl_error *err) {
+                          uint64_t seed, const sl_random_init *init, uint8_t **out_data, size_t *out_size,
+                          sl_error *err) {
     int layers = 0, hidden = 0, heads = 0, ff = 0;
     sl_status s = sl_model_shape(shape, &layers, &hidden, &heads, &ff, err);
     return s != SL_OK ? s
-                      : sl_model_random_shape(layers, hidden, heads, ff, vocab, labels, n_labels, seed, init_std,
-                                              out_data, out_size, err);
+                      : sl_model_random_shape(layers, hidden, heads, ff, vocab, labels, n_labels, seed, init, out_data,
+                                              out_size, err);
 }
 
 sl_status sl_model_random_shape(int layers, int hidden, int heads, int ff, const sl_vocab *vocab,
-                                const char *const *labels, int n_labels, uint64_t seed, double init_std,
+                                const char *const *labels, int n_labels, uint64_t seed, const sl_random_init *init,
                                 uint8_t **out_data, size_t *out_size, sl_error *err) {
-    if (init_std == 0) init_std = 0.02;
+    double init_std = init && init->std ? init->std : 0.02;
     if (!(init_std > 0 && init_std <= 1))
         return sl_fail(err, SL_ERR_ARGUMENT, "initialisation std %g must be in (0, 1]", init_std);
     if (layers < 1 || layers > 256 || hidden < 1 || hidden > 65536 || heads < 1 || hidden % heads || ff < 1 ||
@@ -413,13 +451,22 @@ sl_status sl_model_random_shape(int layers, int hidden, int heads, int ff, const
     if (!(cs.w = sl_gguf_writer_new())) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
     if (s == SL_OK)
         sl_gguf_add_config(cs.w, &c, labels, vocab, n_labels ? "CamembertForTokenClassification" : "CamembertForMaskedLM");
-    for (int i = 0; s == SL_OK && i < N_GLOBAL_TENSORS; i++) s = random_tensor(&cs, &c, &sl_global_specs[i], 0, init_std, &rng, err);
+    float *pos = NULL, *q[2] = {NULL, NULL}, *k[2] = {NULL, NULL};
+    for (int i = 0; s == SL_OK && i < N_GLOBAL_TENSORS; i++)
+        s = random_tensor(&cs, &c, &sl_global_specs[i], 0, init_std, &rng, sl_global_specs[i].rows == DIM_POS ? &pos : NULL,
+                          err);
     for (int l = 0; s == SL_OK && l < c.n_layer; l++)
-        for (int i = 0; s == SL_OK && i < N_LAYER_TENSORS; i++) s = random_tensor(&cs, &c, &sl_layer_specs[i], l, init_std, &rng, err);
+        for (int i = 0; s == SL_OK && i < N_LAYER_TENSORS; i++)
+            s = random_tensor(&cs, &c, &sl_layer_specs[i], l, init_std, &rng,
+                              l < 2 && i == L_Q_W ? &q[l] : l < 2 && i == L_K_W ? &k[l] : NULL, err);
     for (int i = 0; s == SL_OK && n_labels && i < N_HEAD_TENSORS; i++)
-        s = random_tensor(&cs, &c, &sl_head_specs[i], 0, init_std, &rng, err);
+        s = random_tensor(&cs, &c, &sl_head_specs[i], 0, init_std, &rng, NULL, err);
     for (int i = 0; s == SL_OK && !n_labels && i < N_MLM_TENSORS; i++) /* no labels: a pre-training model */
-        s = random_tensor(&cs, &c, &sl_mlm_specs[i], 0, init_std, &rng, err);
+        s = random_tensor(&cs, &c, &sl_mlm_specs[i], 0, init_std, &rng, NULL, err);
+    if (s == SL_OK && init && init->local_heads) {
+        if (!pos || !q[0] || !k[0]) s = sl_fail(err, SL_ERR_ARGUMENT, "local heads: no position table or layer");
+        else local_heads(&c, init_std, pos, q, k);
+    }
     if (s == SL_OK) s = sl_gguf_writer_to_memory(cs.w, out_data, out_size, err);
     sl_gguf_writer_free(cs.w);
     for (int i = 0; i < cs.n_buffers; i++) free(cs.buffers[i]);

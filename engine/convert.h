@@ -28,17 +28,31 @@ typedef struct {
 sl_status sl_convert_hf(const char *dir, const sl_convert_options *opt, const char *out_path, uint8_t **out_data,
                         size_t *out_size, sl_error *err);
 
+/* How a random model starts. std: the config's initializer_range (0 for its default 0.02). local_heads: in the
+   first two layers, heads 0 and 1 attend to the previous and the next token from the start: the last
+   min(64, head size) components of the position table are sinusoids whose frequencies are spread over (0, pi)
+   (so that their sum of cosines is zero at every other offset below that width), and those two heads' query
+   and key weights on these components are a rotation by -1 / +1 position and the identity, scaled so that the
+   neighbour gets an attention logit about 6 above the rest. Without it a small encoder trained with masked
+   language modelling stays for tens of millions of tokens on the bag-of-words plateau, its attention uniform
+   (runs/pretrain-local/README.md); every weight stays trainable. */
+typedef struct {
+    double std;
+    int local_heads;
+} sl_random_init;
+
 /* A model of a named shape ("tiny": 2 layers x 32, "small": 4 x 256, "base": camembert-base 12 x 768) with
-   random weights initialised as Hugging Face does (normal(0, init_std) for embeddings and Linear weights --
-   init_std is the config's initializer_range, 0 for its default 0.02 --, zero biases and padding rows,
-   LayerNorm 1 and 0), the given vocabulary and labels, as GGUF in memory.
-   n_labels 0: no classifier but the masked-language-model head (CamembertForMaskedLM), for pre-training. */
+   random weights initialised as Hugging Face does (normal(0, std) for embeddings and Linear weights, zero
+   biases and padding rows, LayerNorm 1 and 0; init NULL: the defaults), the given vocabulary and labels, as
+   GGUF in memory. n_labels 0: no classifier but the masked-language-model head (CamembertForMaskedLM), for
+   pre-training. */
 sl_status sl_model_shape(const char *shape, int *layers, int *hidden, int *heads, int *ff, sl_error *err);
 sl_status sl_model_random_shape(int layers, int hidden, int heads, int ff, const sl_vocab *vocab,
-                                const char *const *labels, int n_labels, uint64_t seed, double init_std,
+                                const char *const *labels, int n_labels, uint64_t seed, const sl_random_init *init,
                                 uint8_t **out_data, size_t *out_size, sl_error *err);
 sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *const *labels, int n_labels,
-                          uint64_t seed, double init_std, uint8_t **out_data, size_t *out_size, sl_error *err);
+                          uint64_t seed, const sl_random_init *init, uint8_t **out_data, size_t *out_size,
+                          sl_error *err);
 
 /* A model (GGUF bytes, e.g. a pre-trained encoder) with a fresh token-classification head for `labels`
    (normal(0, 0.02) weights, zero bias, as Hugging Face initialises one), in place of any classifier it had;

@@ -457,6 +457,103 @@ static void test_init_std(void) {
     expect("--init-std with --init", rc, 2, tmp("i3.log"), "--init-std");
 }
 
+/* A tensor of an f32 GGUF file as floats (malloc'ed), or NULL. */
+static float *f32_tensor(const sl_gguf *g, const char *name, size_t want) {
+    const sl_gguf_tensor *t = sl_gguf_find_tensor(g, name);
+    if (!t || t->type != SL_GGML_F32 || t->nbytes != want * sizeof(float)) return NULL;
+    float *x = malloc(t->nbytes);
+    if (x) memcpy(x, t->data, t->nbytes);
+    return x;
+}
+
+/* The attention of layer 0's heads 0 and 1 on the previous and the next token, over T positions of random
+   words, computed from the file's embeddings, LayerNorm and query/key weights: {prev of head 0, next of head 1,
+   the most any head puts on one neighbour otherwise}; -1 when the file is not read. */
+static void neighbour_attention(const char *path, double out[3]) {
+    enum { C = 256, NH = 4, HD = C / NH, T = 96 };
+    uint8_t *data = NULL;
+    size_t size = 0;
+    sl_gguf *g = NULL;
+    sl_error err;
+    out[0] = out[1] = out[2] = -1;
+    if (sl_read_file(path, &data, &size, &err) || sl_gguf_parse(data, size, path, &g, &err)) {
+        free(data);
+        return;
+    }
+    const sl_gguf_tensor *te = sl_gguf_find_tensor(g, "token_embd.weight");
+    const size_t V = te ? (size_t)te->ne[1] : 0;
+    float *tok = f32_tensor(g, "token_embd.weight", V * C), *pos = f32_tensor(g, "position_embd.weight", 514 * C),
+          *type = f32_tensor(g, "token_types.weight", C), *lw = f32_tensor(g, "token_embd_norm.weight", C),
+          *lb = f32_tensor(g, "token_embd_norm.bias", C), *wq = f32_tensor(g, "blk.0.attn_q.weight", C * C),
+          *wk = f32_tensor(g, "blk.0.attn_k.weight", C * C);
+    static float x[T][C], q[T][C], k[T][C];
+    if (V > 10 && tok && pos && type && lw && lb && wq && wk) {
+        uint64_t rng = 7;
+        for (int t = 0; t < T; t++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const size_t id = 5 + (rng >> 33) % (V - 10);
+            double mean = 0, var = 0;
+            for (int c = 0; c < C; c++) mean += x[t][c] = tok[id * C + c] + pos[(size_t)(t + 2) * C + c] + type[c];
+            mean /= C;
+            for (int c = 0; c < C; c++) var += (x[t][c] - mean) * (x[t][c] - mean);
+            const double inv = 1 / sqrt(var / C + 1e-5);
+            for (int c = 0; c < C; c++) x[t][c] = (float)((x[t][c] - mean) * inv * lw[c] + lb[c]);
+        }
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < C; o++) {
+                double a = 0, b = 0;
+                for (int c = 0; c < C; c++) a += (double)wq[o * C + c] * x[t][c], b += (double)wk[o * C + c] * x[t][c];
+                q[t][o] = (float)a, k[t][o] = (float)b;
+            }
+        out[0] = out[1] = out[2] = 0;
+        for (int h = 0; h < NH; h++) {
+            double prev = 0, next = 0;
+            for (int i = 1; i < T - 1; i++) {
+                double s[T], mx = -1e30, z = 0;
+                for (int j = 0; j < T; j++) {
+                    s[j] = 0;
+                    for (int d = h * HD; d < (h + 1) * HD; d++) s[j] += (double)q[i][d] * k[j][d];
+                    s[j] /= sqrt(HD);
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j < T; j++) z += s[j] = exp(s[j] - mx);
+                prev += s[i - 1] / z / (T - 2), next += s[i + 1] / z / (T - 2);
+            }
+            if (h == 0) out[0] = prev, out[2] = fmax(out[2], next);
+            else if (h == 1) out[1] = next, out[2] = fmax(out[2], prev);
+            else out[2] = fmax(out[2], fmax(prev, next));
+        }
+    }
+    free(tok), free(pos), free(type), free(lw), free(lb), free(wq), free(wk);
+    sl_gguf_free(g);
+    free(data);
+}
+
+/* --local-heads: layer 0's heads 0 and 1 attend to the previous and the next token from the start (the
+   others, and a model without it, spread their attention evenly: 1/T on a neighbour) */
+static void test_local_heads(void) {
+    const char *base = "pretrain --config small --tokenizer " TOKENIZER " --max-len 32 --batch 8 --steps 1 --lr 0 "
+                       "--valid-max 0";
+    int rc = run_cli(tmp("l1.log"), "%s --local-heads --text %s -o %s", base, tmp("eltec.txt"), tmp("l1.gguf"));
+    CHECK(rc == 0, "pretrain --local-heads: exit %d", rc);
+    double local[3], plain[3];
+    neighbour_attention(tmp("l1.gguf"), local);
+    rc = run_cli(tmp("l2.log"), "%s --text %s -o %s", base, tmp("eltec.txt"), tmp("l2.gguf"));
+    CHECK(rc == 0, "pretrain --config small: exit %d", rc);
+    neighbour_attention(tmp("l2.gguf"), plain);
+    printf("  --local-heads: head 0 on the previous token %.3f, head 1 on the next %.3f, others at most %.3f; "
+           "without: at most %.3f\n",
+           local[0], local[1], local[2], fmax(plain[0], fmax(plain[1], plain[2])));
+    CHECK(local[0] > 0.5 && local[1] > 0.5, "--local-heads: previous %.3f, next %.3f (want > 0.5)", local[0],
+          local[1]);
+    CHECK(local[2] >= 0 && local[2] < 0.05, "--local-heads: the other heads' neighbour attention %.3f", local[2]);
+    CHECK(plain[0] >= 0 && plain[0] < 0.05 && plain[1] < 0.05 && plain[2] < 0.05,
+          "without --local-heads: neighbour attention %.3f %.3f %.3f", plain[0], plain[1], plain[2]);
+    rc = run_cli(tmp("l3.log"), "pretrain --init %s --local-heads --text %s --steps 1 -o %s", tmp("l2.gguf"),
+                 tmp("eltec.txt"), tmp("l3.gguf"));
+    expect("--local-heads with --init", rc, 2, tmp("l3.log"), "--local-heads");
+}
+
 int main(void) {
     sl_error err;
     size_t size;
@@ -472,6 +569,7 @@ int main(void) {
     test_mpi();
     test_errors();
     test_init_std();
+    test_local_heads();
     sl_model_free(model);
     free(model_bytes);
     tmpdir_finish();

@@ -39,7 +39,7 @@ static int bench_train(const char *shape, const char *tokenizer, int B, int T, i
     const char *labels[] = {"O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"};
     int rc = 1;
     if (sl_read_file(tokenizer, &spm, &spm_size, &err) || sl_spm_parse(spm, spm_size, tokenizer, &vocab, &err) ||
-        sl_model_random(shape, sl_spm_vocab_get(vocab), labels, mlm ? 0 : 7, 42, 0, &gguf, &gguf_size, &err) ||
+        sl_model_random(shape, sl_spm_vocab_get(vocab), labels, mlm ? 0 : 7, 42, NULL, &gguf, &gguf_size, &err) ||
         sl_model_load_memory(gguf, gguf_size, shape, &m, &err)) {
         fprintf(stderr, "surligne bench: %s\n", err.message);
         goto done;

@@ -39,7 +39,7 @@
     "         [--weight-decay 0.01] [--dropout 0.1] [--mask-prob 0.15] [--whole-word] [--seed 42]\n"          \
     "         [--threads 1] [--valid-fraction 0.005] [--valid-max 256] [--eval-every 500]\n"                  \
     "         [--log-every 20] [--save-every STEPS] [--drop-mlm] [--precision f32|bf16]\n"                     \
-    "         [--init-std 0.02] [--resume OUT.state.gguf]\n"
+    "         [--init-std 0.02] [--local-heads] [--resume OUT.state.gguf]\n"
 
 #define SAVE_SECONDS 600.0
 #define VALID_SEED 0x76616c6964ull /* the validation masks: fixed, whatever --seed */
@@ -76,7 +76,7 @@ typedef struct {
     long layers, hidden, heads, ff;
     long steps, tokens, batch, max_len, seed, threads, valid_max, eval_every, log_every, save_every;
     double lr, warmup, weight_decay, dropout, mask_prob, valid_fraction, init_std;
-    int whole_word, drop_mlm, precision;
+    int whole_word, drop_mlm, precision, local_heads;
 } pretrain_args;
 
 
@@ -225,7 +225,8 @@ static int load_model(run *r) {
         if (s == SL_OK && !(s = sl_read_file(a->tokenizer, &spm, &spm_size, &err)) &&
             !(s = sl_spm_parse(spm, spm_size, a->tokenizer, &vocab, &err)) &&
             !(s = sl_model_random_shape(layers, hidden, heads, ff, sl_spm_vocab_get(vocab), NULL, 0,
-                                        (uint64_t)a->seed, a->init_std, &r->model_bytes, &size, &err)))
+                                        (uint64_t)a->seed, &(sl_random_init){a->init_std, a->local_heads},
+                                        &r->model_bytes, &size, &err)))
             s = sl_model_load_memory(r->model_bytes, size, "random model", &r->model, &err);
         sl_spm_vocab_free(vocab);
         free(spm);
@@ -253,6 +254,7 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
         {"--weights", CLI_STRING, &a->weights, 0, 0},     {"--text", CLI_STRING, &text, 0, 0},
         {"--precision", CLI_STRING, &precision, 0, 0},
         {"--whole-word", CLI_SWITCH, &a->whole_word, 0, 0}, {"--drop-mlm", CLI_SWITCH, &a->drop_mlm, 0, 0},
+        {"--local-heads", CLI_SWITCH, &a->local_heads, 0, 0},
         {"--layers", CLI_INT, &a->layers, 1, 256},        {"--hidden", CLI_INT, &a->hidden, 1, 65536},
         {"--heads", CLI_INT, &a->heads, 1, 1024},         {"--intermediate", CLI_INT, &a->ff, 1, 0x1p20},
         {"--steps", CLI_INT, &a->steps, 1, 0x1p30},       {"--tokens", CLI_INT, &a->tokens, 1, 0x1p50},
@@ -293,8 +295,8 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
         fprintf(stderr, "surligne pretrain: give one of --config, --init or the shape options\n");
         return 0;
     }
-    if (a->init_std && a->init) { /* with --resume (the same options as the run's start) the state's weights */
-        fprintf(stderr, "surligne pretrain: --init-std sets a random model's weights: not with --init\n");
+    if ((a->init_std || a->local_heads) && a->init) { /* with --resume (the run's own options): the state's weights */
+        fprintf(stderr, "surligne pretrain: --init-std and --local-heads set a random model's weights: not with --init\n");
         return 0;
     }
     if (!a->config && !a->init && !shape && !a->resume) {

@@ -43,7 +43,8 @@
     "         [--epochs 3] [--batch 16] [--lr 5e-5] [--warmup-ratio 0.1] [--max-len 128] [--seed 42]\n"      \
     "         [--threads 1] [--max-steps N] [--shuffle none|epoch] [--dropout 0.1]\n"                        \
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
-    "         [--log-every STEPS] [--unknown-labels error|O] [--precision f32|bf16] [--init-std 0.02]\n"
+    "         [--log-every STEPS] [--unknown-labels error|O] [--precision f32|bf16] [--init-std 0.02]\n" \
+    "         [--local-heads]\n"
 
 /* Without --save-every, the state is also saved when this much time has passed since the last save. */
 #define SAVE_SECONDS 600.0
@@ -78,7 +79,7 @@ typedef struct {
     const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer;
     long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
     double lr, warmup, dropout, init_std;
-    int shuffle, unknown_to_o, precision;
+    int shuffle, unknown_to_o, precision, local_heads;
 } train_args;
 
 /* ---- the run ----------------------------------------------------------------------------------- */
@@ -235,7 +236,8 @@ static int random_model(run *r) {
     if (s == SL_OK && !(s = sl_read_file(a->tokenizer, &spm, &spm_size, &err)) &&
         !(s = sl_spm_parse(spm, spm_size, a->tokenizer, &vocab, &err)) &&
         !(s = sl_model_random(a->config, sl_spm_vocab_get(vocab), (const char *const *)labels, n_labels,
-                              (uint64_t)a->seed, a->init_std, &r->model_bytes, &size, &err)))
+                              (uint64_t)a->seed, &(sl_random_init){a->init_std, a->local_heads}, &r->model_bytes,
+                              &size, &err)))
         s = sl_model_load_memory(r->model_bytes, size, a->config, &r->model, &err);
     if (s != SL_OK) fprintf(stderr, "surligne train: --config %s: %s\n", a->config, err.message);
     ok = s == SL_OK;
@@ -338,7 +340,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
         {"--max-steps", CLI_INT, &a->max_steps, 1, 0x1p30}, {"--save-every", CLI_INT, &a->save_every, 1, 0x1p30},
         {"--log-every", CLI_INT, &a->log_every, 1, 0x1p30}, {"--lr", CLI_REAL, &a->lr, 0, 1},
         {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1}, {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
-        {"--init-std", CLI_REAL, &a->init_std, 1e-6, 1}};
+        {"--init-std", CLI_REAL, &a->init_std, 1e-6, 1}, {"--local-heads", CLI_SWITCH, &a->local_heads, 0, 0}};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -370,8 +372,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
         fprintf(stderr, "surligne train: give --init or --config, not both\n");
         return 0;
     }
-    if (a->init_std && !a->config) {
-        fprintf(stderr, "surligne train: --init-std sets the weights of a --config model's random start\n");
+    if ((a->init_std || a->local_heads) && !a->config) {
+        fprintf(stderr, "surligne train: --init-std and --local-heads set the weights of a --config model's random start\n");
         return 0;
     }
     if (!a->tokenizer) a->tokenizer = "weights/sentencepiece.bpe.model";

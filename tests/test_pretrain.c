@@ -311,6 +311,18 @@ static void test_run(void) {
         printf("  %s at step %d/48, resumed: the uninterrupted run's weights and log: %s\n", names[k], at,
                d == 0 ? "yes" : "NO");
     }
+    /* --stop-at: a run in two slices (stopped at 20, then resumed) ends with the uninterrupted run's weights */
+    rc = run_cli(tmp("slice1.log"), "%s -o %s --stop-at 20", common, tmp("sliced.gguf"));
+    char *text1 = read_text(tmp("slice1.log"));
+    CHECK(rc == 0 && text1 && strstr(text1, "stopped at step 20 of 48") && state_step(tmp("sliced.state.gguf")) == 20,
+          "--stop-at 20: status %d, state at step %d\n%s", rc, state_step(tmp("sliced.state.gguf")),
+          text1 ? text1 : "");
+    free(text1);
+    rc = run_cli(tmp("slice2.log"), "%s -o %s --resume %s", common, tmp("sliced.gguf"), tmp("sliced.state.gguf"));
+    const int ds = differing_tensors(tmp("straight.gguf"), tmp("sliced.gguf"));
+    CHECK(rc == 0 && ds == 0, "--stop-at 20 then --resume: status %d, %d tensors differ from the uninterrupted run's",
+          rc, ds);
+    printf("  --stop-at 20, then --resume: the uninterrupted run's weights: %s\n", ds == 0 ? "yes" : "NO");
     /* another option on resume is refused by name */
     rc = run_cli(tmp("seed.log"), "%s --seed 6 -o %s --resume %s", common, tmp("straight.gguf"),
                  tmp("straight.state.gguf"));

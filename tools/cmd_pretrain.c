@@ -8,7 +8,9 @@
                         "tokens_per_s"} and per validation {"step", "tokens", "valid_loss", "valid_accuracy"}
      OUT.svg            training and validation loss against steps
      OUT.state.gguf     weights, Adam moments, step, the samplers' positions and the loop's sums: --resume
-                        continues to the same weights, bit for bit, as a run that was never stopped
+                        continues to the same weights, bit for bit, as a run that was never stopped;
+                        --stop-at STEP ends a session there (validated and saved) without changing the
+                        schedule, which still spans --steps: a long run done in slices
 
    Step s takes the global batch's samples g = s * batch ... s * batch + batch - 1 (engine/mlm.h's sampler),
    each masked with draws seeded by (seed, g). With mpirun, rank r of N trains on rows [r B/N, (r+1) B/N)
@@ -39,7 +41,7 @@
     "         [--weight-decay 0.01] [--dropout 0.1] [--mask-prob 0.15] [--whole-word] [--seed 42]\n"          \
     "         [--threads 1] [--valid-fraction 0.005] [--valid-max 256] [--eval-every 500]\n"                  \
     "         [--log-every 20] [--save-every STEPS] [--drop-mlm] [--precision f32|bf16]\n"                     \
-    "         [--init-std 0.02] [--local-heads] [--resume OUT.state.gguf]\n"
+    "         [--init-std 0.02] [--local-heads] [--resume OUT.state.gguf] [--stop-at STEP]\n"
 
 #define SAVE_SECONDS 600.0
 #define VALID_SEED 0x76616c6964ull /* the validation masks: fixed, whatever --seed */
@@ -74,7 +76,7 @@ typedef struct {
     const char *texts[SL_MLM_MAX_SOURCES];
     int n_texts;
     long layers, hidden, heads, ff;
-    long steps, tokens, batch, max_len, seed, threads, valid_max, eval_every, log_every, save_every;
+    long steps, tokens, batch, max_len, seed, threads, valid_max, eval_every, log_every, save_every, stop_at;
     double lr, warmup, weight_decay, dropout, mask_prob, valid_fraction, init_std;
     int whole_word, drop_mlm, precision, local_heads;
 } pretrain_args;
@@ -262,6 +264,7 @@ static int parse_args(int argc, char **argv, pretrain_args *a) {
         {"--seed", CLI_INT, &a->seed, 0, 0x1p62},         {"--threads", CLI_INT, &a->threads, 1, 256},
         {"--valid-max", CLI_INT, &a->valid_max, 0, 0x1p24}, {"--eval-every", CLI_INT, &a->eval_every, 1, 0x1p30},
         {"--log-every", CLI_INT, &a->log_every, 1, 0x1p30}, {"--save-every", CLI_INT, &a->save_every, 1, 0x1p30},
+        {"--stop-at", CLI_INT, &a->stop_at, 1, 0x1p30},
         {"--lr", CLI_REAL, &a->lr, 0, 1},                 {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1},
         {"--weight-decay", CLI_REAL, &a->weight_decay, 0, 1}, {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
         {"--mask-prob", CLI_REAL, &a->mask_prob, 1e-6, 1}, {"--valid-fraction", CLI_REAL, &a->valid_fraction, 0, 0.5},
@@ -519,6 +522,8 @@ int cmd_pretrain(int argc, char **argv) {
     }
     const pretrain_args *a = &r.a;
     const int total = r.opt.total_steps, B = (int)a->batch, T = (int)a->max_len;
+    /* --stop-at: this session ends there, validated and saved; the schedule still spans all the steps */
+    const int end = a->stop_at && a->stop_at < total ? (int)a->stop_at : total;
     uint64_t *state = r.state;
     int lo, hi;
     my_rows(&r, B, &lo, &hi);
@@ -539,7 +544,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (first_step == 0 && !validate(&r, 0)) rc = 1;
     while (rc == 0) {
         const int step = sl_trainer_step_count(r.trainer);
-        if (step >= total) break;
+        if (step >= end) break;
         /* every process draws the whole global batch (the samplers stay equal) and keeps its rows */
         for (int j = 0; j < B; j++) {
             const uint64_t g = (uint64_t)step * (uint64_t)B + (uint64_t)j;
@@ -596,7 +601,7 @@ int cmd_pretrain(int argc, char **argv) {
             r.progress_open = 1;
             t_drawn = t;
         }
-        if (now_step % a->eval_every == 0 || now_step == total) {
+        if (now_step % a->eval_every == 0 || now_step == total || now_step == end) {
             if (!validate(&r, now_step)) rc = 1;
             t_saved = now_seconds();
         } else {
@@ -623,8 +628,12 @@ int cmd_pretrain(int argc, char **argv) {
     if (rc == 0 && is_root(&r)) {
         char took[32];
         format_duration(now_seconds() - t_start, took, sizeof took);
-        printf("done: %d steps in %s; model in %s, metrics in %s, plot in %s, state in %s\n", total - first_step,
-               took, r.path_model, r.path_metrics, r.path_svg, r.path_state);
+        printf("done: %d steps in %s; model in %s, metrics in %s, plot in %s, state in %s\n",
+               sl_trainer_step_count(r.trainer) - first_step, took, r.path_model, r.path_metrics, r.path_svg,
+               r.path_state);
+        if (end < total)
+            printf("stopped at step %d of %d (--stop-at): continue with the same options and --resume %s\n", end,
+                   total, r.path_state);
     }
     free(sample);
     free(ids);

@@ -5,7 +5,8 @@
 // sizes; texts of 10 MB in one word, invalid UTF-8, empty, with NUL bytes. Each must give a clean error
 // (a status and a message naming what is wrong) or a correct answer, never a trap, an abort or a hang; and
 // after each failure the engine still gives the same entities on a good model and text, and loads a good model
-// again. The cases run in a worker thread that the test ends if one case takes longer than CASE_MS.
+// again. The cases run in a worker thread that the test ends if one case takes longer than CASE_MS. The fuzz
+// inputs, the truncations and the texts also go through the pthreads build, recognising on 2 threads.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -109,7 +110,7 @@ const patched = (bytes, edits) => {
 
 // Cases of one group: [{ name, kind: 'model' | 'text' | 'dates', bytes, expect? }]. A text case runs on the
 // good model; expect 'utf8' means the text is not UTF-8 and must be refused as such.
-function* cases(group, { good, published }) {
+function* cases(group, { good, published, variant }) {
   const enc = (s) => new TextEncoder().encode(s);
   if (group === 'regressions') {
     for (const harness of existsSync(REGRESSIONS) ? readdirSync(REGRESSIONS).sort() : []) {
@@ -226,16 +227,21 @@ function* cases(group, { good, published }) {
     yield { name: 'threshold NaN', kind: 'text', bytes: enc(SENTENCE), threshold: NaN, expect: 'ok' };
     yield { name: 'threshold 2 (above every score)', kind: 'text', bytes: enc(SENTENCE), threshold: 2, expect: 'ok' };
     yield { name: 'stride 100000', kind: 'text', bytes: enc(SENTENCE), stride: 100000, expect: 'error' };
-    yield { name: 'two threads asked of the single-thread build', kind: 'text', bytes: enc(SENTENCE), threads: 2, expect: 'error' };
+    yield { name: 'two threads asked of the single-thread build', kind: 'text', bytes: enc(SENTENCE), threads: 2,
+      expect: variant ? 'ok' : 'error' };
+    yield { name: '64 threads asked', kind: 'text', bytes: enc(SENTENCE), threads: 64, expect: 'error' };
   }
 }
 
 // ---- the worker: runs one group, reports each case before running it ---------------------------------------
 
-async function runGroup({ group, goodPath, publishedPath }) {
+// variant '' is the single-thread build; '-mt' the pthreads build, whose recognitions run on 2 threads.
+async function runGroup({ group, goodPath, publishedPath, variant = '' }) {
+  const threads = variant ? 2 : 1;
+  const load = () => loadEngine(variant, { poolSize: 2 });
   const good = new Uint8Array(readFileSync(goodPath));
   const published = publishedPath ? new Uint8Array(readFileSync(publishedPath)) : null;
-  let engine = await loadEngine('');
+  let engine = await load();
   let model = engine.load(good);
   const reference = JSON.stringify(model.recognize(SENTENCE));
   const failures = [];
@@ -266,7 +272,7 @@ async function runGroup({ group, goodPath, publishedPath }) {
     e.score >= 0 && e.score <= 1.0001);
   const sentence = new TextEncoder().encode(SENTENCE);
 
-  for (const c of cases(group, { good, published })) {
+  for (const c of cases(group, { good, published, variant })) {
     parentPort.postMessage({ start: c.name });
     n++;
     let failed = false;
@@ -286,7 +292,7 @@ async function runGroup({ group, goodPath, publishedPath }) {
         if (!h) return { status: M._sl_wasm_last_status(), message: M.UTF8ToString(M._sl_wasm_last_error()) };
         try {
           // a model that loads must answer, or refuse in words
-          const r = raw(M, sentence, (t) => M._sl_wasm_recognize(h, t, sentence.length, 2, 0, -1, 1, 1));
+          const r = raw(M, sentence, (t) => M._sl_wasm_recognize(h, t, sentence.length, 2, 0, -1, threads, 1));
           return { loaded: true, ...r };
         } finally {
           M._sl_wasm_free(h);
@@ -305,7 +311,7 @@ async function runGroup({ group, goodPath, publishedPath }) {
     } else {
       out = call((M) => raw(M, c.bytes, (t) => (c.kind === 'dates' ? M._sl_wasm_dates(t, c.bytes.length)
         : M._sl_wasm_recognize(model.h, t, c.bytes.length, c.aggregation ?? 2, c.threshold ?? 0, c.stride ?? -1,
-          c.threads ?? 1, c.dates ?? 1))));
+          c.threads ?? threads, c.dates ?? 1))));
       if (out.thrown) fail(`the engine trapped: ${out.thrown}`);
       else if (out.value.json) {
         if (!inText(out.value.json, c.bytes.length)) fail(`entities outside the text: ${JSON.stringify(out.value.json).slice(0, 300)}`);
@@ -323,7 +329,8 @@ async function runGroup({ group, goodPath, publishedPath }) {
     const ms = performance.now() - t0;
     if (out.thrown) {
       // the module aborted: a fresh one for the next cases (the failure is already counted)
-      engine = await loadEngine('');
+      try { engine.terminate(); } catch { /* the aborted module may not answer */ }
+      engine = await load();
       model = engine.load(good);
     } else if (failed || n % 25 === 0) {
       // the engine after a failure: the same entities on the good model, and a good model loads again
@@ -354,10 +361,11 @@ let dir;
 let goodPath;
 
 // Runs a group in a worker thread; resolves to { n, failures, slowest }; a case over CASE_MS ends the worker.
-function group(name) {
+function group(name, variant = '') {
   return new Promise((resolve) => {
     const worker = new Worker(new URL(import.meta.url), {
-      workerData: { hostile: true, group: name, goodPath, publishedPath: existsSync(PUBLISHED) ? PUBLISHED : null },
+      workerData: { hostile: true, group: name, goodPath, publishedPath: existsSync(PUBLISHED) ? PUBLISHED : null,
+        variant },
     });
     let current = null;
     let timer = null;
@@ -402,18 +410,22 @@ if (isMainThread) {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  for (const [name, what] of [
+  for (const [name, what, variant = ''] of [
     ['regressions', 'the inputs kept by the fuzz harnesses (tests/fuzz/regressions/)'],
     ['truncations', 'models cut at many points'],
     ['flips', 'bytes flipped in the GGUF header, key-values and tensor infos'],
     ['huge', 'GGUF files declaring huge counts, lengths, dimensions and offsets'],
     ['garbage', 'garbage, random bytes after the GGUF magic, other files'],
     ['texts', 'texts of 10 MB in one word, invalid UTF-8, empty, NUL bytes; bad options'],
+    // the pthreads build: the same inputs recognised on 2 threads (its worker pool must survive each failure)
+    ['regressions', 'the fuzz inputs, pthreads build (2 threads)', '-mt'],
+    ['truncations', 'models cut at many points, pthreads build (2 threads)', '-mt'],
+    ['texts', 'the hostile texts and options, pthreads build (2 threads)', '-mt'],
   ]) {
     test(`hostile input to the wasm engine: ${what}`, { skip: name === 'regressions' && !existsSync(REGRESSIONS) &&
       'no tests/fuzz/regressions/ in this checkout (they come with the fuzz harnesses)' }, async () => {
-      const r = await group(name);
-      console.log(`# ${name}: ${r.n} cases, ${r.refused} refused cleanly; slowest ${Math.round(r.slowest.ms)} ms (${r.slowest.name})`);
+      const r = await group(name, variant);
+      console.log(`# ${name}${variant}: ${r.n} cases, ${r.refused} refused cleanly; slowest ${Math.round(r.slowest.ms)} ms (${r.slowest.name})`);
       assert.deepEqual(r.failures, []);
       assert.ok(r.n > 0 || name === 'regressions', `no case ran in ${name}`);
     });

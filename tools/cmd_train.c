@@ -38,12 +38,12 @@
 #include "train_log.h"
 
 #define TRAIN_USAGE                                                                                          \
-    "usage: surligne train --init MODEL.gguf|HF_DIR | --config tiny|small|base [--tokenizer SPM.model]\n"      \
-    "         --train FILE.conll [--dev FILE.conll] -o OUT.gguf\n"                                            \
+    "usage: surligne train --init MODEL.gguf|HF_DIR | --config tiny|small|base [--tokenizer SPM.model]\n"    \
+    "         --train FILE.conll [--dev FILE.conll] -o OUT.gguf\n"                                           \
     "         [--epochs 3] [--batch 16] [--lr 5e-5] [--warmup-ratio 0.1] [--max-len 128] [--seed 42]\n"      \
     "         [--threads 1] [--max-steps N] [--shuffle none|epoch] [--dropout 0.1]\n"                        \
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
-    "         [--log-every STEPS] [--unknown-labels error|O] [--precision f32|bf16] [--init-std 0.02]\n" \
+    "         [--log-every STEPS] [--unknown-labels error|O] [--precision f32|bf16] [--init-std 0.02]\n"     \
     "         [--local-heads]\n"
 
 /* Without --save-every, the state is also saved when this much time has passed since the last save. */
@@ -247,73 +247,62 @@ static int random_model(run *r) {
     return ok;
 }
 
+/* The model to train: --resume's state, --config's random start, or --init's model file or Hugging Face folder
+   (converted in memory; --labels gives it a fresh head in place of any classifier). A model without labels
+   (an encoder from surligne pretrain, a CamembertForMaskedLM folder) gets a fresh head for the labels of
+   --labels or of the training data; a model file that has labels keeps them. */
 static int load_model(run *r) {
     sl_error err;
     const train_args *a = &r->a;
     const char *from = a->resume ? a->resume : a->init;
     struct stat st;
     if (a->config && !a->resume) return random_model(r);
-    if (a->resume || stat(a->init, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        if (sl_model_load_file(from, &r->model, &err) != SL_OK) {
-            fprintf(stderr, "surligne train: %s: %s\n", a->resume ? "--resume" : "--init", err.message);
-            return 0;
-        }
-        if (a->resume || sl_model_n_labels(r->model) > 0) {
-            if (a->labels && !a->resume) {
-                fprintf(stderr,
-                        "surligne train: --labels gives a fresh head to a pre-trained encoder or a Hugging Face "
-                        "folder; %s is a model file with its own labels\n",
-                        a->init);
-                return 0;
-            }
-            return 1;
-        }
-        /* a pre-trained encoder (surligne pretrain): a fresh head for the labels of --labels or --train */
-        char **labels = NULL;
-        int n_labels = 0;
-        uint8_t *bytes = NULL;
-        size_t size = 0;
-        sl_status s = fresh_labels(a, &labels, &n_labels, &err);
-        if (s == SL_OK) s = sl_read_file(a->init, &bytes, &size, &err);
-        if (s == SL_OK)
-            s = sl_model_with_fresh_head(bytes, size, a->init, (const char *const *)labels, n_labels,
-                                         (uint64_t)a->seed, &r->model_bytes, &size, &err);
-        free(bytes);
-        sl_labels_free(labels, n_labels);
-        sl_model_free(r->model);
-        r->model = NULL;
-        if (s == SL_OK) s = sl_model_load_memory(r->model_bytes, size, a->init, &r->model, &err);
-        if (s != SL_OK) {
-            fprintf(stderr, "surligne train: --init %s: %s\n", a->init, err.message);
-            return 0;
-        }
-        printf("%s: a pre-trained encoder: a fresh classification head for %d labels\n", a->init, n_labels);
-        return 1;
-    }
-    /* a Hugging Face folder, converted in memory: a token classifier keeps its head unless --labels gives a
-       fresh one; a folder without labels (a CamembertForMaskedLM or a bare encoder) gets a fresh head for the
-       labels of the training data */
-    sl_convert_options co = {NULL, 0, (uint64_t)a->seed};
+    int folder = !a->resume && stat(a->init, &st) == 0 && S_ISDIR(st.st_mode);
     char **labels = NULL;
     int n_labels = 0;
-    size_t size;
-    sl_status s = a->labels ? fresh_labels(a, &labels, &n_labels, &err) : SL_OK;
-    for (int pass = 0; s == SL_OK && pass < 2; pass++) {
-        co.labels = (const char *const *)labels, co.n_labels = n_labels;
-        s = sl_convert_hf(a->init, &co, NULL, &r->model_bytes, &size, &err);
-        if (s == SL_OK) s = sl_model_load_memory(r->model_bytes, size, a->init, &r->model, &err);
-        if (s != SL_OK || n_labels > 0 || sl_model_n_labels(r->model) > 0) break;
-        sl_model_free(r->model), r->model = NULL;
-        free(r->model_bytes), r->model_bytes = NULL;
-        s = fresh_labels(a, &labels, &n_labels, &err);
-        if (s == SL_OK) printf("%s: no labels in the folder: a fresh classification head for the %d labels of %s\n",
-                               a->init, n_labels, a->train);
+    size_t size = 0;
+    sl_status s = SL_OK;
+    if (folder) {
+        if (a->labels) s = fresh_labels(a, &labels, &n_labels, &err);
+        sl_convert_options co = {(const char *const *)labels, n_labels, (uint64_t)a->seed};
+        if (s == SL_OK) s = sl_convert_hf(a->init, &co, NULL, &r->model_bytes, &size, &err);
+        sl_labels_free(labels, n_labels);
+        labels = NULL, n_labels = 0;
+    } else {
+        s = sl_read_file(from, &r->model_bytes, &size, &err);
     }
-    sl_labels_free(labels, n_labels);
+    if (s == SL_OK) s = sl_model_load_memory(r->model_bytes, size, from, &r->model, &err);
     if (s != SL_OK) {
-        fprintf(stderr, "surligne train: --init %s: %s\n", a->init, err.message);
+        fprintf(stderr, "surligne train: %s: %s\n", a->resume ? "--resume" : "--init", err.message);
         return 0;
     }
+    if (a->resume) return 1;
+    if (sl_model_n_labels(r->model) > 0) {
+        if (a->labels && !folder) {
+            fprintf(stderr,
+                    "surligne train: --labels gives a fresh head to a pre-trained encoder or a Hugging Face "
+                    "folder; %s is a model file with its own labels\n",
+                    a->init);
+            return 0;
+        }
+        return 1;
+    }
+    uint8_t *encoder = r->model_bytes;
+    sl_model_free(r->model);
+    r->model = NULL, r->model_bytes = NULL;
+    s = fresh_labels(a, &labels, &n_labels, &err);
+    if (s == SL_OK)
+        s = sl_model_with_fresh_head(encoder, size, a->init, (const char *const *)labels, n_labels,
+                                     (uint64_t)a->seed, &r->model_bytes, &size, &err);
+    free(encoder);
+    sl_labels_free(labels, n_labels);
+    if (s == SL_OK) s = sl_model_load_memory(r->model_bytes, size, a->init, &r->model, &err);
+    if (s != SL_OK) {
+        fprintf(stderr, "surligne train: --init: %s\n", err.message);
+        return 0;
+    }
+    printf("%s: %s without labels: a fresh classification head for the %d labels of %s\n", a->init,
+           folder ? "a Hugging Face folder" : "a pre-trained encoder", n_labels, a->labels ? a->labels : a->train);
     return 1;
 }
 

@@ -263,11 +263,12 @@ static int load_model(run *r) {
     size_t size = 0;
     sl_status s = SL_OK;
     if (folder) {
-        if (a->labels) s = fresh_labels(a, &labels, &n_labels, &err);
-        sl_convert_options co = {(const char *const *)labels, n_labels, (uint64_t)a->seed};
+        char **given = NULL;
+        int n_given = 0;
+        if (a->labels) s = fresh_labels(a, &given, &n_given, &err);
+        sl_convert_options co = {(const char *const *)given, n_given, (uint64_t)a->seed};
         if (s == SL_OK) s = sl_convert_hf(a->init, &co, NULL, &r->model_bytes, &size, &err);
-        sl_labels_free(labels, n_labels);
-        labels = NULL, n_labels = 0;
+        sl_labels_free(given, n_given);
     } else {
         s = sl_read_file(from, &r->model_bytes, &size, &err);
     }

@@ -454,7 +454,7 @@ VEC_INLINE v8f erf8(v8f x) {
 /* The exact GELU in 8 lanes: x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2. */
 VEC_INLINE v8f gelu8(v8f x) { return 0.5f * x * (1.0f + erf8(x * (float)M_SQRT1_2)); }
 
-SL_MULTIVERSION static void gelu_span(float *out, const float *inp, int64_t n) {
+VEC_INLINE void gelu_row(float *out, const float *inp, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) store8(out + i, gelu8(load8(inp + i)));
     if (i < n) { /* the last n % 8 through a padded vector */
@@ -464,6 +464,16 @@ SL_MULTIVERSION static void gelu_span(float *out, const float *inp, int64_t n) {
         memcpy(out + i, x, (size_t)(n - i) * sizeof *x);
     }
 }
+
+SL_MULTIVERSION static void gelu_span(float *out, const float *inp, int64_t n) { gelu_row(out, inp, n); }
+
+/* GELU in place over a block of rows (row stride ld): the products' epilogue, one call per task (a few short
+   rows per call left the loop's constants and its overlap of iterations to be paid per row: 1.8x the time). */
+SL_MULTIVERSION static void gelu_block_span(float *x, size_t ld, int rows, int cols) {
+    for (int r = 0; r < rows; r++) gelu_row(x + (size_t)r * ld, x + (size_t)r * ld, cols);
+}
+
+void gelu_block(float *x, size_t ld, int rows, int cols) { gelu_block_span(x, ld, rows, cols); }
 
 /* GELU'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi), with erf8 and exp8 (exp8 is 0 where
    -x^2 / 2 < -87, where phi is below 1e-38 anyway). */

@@ -62,6 +62,8 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 
 /* out (n) = inp * Phi(inp), the exact (erf) GELU; out may equal inp. */
 void gelu_forward(float *out, const float *inp, int64_t n, sl_pool *pool);
+/* in place over rows x cols of a row-major block of row stride ld, on the calling thread */
+void gelu_block(float *x, size_t ld, int rows, int cols);
 /* dinp (n) = dout * GELU'(inp) (overwrites dinp; dinp may equal dout). */
 void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n, sl_pool *pool);
 

@@ -465,7 +465,7 @@ size_t matmul_q8_0_scratch_size(int M, int K) { return sl_q8_scratch_size(sl_q8_
 #define QUANT_ROWS 16 /* rows of inp per quantisation task (and of GELU's, when it is not fused) */
 #define MAX_PRODUCTS 4
 
-enum { GELU_NONE, GELU_PER_TILE, GELU_BY_ROWS };
+enum { GELU_NONE, GELU_PER_TASK, GELU_BY_ROWS };
 
 typedef struct {
     int n;                       /* products of the same activations */
@@ -504,12 +504,8 @@ static void product_task(void *arg, int task, int thread) {
         const int mr = c->M - m < R ? c->M - m : R;
         c->kernels->tile(out + (size_t)m * N, (size_t)N, c->act + (size_t)m * c->stride, c->stride, mr, w, p0, np,
                          c->bias[i]);
-        if (c->gelu == GELU_PER_TILE)
-            for (int r = 0; r < mr; r++) {
-                float *row = out + (size_t)(m + r) * N + n0;
-                gelu_forward(row, row, n1 - n0, NULL); /* inside a task */
-            }
     }
+    if (c->gelu == GELU_PER_TASK) gelu_block(out + n0, (size_t)N, c->M, n1 - n0);
 }
 
 /* GELU of QUANT_ROWS rows of every output, after the products (where it is not fused into them) */
@@ -530,9 +526,11 @@ void sl_q8_products(const sl_q8_kernels *k, int n, float *const *out, const floa
     q8_matmul_ctx c = {.n = n, .inp = inp, .M = M, .K = weight[0]->K, .kernels = k};
     c.act = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     c.stride = k->act_size(c.K);
-    /* per tile only where a tile's rows are long enough (48 columns natively): on the 16 of simd128, the
-       calls cost more than the cache saves (measured in Node: 3-5% slower); otherwise by rows afterwards */
-    c.gelu = !gelu ? GELU_NONE : k->panels * SL_Q8P_COLS >= 32 ? GELU_PER_TILE : GELU_BY_ROWS;
+    /* GELU at the end of each task, over its columns of every row while they are in cache, where a task's
+       rows are long enough (48 columns natively; per tile of 4 rows it took 1.6x the time, perf on Zen 4);
+       on the 16 of simd128 per tile cost more than the cache saved (Node: 3-5% slower, not measured per task):
+       by rows afterwards */
+    c.gelu = !gelu ? GELU_NONE : k->panels * SL_Q8P_COLS >= 32 ? GELU_PER_TASK : GELU_BY_ROWS;
     for (int i = 0; i < n; i++) {
         assert(weight[i]->K == c.K && k->group == weight[i]->group); /* packed for this kernel (model.c packs
                                                                          for sl_q8_kernels_best) */

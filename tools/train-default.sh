@@ -5,16 +5,16 @@
 #        pretrain (the default, and the published model's recipe): masked-language-model pre-training by
 #          runs/pretrain-local/run.sh (`--config small --local-heads`: two heads of each of the first two layers
 #          start on the previous / next token) on the six sources of ../shared/data/french-text/ ->
-#          OUT/pt3.gguf, stopped after SURLIGNE_PRETRAIN_STEPS steps (default 8,000 of its 24,000-step schedule:
-#          32.8 M tokens: about 2.8 h with 1 thread in bf16 on a 2-core AMD EPYC (Zen 4), 1.7 h with 2; all
+#          OUT/pt3.gguf, stopped after SURLIGNE_PRETRAIN_STEPS steps (default 5,500 of its 24,000-step schedule:
+#          22.5 M tokens: about 2 h with 1 thread in bf16 on a 2-core AMD EPYC (Zen 4), 70 min with 2; all
 #          24,000 are 98 M tokens, about 5 h with 2 threads); a re-run resumes it from OUT/pt3.state.gguf, so
 #          a larger SURLIGNE_PRETRAIN_STEPS continues the same run. The published encoder ran steps 1-3,252
-#          and 5,501-8,000 with 1 thread and 3,253-5,500 with 2: one thread count throughout is the same run
-#          to float rounding, not bit for bit;
-#        random: fresh random weights (`--config small --local-heads`; dev F1 0.748 instead of 0.795);
+#          with 1 thread and the rest with 2: one thread count throughout is the same run to float rounding,
+#          not bit for bit;
+#        random: fresh random weights (`--config small --local-heads`; dev F1 0.748 instead of 0.791);
 #        FILE.gguf: that encoder (for instance a committed checkpoint, runs/pretrain-local/pt3.f16.gguf).
 #   2. fine-tuning (a fresh classifier) on WikiAnn-fr train + Europeana-fr train (CC0), 8 epochs, keeping the
-#      epoch with the best WikiAnn-fr dev F1 -> OUT/surligne-small-fr.f32.gguf: about 45 min with 1 thread
+#      epoch with the best WikiAnn-fr dev F1 -> OUT/surligne-small-fr.f32.gguf: about 50 min with 1 thread
 #      (bf16 products) on the 2-core machine.
 #   3. q8_0 -> OUT/surligne-small-fr.gguf, and the scores of both files on WikiAnn-fr dev and Europeana-fr dev
 #      -> OUT/scores.json.
@@ -40,7 +40,7 @@ case "$encoder" in
     resume=()
     [ -f "$out/pt3.state.gguf" ] && resume=(--resume "$out/pt3.state.gguf")
     bash runs/pretrain-local/run.sh -o "$out/pt3.gguf" --threads "$threads" \
-      --stop-at "${SURLIGNE_PRETRAIN_STEPS:-8000}" "${resume[@]}" 2>&1 | tee -a "$out/pretrain.log"
+      --stop-at "${SURLIGNE_PRETRAIN_STEPS:-5500}" "${resume[@]}" 2>&1 | tee -a "$out/pretrain.log"
     init=(--init "$out/pt3.gguf")
     ;;
   *) init=(--init "$encoder") ;;

@@ -467,13 +467,11 @@ VEC_INLINE void gelu_row(float *out, const float *inp, int64_t n) {
 
 SL_MULTIVERSION static void gelu_span(float *out, const float *inp, int64_t n) { gelu_row(out, inp, n); }
 
-/* GELU in place over a block of rows (row stride ld): the products' epilogue, one call per task (a few short
-   rows per call left the loop's constants and its overlap of iterations to be paid per row: 1.8x the time). */
-SL_MULTIVERSION static void gelu_block_span(float *x, size_t ld, int rows, int cols) {
+/* GELU in place over a block of rows (row stride ld): the q8_0 products' epilogue, one call per task, so the
+   loop's constants are set up once for all its rows (simd.c, sl_q8_products, has the measurement). */
+SL_MULTIVERSION void gelu_block(float *x, size_t ld, int rows, int cols) {
     for (int r = 0; r < rows; r++) gelu_row(x + (size_t)r * ld, x + (size_t)r * ld, cols);
 }
-
-void gelu_block(float *x, size_t ld, int rows, int cols) { gelu_block_span(x, ld, rows, cols); }
 
 /* GELU'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi), with erf8 and exp8 (exp8 is 0 where
    -x^2 / 2 < -87, where phi is below 1e-38 anyway). */

@@ -44,7 +44,15 @@ VEC_INLINE v8f select8(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & 
    the loader picks the best one for the processor at run time (function multi-versioning), so one portable
    binary runs at the machine's speed. Elsewhere (wasm) they are compiled once, and so under ASan and TSan, whose
    run time the resolvers would call before it starts. */
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SL_SANITIZED 1 /* clang's spelling of GCC's __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__ */
+#endif
+#endif
+/* Only static functions are multiversioned: clang 14 names the dispatcher of an external one "f.ifunc", which
+   other files cannot link to; an external entry point calls its static multiversioned body. */
+#if defined(__x86_64__) && defined(__ELF__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(SL_SANITIZED)
 #define SL_MULTIVERSION __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define SL_MULTIVERSION
@@ -372,8 +380,9 @@ SL_MULTIVERSION static void layernorm_rows(float *out, float *mean, float *rstd,
 
 /* Two reductions per row (means of dnorm and of dnorm * norm, in double over 8 lanes as sum8d), then the
    element-wise update, 8 lanes at a time. */
-SL_MULTIVERSION void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                                        const float *weight, const float *mean, const float *rstd, int M, int C) {
+SL_MULTIVERSION static void layernorm_backward_rows(float *dinp, float *dweight, float *dbias, const float *dout,
+                                                    const float *inp, const float *weight, const float *mean,
+                                                    const float *rstd, int M, int C) {
     const int C8 = C & ~7;
     for (int m = 0; m < M; m++) {
         const float *dy = dout + (size_t)m * C, *x = inp + (size_t)m * C;
@@ -408,6 +417,11 @@ SL_MULTIVERSION void layernorm_backward(float *dinp, float *dweight, float *dbia
             dx[i] += (dnorm - a - norm * b) * rs;
         }
     }
+}
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *weight, const float *mean, const float *rstd, int M, int C) {
+    layernorm_backward_rows(dinp, dweight, dbias, dout, inp, weight, mean, rstd, M, C);
 }
 
 /* ---- elementwise ------------------------------------------------------------------------------- */
@@ -469,9 +483,11 @@ SL_MULTIVERSION static void gelu_span(float *out, const float *inp, int64_t n) {
 
 /* GELU in place over a block of rows (row stride ld): the q8_0 products' epilogue, one call per task, so the
    loop's constants are set up once for all its rows (simd.c, sl_q8_products, has the measurement). */
-SL_MULTIVERSION void gelu_block(float *x, size_t ld, int rows, int cols) {
+SL_MULTIVERSION static void gelu_rows(float *x, size_t ld, int rows, int cols) {
     for (int r = 0; r < rows; r++) gelu_row(x + (size_t)r * ld, x + (size_t)r * ld, cols);
 }
+
+void gelu_block(float *x, size_t ld, int rows, int cols) { gelu_rows(x, ld, rows, cols); }
 
 /* GELU'(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi), with erf8 and exp8 (exp8 is 0 where
    -x^2 / 2 < -87, where phi is below 1e-38 anyway). */
@@ -1136,7 +1152,7 @@ double sum_squares(const float *x, int64_t n, sl_pool *pool) {
 
 /* One row: the max in 8 lanes, then exp8(z - max) summed in 8 float lanes per block of 256 values and the
    blocks in double (32005 logits: no sum runs long in float). The loss is log(sum) - (z[y] - max). */
-SL_MULTIVERSION float crossentropy_row(float *d, const float *z, int n, int y, float scale, int *argmax) {
+SL_MULTIVERSION static float crossentropy_row_mv(float *d, const float *z, int n, int y, float scale, int *argmax) {
     v8f mx8 = (v8f){0} - INFINITY;
     int i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -1179,4 +1195,8 @@ SL_MULTIVERSION float crossentropy_row(float *d, const float *z, int n, int y, f
         d[y] -= scale;
     }
     return (float)(log(sum) - ((double)zy - mx));
+}
+
+float crossentropy_row(float *d, const float *z, int n, int y, float scale, int *argmax) {
+    return crossentropy_row_mv(d, z, n, y, scale, argmax);
 }

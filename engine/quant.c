@@ -35,10 +35,11 @@ void sl_dequantize_row_q8_0(const sl_block_q8_0 *y, float *x, int64_t k) {
     }
 }
 
-void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k) {
+void sl_quantize_row_act(const float *x, int8_t *q, float *d, int64_t k, int qmax) {
+    const float top = (float)qmax;
     for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
         const float *xb = x + b * SL_Q8_0_BLOCK;
-        const float db = block_amax(xb) / 127.0f, id = db != 0 ? 1.0f / db : 0.0f;
+        const float db = block_amax(xb) / top, id = db != 0 ? 1.0f / db : 0.0f;
         d[b] = db;
         /* Round half to even by the 1.5 * 2^23 trick (|v| <= 127): vectorises where roundf does not. ggml's
            vector quantisers round the activations this way too; ties are rare and either way is within d/2.
@@ -48,11 +49,13 @@ void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k) {
             v = (v + 12582912.0f) - 12582912.0f;
             /* NaN and infinities (from a model with non-finite weights) to the range: casting them is
                undefined; finite values are already in it */
-            v = fminf(fmaxf(v, -127.0f), 127.0f);
+            v = fminf(fmaxf(v, -top), top);
             q[b * SL_Q8_0_BLOCK + i] = (int8_t)v;
         }
     }
 }
+
+void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k) { sl_quantize_row_act(x, q, d, k, 127); }
 
 /* ---- packing ------------------------------------------------------------------------------------ */
 

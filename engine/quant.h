@@ -36,6 +36,9 @@ void sl_dequantize_row_q8_0(const sl_block_q8_0 *y, float *x, int64_t k);
 /* Activations for the product: q (k) int8 and d (k/32) float scales of one row, as sl_quantize_row_q8_0
    but with the scale kept in f32. */
 void sl_quantize_row_q8_act(const float *x, int8_t *q, float *d, int64_t k);
+/* The same with values in [-qmax, qmax] (d = max|x| / qmax): 127 above, 63 for the relaxed-SIMD kernel's
+   7-bit activations ("u7", simd.c). */
+void sl_quantize_row_act(const float *x, int8_t *q, float *d, int64_t k, int qmax);
 
 /* Linear weights in the layout of the kernels (simd.h): made once when a model loads, from its q8_0 rows
    (N rows of K/32 blocks), with `group` (2 or 4) consecutive inputs of a column side by side, as the kernel

@@ -86,6 +86,50 @@ static void tile_scalar(float *out, size_t ldo, const uint8_t *act, size_t act_s
 
 static const sl_q8_kernels kernels_scalar = {"scalar", 4, 1, 4, i8_size, i8_quantize, tile_scalar};
 
+/* "u7": 7-bit activations offset to unsigned, u = q + 64 in [1, 127] with q = round(x / d7) in [-63, 63]
+   and d7 = max|x| / 63 per block (K bytes), then the block scales d7 (K/32 floats): the format of the
+   relaxed-SIMD kernel, whose byte dot product is deterministic only with one operand in [0, 127]. */
+static size_t u7_size(int K) { return round64((size_t)K) + round64((size_t)K / SL_Q8_0_BLOCK * 4); }
+
+static void u7_quantize(uint8_t *row, const float *x, int K) {
+    int8_t *q = (int8_t *)row;
+    sl_quantize_row_act(x, q, (float *)(void *)(row + round64((size_t)K)), K, 63);
+    for (int i = 0; i < K; i++) row[i] = (uint8_t)(q[i] + 64);
+}
+
+/* The relaxed-SIMD kernel's arithmetic in C, bit for bit (the same integer sums, from -64 times the column's
+   weight sum; the same float operations per column in the same order): what the browser computes, natively
+   (sl_q8_kernel_select("scalar-u7")), and the reference its tests compare with. */
+static void tile_scalar_u7(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                           const sl_q8_packed *w, int p0, int np, const float *bias) {
+    const int nb = w->nb, G = w->group;
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *u = act + (size_t)r * act_stride;
+        const float *dx = (const float *)(const void *)(u + round64((size_t)w->K));
+        for (int p = p0; p < p0 + np; p++) {
+            float sum[SL_Q8P_COLS] = {0};
+            for (int b = 0; b < nb; b++) {
+                const int8_t *wb = panel_block(w, p, b);
+                const size_t ci = panel_index(w, p, b);
+                int32_t dot[SL_Q8P_COLS];
+                for (int c = 0; c < SL_Q8P_COLS; c++) dot[c] = -64 * w->wsum[ci + (size_t)c];
+                /* the block's bytes in order: G inputs of each of the 16 columns, 32 / G times */
+                for (int g = 0; g < SL_Q8_0_BLOCK / G; g++)
+                    for (int c = 0; c < SL_Q8P_COLS; c++)
+                        for (int k = 0; k < G; k++)
+                            dot[c] += u[b * SL_Q8_0_BLOCK + G * g + k] * wb[SL_Q8P_COLS * G * g + G * c + k];
+                for (int c = 0; c < SL_Q8P_COLS; c++) sum[c] += (float)dot[c] * (w->d[ci + (size_t)c] * dx[b]);
+            }
+            for (int c = 0; c < SL_Q8P_COLS && p * SL_Q8P_COLS + c < w->N; c++) {
+                const int n = p * SL_Q8P_COLS + c;
+                out[(size_t)r * ldo + (size_t)n] = sum[c] + (bias ? bias[n] : 0.0f);
+            }
+        }
+    }
+}
+
+static const sl_q8_kernels kernels_scalar_u7 = {"scalar-u7", 4, 1, 4, u7_size, u7_quantize, tile_scalar_u7};
+
 /* ---- x86-64: AVX2, AVX-512 VNNI ----------------------------------------------------------------- */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -373,12 +417,8 @@ static const sl_q8_kernels kernels_wasm = {"wasm-simd128", WASM_R, 1, 2, i16_siz
 
 /* ---- WebAssembly relaxed SIMD ---------------------------------------------------------------------- */
 
-/* "u7": 7-bit activations offset to unsigned, u = q + 64 in [1, 127] with q = round(x / d7) in [-63, 63]
-   and d7 = max|x| / 63 per block (K bytes), then the block scales d7 (K/32 floats). The relaxed byte dot
-   product is deterministic only with one operand in [0, 127]: these bytes are that operand. */
-static size_t u7_size(int K) { return round64((size_t)K) + round64((size_t)K / SL_Q8_0_BLOCK * 4); }
-
-static void u7_quantize(uint8_t *row, const float *x, int K) {
+/* "u7" rows (u7_quantize above), a block per step */
+static void u7_quantize_wasm(uint8_t *row, const float *x, int K) {
     float *d = (float *)(void *)(row + round64((size_t)K));
     for (int b = 0; b < K / SL_Q8_0_BLOCK; b++) {
         v128_t v[8];
@@ -411,7 +451,7 @@ static void tile_wasm_relaxed(float *out, size_t ldo, const uint8_t *act, size_t
     sl_relaxed_tile(out, (int)ldo, act, (int)act_stride, nr, w->qs, w->d, w->wsum, w->N, w->nb, p0, np, bias);
 }
 
-static const sl_q8_kernels kernels_wasm_relaxed = {"wasm-relaxed", 64, 3, 4, u7_size, u7_quantize,
+static const sl_q8_kernels kernels_wasm_relaxed = {"wasm-relaxed", 64, 3, 4, u7_size, u7_quantize_wasm,
                                                    tile_wasm_relaxed};
 #endif
 
@@ -442,17 +482,33 @@ int sl_q8_kernels_available(const sl_q8_kernels **list, int max) {
 
 /* Every product asks (in wasm, sl_relaxed_available() is a call into JS): the answer is kept. Threads that
    race to set it first set the same value. */
+static _Atomic(const sl_q8_kernels *) chosen;
+
 const char *sl_q8_kernel_name(void) { return sl_q8_kernels_best()->name; }
 
 const sl_q8_kernels *sl_q8_kernels_best(void) {
-    static _Atomic(const sl_q8_kernels *) best;
-    const sl_q8_kernels *k = atomic_load_explicit(&best, memory_order_relaxed);
+    const sl_q8_kernels *k = atomic_load_explicit(&chosen, memory_order_relaxed);
     if (!k) {
         const sl_q8_kernels *list[8];
         k = list[sl_q8_kernels_available(list, 8) - 1];
-        atomic_store_explicit(&best, k, memory_order_relaxed);
+        atomic_store_explicit(&chosen, k, memory_order_relaxed);
     }
     return k;
+}
+
+const sl_q8_kernels *sl_q8_kernels_named(const char *name) {
+    if (!strcmp(name, kernels_scalar_u7.name)) return &kernels_scalar_u7;
+    const sl_q8_kernels *list[8];
+    for (int i = 0, n = sl_q8_kernels_available(list, 8); i < n; i++)
+        if (!strcmp(name, list[i]->name)) return list[i];
+    return NULL;
+}
+
+int sl_q8_kernel_select(const char *name) {
+    const sl_q8_kernels *k = NULL;
+    if (name && !(k = sl_q8_kernels_named(name))) return -1;
+    atomic_store_explicit(&chosen, k, memory_order_relaxed);
+    return 0;
 }
 
 /* ---- the product --------------------------------------------------------------------------------- */

@@ -28,7 +28,8 @@
    (everywhere), AVX2 and AVX-512 VNNI on x86-64 (target attributes, chosen at run time from the
    processor's features: one binary runs everywhere), WebAssembly simd128 when compiled with -msimd128,
    and WebAssembly relaxed SIMD where the engine runs it (a module of its own, engine/wasm_relaxed/; its
-   activations are 7-bit, so its results differ from the others' by that rounding, not only by order). */
+   activations are 7-bit, so its results differ from the others' by that rounding, not only by order: the
+   kernel "scalar-u7" computes its bits in C, for every build). */
 #ifndef SL_SIMD_H
 #define SL_SIMD_H
 
@@ -72,6 +73,9 @@ const sl_q8_kernels *sl_q8_kernels_best(void);
 /* Every implementation this processor runs, best last (scalar first); returns the count (<= 8). For tests
    and benchmarks. */
 int sl_q8_kernels_available(const sl_q8_kernels **list, int max);
+/* One of those by name, or "scalar-u7" (the relaxed-SIMD kernel's arithmetic in C, which runs everywhere but
+   is not listed above: its results are not those of the others); NULL for any other name. */
+const sl_q8_kernels *sl_q8_kernels_named(const char *name);
 
 /* matmul_q8_0_forward and its scratch size (quant.h) with a given implementation, for tests and benchmarks
    (weight packed with k->group). */

@@ -94,6 +94,16 @@ static void test_overfit(void) {
     CHECK(rc == 0 && table && strstr(table, "micro avg") && strstr(table, "PER"), "eval table: %s",
           table ? table : "");
     free(table);
+    /* the relaxed-SIMD kernel's arithmetic natively, and a kernel that does not exist */
+    rc = run_cli(tmp("eval.txt"), "eval -m %s %s --kernel scalar-u7", tmp("overfit.gguf"), train);
+    table = read_text(tmp("eval.txt"));
+    CHECK(rc == 0 && table && strstr(table, "micro avg"), "eval --kernel scalar-u7: %s", table ? table : "");
+    free(table);
+    rc = run_cli(tmp("eval.txt"), "eval -m %s %s --kernel avx9000", tmp("overfit.gguf"), train);
+    table = read_text(tmp("eval.txt"));
+    CHECK(rc == 2 && table && strstr(table, "--kernel 'avx9000' is not a kernel this processor runs"),
+          "eval --kernel avx9000: status %d: %s", rc, table ? table : "");
+    free(table);
     free(eval_out);
     free(jsonl);
     free(log);

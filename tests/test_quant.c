@@ -146,30 +146,36 @@ static void random_weights(sl_block_q8_0 *w, int N, int nb, int unit_scales) {
     }
 }
 
-/* Random activations (M rows of K); integers with each block's largest magnitude exactly 127 when
-   `integers` (so they quantise to themselves with scale 1), else floats of varied block scales. */
+/* Random activations (M rows of K); integers with each block's largest magnitude exactly 127 (or
+   `integers` when it is more than 1: 63 for the 7-bit kernel) when `integers` (so they quantise to
+   themselves with scale 1), else floats of varied block scales. */
 static void random_acts(float *x, int M, int K, int integers) {
+    const int top = integers > 1 ? integers : 127;
     for (int m = 0; m < M; m++)
         for (int b = 0; b < K / 32; b++) {
             const float scale = 0.01f + (rand_u32() % 1000) / 100.0f;
             for (int i = 0; i < 32; i++) {
                 float *v = &x[(size_t)m * K + b * 32 + i];
-                *v = integers ? (float)((int)(rand_u32() % 255) - 127) : scale * rand_uniform();
+                *v = integers ? (float)((int)(rand_u32() % (2 * top + 1)) - top) : scale * rand_uniform();
             }
-            if (integers) x[(size_t)m * K + b * 32 + rand_u32() % 32] = rand_u32() & 1 ? 127.0f : -127.0f;
+            if (integers) x[(size_t)m * K + b * 32 + rand_u32() % 32] = (float)(rand_u32() & 1 ? top : -top);
         }
 }
 
 /* Each kernel against the exact sums of the quantised operands (computed here from the q8_0 rows and
-   sl_quantize_row_q8_act, not from the packed layout): integer sums exact; float results to 1e-6 of the
-   sum of |products| (the vector paths round partial sums); nothing written outside the tile. */
+   sl_quantize_row_act, not from the packed layout): integer sums exact; float results to 1e-6 of the
+   sum of |products| (the vector paths round partial sums); nothing written outside the tile. With the
+   kernels this processor runs, scalar-u7 (7-bit activations, sl_q8_kernels_named). */
 static void test_kernels(void) {
-    const sl_q8_kernels *ks[8];
-    const int n = sl_q8_kernels_available(ks, 8);
+    const sl_q8_kernels *ks[9];
+    int n = sl_q8_kernels_available(ks, 8);
     printf("  kernels:");
     for (int i = 0; i < n; i++) printf(" %s", ks[i]->name);
     printf(" (best: %s)\n", sl_q8_kernels_best()->name);
     CHECK(n >= 1 && !strcmp(ks[0]->name, "scalar"), "the scalar kernel comes first");
+    CHECK(!sl_q8_kernels_named("scalar-u7-nope") && sl_q8_kernels_named(ks[n - 1]->name) == ks[n - 1],
+          "kernels by name");
+    ks[n++] = sl_q8_kernels_named("scalar-u7");
     enum { MAXR = 8, MAXN = 3 * SL_Q8P_COLS + 5, MAXNB = 96, LDO = MAXN + 3 };
     float *x = malloc(sizeof(float) * MAXR * MAXNB * 32), *bias = malloc(sizeof(float) * MAXN);
     sl_block_q8_0 *w = malloc(sizeof(sl_block_q8_0) * MAXN * MAXNB);
@@ -178,7 +184,7 @@ static void test_kernels(void) {
     /* each kernel on the layout it reads, then the scalar one (which reads both) on group 2 */
     for (int run = 0; run <= n; run++) {
         const int k = run < n ? run : 0, group = run < n ? ks[k]->group : 2;
-        const int R = ks[k]->rows, P = ks[k]->panels;
+        const int R = ks[k]->rows, P = ks[k]->panels, qmax = strcmp(ks[k]->name, "scalar-u7") ? 127 : 63;
         CHECK(R <= MAXR && P <= 3, "%s: tile %dx%d larger than the test's", ks[k]->name, R, P);
         uint8_t *act = aligned_alloc(64, (size_t)R * ks[k]->act_size(MAXNB * 32));
         int bad_int = 0, bad_untouched = 0;
@@ -194,13 +200,13 @@ static void test_kernels(void) {
             const int np = 1 + (int)(rand_u32() % (uint32_t)(n_panels - p0 < P ? n_panels - p0 : P));
             const int use_bias = !exact && (trial & 1);
             random_weights(w, N, nb, exact);
-            random_acts(x, nr, K, exact);
+            random_acts(x, nr, K, exact ? qmax : 0);
             for (int c = 0; c < N; c++) bias[c] = rand_uniform();
             sl_q8_packed *pw = sl_q8_pack(w, N, K, group);
             const size_t stride = ks[k]->act_size(K);
             for (int r = 0; r < nr; r++) {
                 ks[k]->quantize(act + r * stride, x + (size_t)r * K, K);
-                sl_quantize_row_q8_act(x + (size_t)r * K, xq + (size_t)r * K, xd + (size_t)r * nb, K);
+                sl_quantize_row_act(x + (size_t)r * K, xq + (size_t)r * K, xd + (size_t)r * nb, K, qmax);
             }
             for (int i = 0; i < MAXR * LDO; i++) out[i] = -7.0f;
             ks[k]->tile(out, LDO, act, stride, nr, pw, p0, np, use_bias ? bias : NULL);
@@ -680,6 +686,11 @@ int main(void) {
     test_matmul_case(64, 96, 768);
     test_matmul_case(5, 3072, 768);
     test_model();
+    /* sl_q8_kernel_select: a name this processor lacks changes nothing; NULL goes back to the fastest */
+    const char *fastest = sl_q8_kernel_name();
+    CHECK(sl_q8_kernel_select("avx9000") == -1 && !strcmp(sl_q8_kernel_name(), fastest), "select of no kernel");
+    CHECK(sl_q8_kernel_select("scalar-u7") == 0 && !strcmp(sl_q8_kernel_name(), "scalar-u7"), "select scalar-u7");
+    CHECK(sl_q8_kernel_select(NULL) == 0 && !strcmp(sl_q8_kernel_name(), fastest), "select NULL");
     bench_kernels();
     return check_report("test_quant");
 }

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "surligne.h"
 #include "kernels.h"
 
 #include <errno.h>
@@ -230,6 +231,16 @@ int cli_state_matches(const char *cmd, const char *resume, const uint64_t *saved
         return 0;
     }
     return 1;
+}
+
+int cli_kernel(const char *cmd, const char *value) {
+    const char *fastest = sl_q8_kernel_name();
+    if (!sl_q8_kernel_select(value)) return 0;
+    fprintf(stderr,
+            "surligne %s: --kernel '%s' is not a kernel this processor runs (it runs '%s' by default, "
+            "'scalar' and 'scalar-u7' everywhere)\n",
+            cmd, value, fastest);
+    return -1;
 }
 
 int cli_precision(const char *cmd, const char *value) {

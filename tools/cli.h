@@ -44,6 +44,9 @@ typedef struct {
 int cli_state_matches(const char *cmd, const char *resume, const uint64_t *saved, const uint64_t *now,
                       const cli_state_field *fields, int n);
 
+/* --kernel NAME: sl_q8_kernel_select; -1 with a message for a kernel this processor does not run. */
+int cli_kernel(const char *cmd, const char *value);
+
 /* --precision f32|bf16 (NULL: f32) -> SL_PRECISION_*; -1 with a message otherwise. */
 int cli_precision(const char *cmd, const char *value);
 

@@ -137,6 +137,8 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = cli_value("bench", argc, argv, &i)) || !cli_int("bench", "--batch", v, 1, 256, &batch)) return 2;
         } else if (!strcmp(argv[i], "--repeat")) {
             if (!(v = cli_value("bench", argc, argv, &i)) || !cli_int("bench", "--repeat", v, 1, 10000, &repeat)) return 2;
+        } else if (!strcmp(argv[i], "--kernel")) {
+            if (!(v = cli_value("bench", argc, argv, &i)) || cli_kernel("bench", v)) return 2;
         } else {
             fprintf(stderr, "surligne bench: unknown argument '%s'\n", argv[i]);
             return 2;
@@ -152,7 +154,7 @@ int cmd_bench(int argc, char **argv) {
     }
     if (batch == 0) batch = 1;
     if (!model_path) {
-        fprintf(stderr, "usage: surligne bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N]\n"
+        fprintf(stderr, "usage: surligne bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N] [--kernel NAME]\n"
                         "       surligne bench --train --config tiny|small|base [--batch 8] [--seq 128] [--threads N]\n"
                         "                      [--precision f32|bf16] [--mlm]\n");
         return 2;

@@ -9,7 +9,7 @@
 
 #define EVAL_USAGE                                                                                           \
     "usage: surligne eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L]\n"       \
-    "                     [--unknown-labels error|O]\n"
+    "                     [--unknown-labels error|O] [--kernel NAME]\n"
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *v;
@@ -35,6 +35,8 @@ int cmd_eval(int argc, char **argv) {
             if (!(v = cli_value("eval", argc, argv, &i)) ||
                 (unknown_to_o = cli_unknown_labels("eval", v)) < 0)
                 return 2;
+        } else if (!strcmp(argv[i], "--kernel")) {
+            if (!(v = cli_value("eval", argc, argv, &i)) || cli_kernel("eval", v)) return 2;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "surligne eval: unknown option '%s'\n%s", argv[i], EVAL_USAGE);
             return 2;

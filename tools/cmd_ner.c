@@ -127,6 +127,8 @@ int cmd_ner(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--threads")) {
             if (!(v = cli_value("ner", argc, argv, &i)) || !cli_int("ner", "--threads", v, 1, 256, &n)) return 2;
             opt.n_threads = (int)n;
+        } else if (!strcmp(argv[i], "--kernel")) {
+            if (!(v = cli_value("ner", argc, argv, &i)) || cli_kernel("ner", v)) return 2;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "surligne ner: unknown option '%s'\n", argv[i]);
             return 2;

@@ -60,6 +60,10 @@ EMSCRIPTEN_KEEPALIVE int sl_wasm_has_threads(void) {
    (web/q8_relaxed_library.js decides, once per thread), "wasm-simd128" otherwise. */
 EMSCRIPTEN_KEEPALIVE const char *sl_wasm_kernel(void) { return sl_q8_kernel_name(); }
 
+/* sl_q8_kernel_select: "scalar-u7" computes natively what the relaxed kernel computes (the tests compare
+   the two engines' outputs bit for bit); before a model loads. 0, or -1 for a kernel this engine lacks. */
+EMSCRIPTEN_KEEPALIVE int sl_wasm_select_kernel(const char *name) { return sl_q8_kernel_select(name); }
+
 /* ---- model ---------------------------------------------------------------------------------- */
 
 /* Loads a GGUF model from `size` bytes at `bytes` (allocated with malloc by the caller). The handle owns

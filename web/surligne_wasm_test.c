@@ -46,15 +46,12 @@ EMSCRIPTEN_KEEPALIVE int sl_wasm_logits(sl_wasm_handle *h, const char *text, siz
 }
 
 /* out (M,N) = x (M,K) . q8_0(w (N,K))^T + bias (N, may be NULL) with the kernel named `kernel` (one of
-   sl_q8_kernels_available), on this thread, `reps` times: the weights are quantised to q8_0 and packed
+   sl_q8_kernels_available, or "scalar-u7": sl_q8_kernels_named), on this thread, `reps` times: the weights are quantised to q8_0 and packed
    first (not timed), then each repetition is sl_q8_product (quantising x, then the tiles).
    Returns the fastest repetition in ms, or -1 (unknown kernel, no memory, K not a multiple of 32). */
 EMSCRIPTEN_KEEPALIVE double sl_wasm_q8_product(const char *kernel, float *out, const float *x, int M,
                                                const float *w, int N, int K, const float *bias, int reps) {
-    const sl_q8_kernels *list[8], *k = NULL;
-    const int n = sl_q8_kernels_available(list, 8);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(list[i]->name, kernel)) k = list[i];
+    const sl_q8_kernels *k = sl_q8_kernels_named(kernel);
     if (!k || M < 1 || N < 1 || K < SL_Q8_0_BLOCK || K % SL_Q8_0_BLOCK) {
         sl_wasm_set_error(SL_ERR_ARGUMENT, "no kernel '%s' or bad shape %dx%dx%d", kernel, M, N, K);
         return -1;

@@ -114,6 +114,12 @@ SL_API const char *sl_model_type(const sl_model *m, int i);
 /* The name of the q8_0 matrix-product kernel this processor runs ("avx512vnni", "avx2", "wasm-relaxed",
    "wasm-simd128", "scalar"), for reports and benchmarks. */
 SL_API const char *sl_q8_kernel_name(void);
+/* Makes the products run the kernel of that name instead: one this processor runs, or "scalar-u7", the
+   relaxed-SIMD kernel's 7-bit arithmetic in C (natively, the numbers Chromium's engine computes). NULL goes
+   back to the fastest. Call it before loading a model (weights are packed for the kernel at load time) and
+   before any other thread runs a product. Returns 0, or -1 for a name this processor cannot run (nothing
+   changes then). */
+SL_API int sl_q8_kernel_select(const char *name);
 
 /* ---- recognition ---------------------------------------------------------------------------- */
 

@@ -60,8 +60,10 @@ test('the page highlights the entities of a French sentence', async () => {
 
 test('offsets are exact with emoji, flags and combining accents (engine bytes -> UTF-16)', async () => {
   const { page } = fx.browser;
-  // the engine's own byte offsets, from the same .wasm in Node
-  const engine = await loadEngine('');
+  // the engine's own byte offsets, from the same .wasm in Node, with the page's arithmetic: where the page
+  // runs the relaxed-SIMD q8_0 kernel (7-bit activations), Node runs it in C (scalar-u7, the same bits)
+  const kernel = await page.evaluate(() => window.surligne.ner.info.kernel);
+  const engine = await loadEngine('', { kernel: kernel === 'wasm-relaxed' ? 'scalar-u7' : undefined });
   const model = engine.load(readFileSync(MODEL_PATH));
   const utf8 = Buffer.from(TRICKY, 'utf8');
   const native = {};
@@ -69,11 +71,6 @@ test('offsets are exact with emoji, flags and combining accents (engine bytes ->
   model.free();
   engine.terminate();
 
-  // Node runs the simd128 q8_0 kernel. Where the page runs the relaxed-SIMD one (7-bit activations; see
-  // relaxed.test.mjs) the same labels come with other scores: logits move by up to about 0.13, a probability
-  // by a quarter of that (0.02 measured here)
-  const kernel = await page.evaluate(() => window.surligne.ner.info.kernel);
-  const tolerance = kernel === 'wasm-relaxed' ? 0.05 : 1e-6;
   for (const aggregation of ['first', 'none', 'max']) {
     const got = await page.evaluate(([t, a]) => window.surligne.ner.recognize(t, { aggregation: a }), [TRICKY, aggregation]);
     const want = native[aggregation];
@@ -82,7 +79,7 @@ test('offsets are exact with emoji, flags and combining accents (engine bytes ->
     for (const [i, e] of got.entries()) {
       assert.equal(e.text, TRICKY.slice(e.start, e.end), `${aggregation} ${i}`);
       assert.equal(e.label, want[i].label);
-      assert.ok(Math.abs(e.score - want[i].score) < tolerance, `${aggregation} ${i}: score ${e.score}, Node ${want[i].score}`);
+      assert.ok(Math.abs(e.score - want[i].score) < 1e-6, `${aggregation} ${i}: score ${e.score}, Node ${want[i].score}`);
       // start/end are the UTF-16 images of the engine's byte offsets, exactly
       assert.equal(Buffer.byteLength(TRICKY.slice(0, e.start)), want[i].start, `${aggregation} ${i} start`);
       assert.equal(Buffer.byteLength(TRICKY.slice(0, e.end)), want[i].end, `${aggregation} ${i} end`);

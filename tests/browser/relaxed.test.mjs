@@ -1,10 +1,11 @@
 // The relaxed-SIMD q8_0 kernel in Chromium (engine/wasm_relaxed/, web/q8_relaxed_library.js):
 //  - the page's engine (web/worker.js, both builds) runs it, and says so (info.kernel, the status line);
 //  - its two tiles (i32 and i16 dot products; the engine times them and keeps the faster) give exact
-//    integer sums on a case where the 7-bit activations are exact;
-//  - on the default model its logits agree with the simd128 kernel's (the same engine built once, the
-//    fallback forced with the factory option surligneKernel: 'wasm-simd128'): at least 99% of the real
-//    tokens keep their label;
+//    integer sums on a case where the 7-bit activations are exact, as does its arithmetic in C
+//    ("scalar-u7", engine/simd.c);
+//  - on the default model its logits are scalar-u7's, bit for bit (the same engine built once, that kernel
+//    chosen by sl_wasm_select_kernel), and agree with the simd128 kernel's (the fallback forced with the
+//    factory option surligneKernel: 'wasm-simd128'): at least 99% of the real tokens keep their label;
 //  - for the record, not checked: the 128 x 768 x 768 product on one thread with each kernel, and when
 //    tools/bench.sh has made it (build/bench/base/model-q8_0.gguf), a recognize of about 128 tokens with
 //    the base-shaped model. Figures are printed and written to build/artifacts/relaxed.json.
@@ -61,12 +62,19 @@ const cstr = (M, s) => {
   return [p, b.length];
 };
 const ops = {
-  // engines: { name: factory options }; returns { name: { kernel, status } }
+  // engines: { name: factory options, and select: a kernel for sl_wasm_select_kernel };
+  // returns { name: { kernel, status } }
   async init(base, options) {
     const { default: create } = await import(base + 'wasm/surligne.mjs');
     const out = {};
-    for (const [name, o] of Object.entries(options)) {
+    for (const [name, { select, ...o }] of Object.entries(options)) {
       const M = await create({ printErr: (s) => console.warn(s), ...o });
+      if (select) {
+        const [k] = cstr(M, select);
+        const rc = M._sl_wasm_select_kernel(k);
+        M._free(k);
+        if (rc) throw new Error('no kernel ' + select);
+      }
       engines[name] = { M, h: 0 };
       out[name] = { kernel: M.UTF8ToString(M._sl_wasm_kernel()), status: M.surligneRelaxed };
     }
@@ -218,12 +226,14 @@ test('engines in a worker: relaxed where Chromium allows it, simd128 when told',
     simd128: { surligneKernel: 'wasm-simd128' },
     i32: { surligneKernel: 'wasm-relaxed-i32' },
     i16: { surligneKernel: 'wasm-relaxed-i16' },
+    u7: { surligneKernel: 'wasm-simd128', select: 'scalar-u7' },
   });
   assert.deepEqual(got, {
     relaxed: { kernel: 'wasm-relaxed', status: 'ok' },
     simd128: { kernel: 'wasm-simd128', status: 'off' },
     i32: { kernel: 'wasm-relaxed', status: 'ok' },
     i16: { kernel: 'wasm-relaxed', status: 'ok' },
+    u7: { kernel: 'scalar-u7', status: undefined }, // nothing asked the relaxed module
   });
 });
 
@@ -262,15 +272,20 @@ test('the relaxed tiles give exact integer sums', async () => {
       assert.equal(bad, -1, `${engine}: row ${bad / N | 0}, column ${bad % N}: ${out[bad]}, not ${want[bad]}`);
     }
   }
+  // so does their arithmetic in C (engine/simd.c), the reference of the next test
+  const u7 = (await call('product', 'simd128', 'scalar-u7', M, N, K, X.flat(), W.flat(), bias, 1)).out;
+  const bad = u7.findIndex((v, i) => v !== want[i]);
+  assert.equal(bad, -1, `scalar-u7: row ${bad / N | 0}, column ${bad % N}: ${u7[bad]}, not ${want[bad]}`);
   // the simd128 kernel's 8-bit activations are not exact here (scale 63/127): the case tells kernels apart
   const { out } = await call('product', 'simd128', 'wasm-simd128', M, N, K, X.flat(), W.flat(), bias, 1);
   assert.ok(out.some((v, i) => v !== want[i]));
 });
 
-test('default model: the relaxed kernel\'s logits give the simd128 kernel\'s labels', async () => {
+test('default model: the relaxed kernel\'s logits are those of its arithmetic in C, and give the simd128 kernel\'s labels', async () => {
   const url = `${site.url}weights/${DEFAULT_FILE}`;
   const nLabels = await call('load', 'relaxed', url);
   assert.equal(await call('load', 'simd128', url), nLabels);
+  assert.equal(await call('load', 'u7', url), nLabels);
   let tokens = 0;
   let agree = 0;
   let maxDiff = 0;
@@ -278,6 +293,11 @@ test('default model: the relaxed kernel\'s logits give the simd128 kernel\'s lab
     const a = await call('logits', 'relaxed', text, 512, nLabels);
     const b = await call('logits', 'simd128', text, 512, nLabels);
     assert.equal(a.length, b.length);
+    // the same engine, the same model: only the q8_0 tiles differ, and those of the relaxed kernel compute
+    // the same integer sums and the same float operations as scalar-u7 (simd.c), so the logits are equal
+    const c = await call('logits', 'u7', text, 512, nLabels);
+    const differ = a.findIndex((v, i) => v !== c[i]);
+    assert.equal(differ, -1, `relaxed vs scalar-u7, "${text.slice(0, 30)}…" logit ${differ}: ${a[differ]} vs ${c[differ]}`);
     const n = a.length / nLabels;
     for (let t = 1; t < n - 1; t++) { // real tokens: not <s>, </s>
       const row = (x) => x.slice(t * nLabels, (t + 1) * nLabels);

@@ -17,13 +17,22 @@ export const AGGREGATIONS = ['none', 'simple', 'first', 'average', 'max'];
 const require = createRequire(import.meta.url);
 
 // variant: '' (one thread) or '-mt' (pthreads, poolSize workers started with the module); dist: DIST (the
-// shipped builds) or TEST_DIST.
-export async function loadEngine(variant = '', { poolSize = 3, dist = DIST } = {}) {
+// shipped builds) or TEST_DIST; kernel: a q8_0 kernel to run instead of the fastest (sl_wasm_select_kernel:
+// 'scalar-u7' computes what Chromium's relaxed-SIMD kernel does).
+export async function loadEngine(variant = '', { poolSize = 3, dist = DIST, kernel } = {}) {
   const factory = require(path.join(dist, 'node', `surligne${variant}.cjs`));
   const M = await factory({
     wasmBinary: readFileSync(path.join(dist, `surligne${variant}.wasm`)),
     surlignePoolSize: poolSize,
   });
+  if (kernel) {
+    const name = Buffer.from(`${kernel}\0`);
+    const p = M._malloc(name.length);
+    M.HEAPU8.set(name, p);
+    const rc = M._sl_wasm_select_kernel(p);
+    M._free(p);
+    if (rc) throw new Error(`the engine has no q8_0 kernel '${kernel}'`);
+  }
   return new Engine(M);
 }
 

@@ -103,6 +103,25 @@ for (const variant of ['', '-mt']) {
       }
     });
 
+    test('sl_wasm_select_kernel: scalar-u7 (the relaxed kernel\'s arithmetic in C) runs anywhere, an absent kernel is refused', async () => {
+      const F = await createModule(variant);
+      const u7 = cString(F, 'scalar-u7');
+      const absent = cString(F, 'avx512vnni');
+      try {
+        const fastest = kernelOf(F);
+        assert.equal(F._sl_wasm_select_kernel(absent), -1);
+        assert.equal(kernelOf(F), fastest);
+        assert.equal(F._sl_wasm_select_kernel(u7), 0);
+        assert.equal(kernelOf(F), 'scalar-u7');
+        assert.equal(F._sl_wasm_select_kernel(0), 0);
+        assert.equal(kernelOf(F), fastest);
+      } finally {
+        F._free(u7);
+        F._free(absent);
+        F.terminateThreads?.();
+      }
+    });
+
     // Integers in [-127, 127] with a ±127 in every block: the q8_0 weights and the int8 activations are the
     // integers themselves (unit scales), so every output is its integer sum, exactly.
     test('sl_wasm_q8_product: exact integer sums with the engine\'s kernel, none with an absent one', () => {

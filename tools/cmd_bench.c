@@ -118,12 +118,9 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--mlm")) {
             train = mlm = 1;
         } else if (!strcmp(argv[i], "--precision")) {
-            if (!(v = cli_value("bench", argc, argv, &i))) return 2;
-            if (strcmp(v, "f32") && strcmp(v, "bf16")) {
-                fprintf(stderr, "surligne bench: --precision is f32 or bf16, not '%s'\n", v);
-                return 2;
-            }
-            bf16 = !strcmp(v, "bf16");
+            int p;
+            if (!(v = cli_value("bench", argc, argv, &i)) || (p = cli_precision("bench", v)) < 0) return 2;
+            bf16 = p == SL_PRECISION_BF16;
         } else if (!strcmp(argv[i], "--config")) {
             if (!(shape = cli_value("bench", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--tokenizer")) {

@@ -44,15 +44,16 @@ VEC_INLINE v8f select8(v8i m, v8f a, v8f b) { return (v8f)((m & (v8i)a) | (~m & 
    the loader picks the best one for the processor at run time (function multi-versioning), so one portable
    binary runs at the machine's speed. Elsewhere (wasm) they are compiled once, and so under ASan and TSan, whose
    run time the resolvers would call before it starts. */
-#if defined(__has_feature)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) /* GCC */
+#define SL_SANITIZED 1
+#elif defined(__has_feature) /* clang */
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SL_SANITIZED 1 /* clang's spelling of GCC's __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__ */
+#define SL_SANITIZED 1
 #endif
 #endif
 /* Only static functions are multiversioned: clang 14 names the dispatcher of an external one "f.ifunc", which
    other files cannot link to; an external entry point calls its static multiversioned body. */
-#if defined(__x86_64__) && defined(__ELF__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-    !defined(SL_SANITIZED)
+#if defined(__x86_64__) && defined(__ELF__) && !defined(SL_SANITIZED)
 #define SL_MULTIVERSION __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define SL_MULTIVERSION

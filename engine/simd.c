@@ -61,27 +61,43 @@ static inline void i16_rows(const int16_t **x, const float **dx, int R, const ui
 
 /* ---- scalar C ----------------------------------------------------------------------------------- */
 
-static void tile_scalar(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
-                        const sl_q8_packed *w, int p0, int np, const float *bias) {
-    const int nb = w->nb;
+/* Both scalar kernels: the integer sums of a block for the 16 columns of a panel, reading its bytes in order,
+   then per column sum += dot * (dw * dx) over the blocks. "i8" rows hold signed bytes; "u7" rows hold
+   u = q + 64, so their sums start from -64 times the column's weight sum: the same integer, the same floats
+   as the relaxed-SIMD kernel's. */
+static inline void tile_scalar_rows(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                                    const sl_q8_packed *w, int p0, int np, const float *bias, int u7) {
+    const int nb = w->nb, G = w->group;
     for (int r = 0; r < nr; r++) {
         const uint8_t *row = act + (size_t)r * act_stride;
-        const int8_t *x = (const int8_t *)row;
-        const float *dx = i8_scales(row, w->K);
-        for (int p = p0; p < p0 + np; p++)
-            for (int c = 0; c < SL_Q8P_COLS && p * SL_Q8P_COLS + c < w->N; c++) {
-                float sum = 0;
-                for (int b = 0; b < nb; b++) {
-                    const int8_t *wb = panel_block(w, p, b);
-                    int32_t dot = 0;
-                    for (int i = 0; i < SL_Q8_0_BLOCK; i++)
-                        dot += x[b * SL_Q8_0_BLOCK + i] * wb[sl_q8p_offset(w->group, c, i)];
-                    sum += (float)dot * (dx[b] * w->d[panel_index(w, p, b) + (size_t)c]);
-                }
-                const int n = p * SL_Q8P_COLS + c;
-                out[(size_t)r * ldo + (size_t)n] = sum + (bias ? bias[n] : 0.0f);
+        const float *dx = i8_scales(row, w->K); /* the same place in a "u7" row */
+        for (int p = p0; p < p0 + np; p++) {
+            float sum[SL_Q8P_COLS] = {0};
+            for (int b = 0; b < nb; b++) {
+                const int8_t *wb = panel_block(w, p, b);
+                const size_t ci = panel_index(w, p, b);
+                int32_t dot[SL_Q8P_COLS];
+                for (int c = 0; c < SL_Q8P_COLS; c++) dot[c] = u7 ? -64 * w->wsum[ci + (size_t)c] : 0;
+                /* the block's bytes in order: G inputs of each of the 16 columns, 32 / G times */
+                for (int g = 0; g < SL_Q8_0_BLOCK / G; g++)
+                    for (int c = 0; c < SL_Q8P_COLS; c++)
+                        for (int k = 0; k < G; k++) {
+                            const uint8_t a = row[b * SL_Q8_0_BLOCK + G * g + k];
+                            dot[c] += (u7 ? (int)a : (int)(int8_t)a) * wb[SL_Q8P_COLS * G * g + G * c + k];
+                        }
+                for (int c = 0; c < SL_Q8P_COLS; c++) sum[c] += (float)dot[c] * (w->d[ci + (size_t)c] * dx[b]);
             }
+            for (int c = 0; c < SL_Q8P_COLS && p * SL_Q8P_COLS + c < w->N; c++) {
+                const int n = p * SL_Q8P_COLS + c;
+                out[(size_t)r * ldo + (size_t)n] = sum[c] + (bias ? bias[n] : 0.0f);
+            }
+        }
     }
+}
+
+static void tile_scalar(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
+                        const sl_q8_packed *w, int p0, int np, const float *bias) {
+    tile_scalar_rows(out, ldo, act, act_stride, nr, w, p0, np, bias, 0);
 }
 
 static const sl_q8_kernels kernels_scalar = {"scalar", 4, 1, 4, i8_size, i8_quantize, tile_scalar};
@@ -97,35 +113,11 @@ static void u7_quantize(uint8_t *row, const float *x, int K) {
     for (int i = 0; i < K; i++) row[i] = (uint8_t)(q[i] + 64);
 }
 
-/* The relaxed-SIMD kernel's arithmetic in C, bit for bit (the same integer sums, from -64 times the column's
-   weight sum; the same float operations per column in the same order): what the browser computes, natively
+/* The relaxed-SIMD kernel's arithmetic in C, bit for bit: what the browser computes, natively
    (sl_q8_kernel_select("scalar-u7")), and the reference its tests compare with. */
 static void tile_scalar_u7(float *out, size_t ldo, const uint8_t *act, size_t act_stride, int nr,
                            const sl_q8_packed *w, int p0, int np, const float *bias) {
-    const int nb = w->nb, G = w->group;
-    for (int r = 0; r < nr; r++) {
-        const uint8_t *u = act + (size_t)r * act_stride;
-        const float *dx = (const float *)(const void *)(u + round64((size_t)w->K));
-        for (int p = p0; p < p0 + np; p++) {
-            float sum[SL_Q8P_COLS] = {0};
-            for (int b = 0; b < nb; b++) {
-                const int8_t *wb = panel_block(w, p, b);
-                const size_t ci = panel_index(w, p, b);
-                int32_t dot[SL_Q8P_COLS];
-                for (int c = 0; c < SL_Q8P_COLS; c++) dot[c] = -64 * w->wsum[ci + (size_t)c];
-                /* the block's bytes in order: G inputs of each of the 16 columns, 32 / G times */
-                for (int g = 0; g < SL_Q8_0_BLOCK / G; g++)
-                    for (int c = 0; c < SL_Q8P_COLS; c++)
-                        for (int k = 0; k < G; k++)
-                            dot[c] += u[b * SL_Q8_0_BLOCK + G * g + k] * wb[SL_Q8P_COLS * G * g + G * c + k];
-                for (int c = 0; c < SL_Q8P_COLS; c++) sum[c] += (float)dot[c] * (w->d[ci + (size_t)c] * dx[b]);
-            }
-            for (int c = 0; c < SL_Q8P_COLS && p * SL_Q8P_COLS + c < w->N; c++) {
-                const int n = p * SL_Q8P_COLS + c;
-                out[(size_t)r * ldo + (size_t)n] = sum[c] + (bias ? bias[n] : 0.0f);
-            }
-        }
-    }
+    tile_scalar_rows(out, ldo, act, act_stride, nr, w, p0, np, bias, 1);
 }
 
 static const sl_q8_kernels kernels_scalar_u7 = {"scalar-u7", 4, 1, 4, u7_size, u7_quantize, tile_scalar_u7};

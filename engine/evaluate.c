@@ -1,5 +1,6 @@
 #include "evaluate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@ static int outside_label(const sl_labelset *ls) {
 }
 
 sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
-                      int n_labels, sl_metrics *metrics, int *pred, sl_error *err) {
+                      int n_labels, sl_decoding decoding, sl_metrics *metrics, int *pred, sl_error *err) {
     if (batch < 1 || !logits_fn)
         return sl_fail(err, SL_ERR_ARGUMENT, "evaluation needs a batch size >= 1 and a logits function");
     if (n_labels != data->labels.n_labels)
@@ -31,12 +32,19 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
     int *order = malloc(((size_t)d->n_examples + 1) * sizeof *order);
     int *own_pred = pred ? NULL : malloc(((size_t)data->n_words + 1) * sizeof *own_pred);
     if (!pred) pred = own_pred;
+    const int viterbi = decoding == SL_DECODE_VITERBI;
+    /* with Viterbi decoding, each word's log-probabilities, decoded sentence by sentence at the end */
+    float *logp = viterbi ? malloc(((size_t)data->n_words + 1) * n_labels * sizeof *logp) : NULL;
     sl_status s = SL_OK;
-    if (!ids || !labels || !logits || !order || !pred)
+    if (!ids || !labels || !logits || !order || !pred || (viterbi && !logp))
         s = sl_fail(err, SL_ERR_MEMORY, "no memory for an evaluation batch of %d x %d", batch, d->max_len);
     if (s == SL_OK) {
         const int o = outside_label(&data->labels);
         for (int w = 0; w < data->n_words; w++) pred[w] = o;
+        /* a word that gave no token reads as a sure O, as greedy decoding predicts it */
+        if (viterbi)
+            for (int w = 0; w < data->n_words; w++)
+                for (int j = 0; j < n_labels; j++) logp[(size_t)w * n_labels + j] = j == o ? 0.0f : -INFINITY;
         sl_dataset_order(d, 0, 0, order);
         sl_batch b = {.ids = ids, .labels = labels};
         const int n_batches = sl_dataset_n_batches(d, batch);
@@ -54,12 +62,22 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
                     for (int j = 1; j < n_labels; j++)
                         if (x[j] > x[best]) best = j;
                     pred[w] = best;
+                    if (viterbi) { /* log-softmax */
+                        double z = 0;
+                        for (int j = 0; j < n_labels; j++) z += exp((double)x[j] - x[best]);
+                        const double lz = x[best] + log(z);
+                        for (int j = 0; j < n_labels; j++)
+                            logp[(size_t)w * n_labels + j] = (float)(x[j] - lz);
+                    }
                 }
             }
         }
     }
     for (int si = 0; s == SL_OK && si < data->n_sentences; si++) {
         const int w0 = data->sentence_start[si], w1 = data->sentence_start[si + 1];
+        if (viterbi &&
+            (s = sl_ner_viterbi(&data->labels, logp + (size_t)w0 * n_labels, w1 - w0, pred + w0, err)))
+            break;
         s = sl_metrics_add(metrics, data->tags + w0, pred + w0, w1 - w0, err);
     }
     free(ids);
@@ -67,5 +85,6 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
     free(logits);
     free(order);
     free(own_pred);
+    free(logp);
     return s;
 }

@@ -699,8 +699,13 @@ sl_status sl_model_mlm_forward(sl_model *m, const int32_t *ids, int B, int T, fl
 /* ---- recognition -------------------------------------------------------------------------------- */
 
 sl_options sl_default_options(void) {
-    sl_options o = {
-        .aggregation = SL_AGG_FIRST, .threshold = 0, .max_tokens = 0, .stride = 0, .n_threads = 1, .dates = 1};
+    sl_options o = {.aggregation = SL_AGG_FIRST,
+                    .threshold = 0,
+                    .max_tokens = 0,
+                    .stride = 0,
+                    .n_threads = 1,
+                    .dates = 1,
+                    .decoding = SL_DECODE_VITERBI};
     return o;
 }
 
@@ -747,6 +752,8 @@ sl_status sl_context_recognize(sl_context *ctx, const char *text, size_t len, co
                        o.stride, window, window);
     if (o.aggregation < SL_AGG_NONE || o.aggregation > SL_AGG_MAX)
         return sl_fail(err, SL_ERR_ARGUMENT, "unknown aggregation %d", (int)o.aggregation);
+    if (o.decoding != SL_DECODE_VITERBI && o.decoding != SL_DECODE_ARGMAX)
+        return sl_fail(err, SL_ERR_ARGUMENT, "unknown decoding %d", (int)o.decoding);
     sl_status s = context_set_threads(ctx, o.n_threads, err);
     if (s != SL_OK) return s;
     if ((s = sl_tokenize(m->tok, text, len, &ctx->tokens, err))) return s;
@@ -779,7 +786,7 @@ sl_status sl_context_recognize(sl_context *ctx, const char *text, size_t len, co
     }
     sl_token_scores ts = {n, ctx->scores, tk->start, tk->end, tk->word_start};
     const size_t first = out->n;
-    s = sl_ner_decode(&m->labels, &ts, o.aggregation, o.threshold, text, out, err);
+    s = sl_ner_decode(&m->labels, &ts, o.aggregation, o.decoding, o.threshold, text, out, err);
     if (s == SL_OK && !o.keep_punctuation) sl_entities_trim_punctuation(out, first, text);
     if (s == SL_OK && o.dates) { /* the rule recogniser's dates, times, amounts, percentages (dates.c) */
         sl_entities rules = {0};

@@ -26,6 +26,7 @@
 #include <utf8proc.h>
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +177,74 @@ static int argmax(const float *row, int n) {
     return best;
 }
 
+/* ---- constrained decoding ------------------------------------------------------------------ */
+
+/* Whether label `cur` may follow label `prev` (-1: the sequence's start) in the label set's scheme. */
+static int transition_allowed(const sl_labelset *ls, int bioes, const unsigned char *type_has_b, int prev,
+                              int cur) {
+    const char pt = prev < 0 ? 'O' : ls->tag_of[prev], ct = ls->tag_of[cur];
+    const int continues = prev >= 0 && (pt == 'B' || pt == 'I') && ls->type_of[prev] == ls->type_of[cur];
+    if (ct == 'I' || ct == 'E') return continues || (ct == 'I' && !type_has_b[ls->type_of[cur]]);
+    return !(bioes && prev >= 0 && (pt == 'B' || pt == 'I'));
+}
+
+sl_status sl_ner_viterbi(const sl_labelset *ls, const float *logp, int n, int *path, sl_error *err) {
+    const int L = ls->n_labels;
+    if (n <= 0) return SL_OK;
+    int bioes = 0;
+    unsigned char *type_has_b = calloc((size_t)ls->n_types + 1, 1);
+    unsigned char *allowed = malloc((size_t)(L + 1) * L);
+    int *back = malloc((size_t)n * L * sizeof *back);
+    double *best = malloc((size_t)2 * L * sizeof *best);
+    if (!type_has_b || !allowed || !back || !best) {
+        free(type_has_b), free(allowed), free(back), free(best);
+        return sl_fail(err, SL_ERR_MEMORY, "no memory to decode %d words of %d labels", n, L);
+    }
+    for (int j = 0; j < L; j++) {
+        if (ls->tag_of[j] == 'E' || ls->tag_of[j] == 'S') bioes = 1;
+        if (ls->tag_of[j] == 'B') type_has_b[ls->type_of[j]] = 1;
+    }
+    /* allowed[(prev + 1) * L + cur], the row of prev = -1 for the start */
+    for (int p = -1; p < L; p++)
+        for (int c = 0; c < L; c++)
+            allowed[(size_t)(p + 1) * L + c] = (unsigned char)transition_allowed(ls, bioes, type_has_b, p, c);
+    double *cur = best, *next = best + L;
+    for (int c = 0; c < L; c++) cur[c] = allowed[c] ? (double)logp[c] : -INFINITY;
+    for (int i = 1; i < n; i++) {
+        const float *row = logp + (size_t)i * L;
+        for (int c = 0; c < L; c++) {
+            double top = -INFINITY;
+            int arg = -1;
+            for (int p = 0; p < L; p++)
+                if (allowed[(size_t)(p + 1) * L + c] && cur[p] > top) top = cur[p], arg = p;
+            back[(size_t)i * L + c] = arg;
+            next[c] = arg < 0 ? -INFINITY : top + row[c];
+        }
+        double *t = cur;
+        cur = next, next = t;
+    }
+    /* the end: in BIOES an entity must be closed */
+    int last = -1;
+    for (int c = 0; c < L; c++) {
+        if (bioes && (ls->tag_of[c] == 'B' || ls->tag_of[c] == 'I')) continue;
+        if (last < 0 || cur[c] > cur[last]) last = c;
+    }
+    /* every path may have been ruled out (scores of -INFINITY where no valid reading remains): fall back to
+       the best end whatever the scheme, then to label 0 */
+    if (last < 0 || cur[last] == -INFINITY) {
+        last = 0;
+        for (int c = 1; c < L; c++)
+            if (cur[c] > cur[last]) last = c;
+    }
+    path[n - 1] = last;
+    for (int i = n - 1; i > 0; i--) {
+        const int p = back[(size_t)i * L + path[i]];
+        path[i - 1] = p < 0 ? 0 : p;
+    }
+    free(type_has_b), free(allowed), free(back), free(best);
+    return SL_OK;
+}
+
 /* Byte length of the whitespace character starting at s[i] (0 if none). Besides ASCII space, French
    typography puts no-break spaces (U+00A0, U+202F) and thin spaces (U+2009) before ; : ! ? and inside
    quotes; a tokenizer's offsets may include them at a token's edge, a highlight should not. */
@@ -264,18 +333,14 @@ static sl_status group_add(grouper *g, int label, double score, size_t start, si
     return SL_OK;
 }
 
-/* One label and score for the word made of tokens [w0, w1), as HF's aggregate_word. */
-static int word_label(const sl_token_scores *ts, int n_labels, sl_aggregation agg, int w0, int w1,
-                      double *score) {
+/* The scores of the word made of tokens [w0, w1), as HF's aggregate_word reads them: first = its first
+   token's row; max = the row of the first token holding the word's highest score (Python's max keeps the
+   first of equals); average = the mean row, written to buf. Its argmax is the word's label. */
+static const float *word_row(const sl_token_scores *ts, int n_labels, sl_aggregation agg, int w0, int w1,
+                             float *buf) {
     const float *rows = ts->scores;
-    if (agg == SL_AGG_FIRST) {
-        const float *row = rows + (size_t)w0 * n_labels;
-        int label = argmax(row, n_labels);
-        *score = row[label];
-        return label;
-    }
+    if (agg == SL_AGG_FIRST) return rows + (size_t)w0 * n_labels;
     if (agg == SL_AGG_MAX) {
-        /* the first token holding the word's highest score (Python's max keeps the first of equals) */
         int best_t = w0;
         float best = rows[(size_t)w0 * n_labels + argmax(rows + (size_t)w0 * n_labels, n_labels)];
         for (int t = w0 + 1; t < w1; t++) {
@@ -283,26 +348,18 @@ static int word_label(const sl_token_scores *ts, int n_labels, sl_aggregation ag
             float m = row[argmax(row, n_labels)];
             if (m > best) best = m, best_t = t;
         }
-        const float *row = rows + (size_t)best_t * n_labels;
-        int label = argmax(row, n_labels);
-        *score = row[label];
-        return label;
+        return rows + (size_t)best_t * n_labels;
     }
-    /* average: argmax of the mean score vector, computed label by label to need no buffer */
-    int label = 0;
-    double best = 0;
     for (int j = 0; j < n_labels; j++) {
         double sum = 0;
         for (int t = w0; t < w1; t++) sum += rows[(size_t)t * n_labels + j];
-        double mean = sum / (w1 - w0);
-        if (j == 0 || mean > best) best = mean, label = j;
+        buf[j] = (float)(sum / (w1 - w0));
     }
-    *score = best;
-    return label;
+    return buf;
 }
 
-static sl_status decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, float threshold,
-                        const char *text, sl_entities *out, sl_error *err) {
+static sl_status decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, sl_decoding dec,
+                        float threshold, const char *text, sl_entities *out, sl_error *err) {
     const int L = ls->n_labels;
     if (agg == SL_AGG_NONE) {
         for (int t = 0; t < ts->n_tokens; t++) {
@@ -326,21 +383,46 @@ static sl_status decode(const sl_labelset *ls, const sl_token_scores *ts, sl_agg
         }
     } else {
         /* a word is a token and the sub-word tokens after it; the first token always opens a word, as in
-           HF's aggregate_words, whatever its flag says */
-        for (int w0 = 0, w1; w0 < ts->n_tokens && st == SL_OK; w0 = w1) {
-            for (w1 = w0 + 1; w1 < ts->n_tokens && ts->word_start && !ts->word_start[w1]; w1++) {
+           HF's aggregate_words, whatever its flag says. Each word's scores (n_words rows) are gathered first:
+           Viterbi decoding reads them all before choosing a label. */
+        int n_words = 0;
+        for (int t = 0; t < ts->n_tokens; t++) n_words += t == 0 || !ts->word_start || ts->word_start[t];
+        int *first = malloc(((size_t)n_words + 1) * sizeof *first),
+            *label = malloc(((size_t)n_words + 1) * sizeof *label);
+        float *rows = malloc(((size_t)n_words + 1) * L * sizeof *rows);
+        if (!first || !label || !rows)
+            st = sl_fail(err, SL_ERR_MEMORY, "no memory to decode %d words", n_words);
+        for (int w = 0, t = 0; st == SL_OK && w < n_words; w++) {
+            first[w] = t;
+            for (t++; t < ts->n_tokens && ts->word_start && !ts->word_start[t]; t++) {
             }
-            double score;
-            int label = word_label(ts, L, agg, w0, w1, &score);
-            st = group_add(&g, label, score, (size_t)ts->start[w0], (size_t)ts->end[w1 - 1]);
+            float *row = rows + (size_t)w * L;
+            const float *got = word_row(ts, L, agg, first[w], t, row);
+            if (got != row) memcpy(row, got, (size_t)L * sizeof *row);
         }
+        if (st == SL_OK) first[n_words] = ts->n_tokens;
+        if (st == SL_OK && dec == SL_DECODE_VITERBI) {
+            /* the log-probabilities, in place (the scores are kept in label[] order afterwards) */
+            float *logp = malloc(((size_t)n_words + 1) * L * sizeof *logp);
+            if (!logp) st = sl_fail(err, SL_ERR_MEMORY, "no memory to decode %d words", n_words);
+            for (size_t i = 0; st == SL_OK && i < (size_t)n_words * L; i++)
+                logp[i] = rows[i] > 0 ? logf(rows[i]) : -INFINITY;
+            if (st == SL_OK) st = sl_ner_viterbi(ls, logp, n_words, label, err);
+            free(logp);
+        } else if (st == SL_OK) {
+            for (int w = 0; w < n_words; w++) label[w] = argmax(rows + (size_t)w * L, L);
+        }
+        for (int w = 0; st == SL_OK && w < n_words; w++)
+            st = group_add(&g, label[w], rows[(size_t)w * L + label[w]], (size_t)ts->start[first[w]],
+                           (size_t)ts->end[first[w + 1] - 1]);
+        free(first), free(label), free(rows);
     }
     if (st == SL_OK) st = group_close(&g);
     return st;
 }
 
-sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, float threshold,
-                        const char *text, sl_entities *out, sl_error *err) {
+sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, sl_decoding dec,
+                        float threshold, const char *text, sl_entities *out, sl_error *err) {
     if (!ls || !ts || !out || ls->n_labels <= 0)
         return sl_fail(err, SL_ERR_ARGUMENT, "sl_ner_decode: missing label set, scores or output");
     if (agg < SL_AGG_NONE || agg > SL_AGG_MAX)
@@ -354,7 +436,7 @@ sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_agg
             return sl_fail(err, SL_ERR_ARGUMENT, "sl_ner_decode: token %d has the byte span [%d, %d)", t,
                            (int)ts->start[t], (int)ts->end[t]);
     size_t n0 = out->n;
-    sl_status st = decode(ls, ts, agg, threshold, text, out, err);
+    sl_status st = decode(ls, ts, agg, dec, threshold, text, out, err);
     if (st != SL_OK) out->n = n0; /* all of this text's entities or none */
     return st;
 }

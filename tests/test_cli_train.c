@@ -9,6 +9,14 @@
 #include "cli_run.h"
 #include "json.h"
 
+/* A command's status, and a message naming `needle` in its output. */
+static void expect(const char *what, int status, int want, const char *log, const char *needle) {
+    char *text = read_text(log);
+    CHECK(status == want, "%s: status %d, expected %d: %s", what, status, want, text ? text : "");
+    CHECK(text && strstr(text, needle), "%s: '%s' does not name '%s'", what, text ? text : "", needle);
+    free(text);
+}
+
 static void test_overfit(void) {
     char train[512];
     snprintf(train, sizeof train, "%s", tmp("small.conll"));
@@ -94,16 +102,17 @@ static void test_overfit(void) {
     CHECK(rc == 0 && table && strstr(table, "micro avg") && strstr(table, "PER"), "eval table: %s",
           table ? table : "");
     free(table);
-    /* the relaxed-SIMD kernel's arithmetic natively, and a kernel that does not exist */
-    rc = run_cli(tmp("eval.txt"), "eval -m %s %s --kernel scalar-u7", tmp("overfit.gguf"), train);
-    table = read_text(tmp("eval.txt"));
-    CHECK(rc == 0 && table && strstr(table, "micro avg"), "eval --kernel scalar-u7: %s", table ? table : "");
-    free(table);
-    rc = run_cli(tmp("eval.txt"), "eval -m %s %s --kernel avx9000", tmp("overfit.gguf"), train);
-    table = read_text(tmp("eval.txt"));
-    CHECK(rc == 2 && table && strstr(table, "--kernel 'avx9000' is not a kernel this processor runs"),
-          "eval --kernel avx9000: status %d: %s", rc, table ? table : "");
-    free(table);
+    /* the relaxed-SIMD kernel's arithmetic natively, and a kernel that does not exist; the Hugging Face
+       pipeline's per-word argmax instead of Viterbi decoding, and a decoding that does not exist */
+    const char *out = tmp("eval.txt"), *m = tmp("overfit.gguf");
+    expect("eval --kernel scalar-u7", run_cli(out, "eval -m %s %s --kernel scalar-u7", m, train), 0, out,
+           "micro avg");
+    expect("eval --kernel avx9000", run_cli(out, "eval -m %s %s --kernel avx9000", m, train), 2, out,
+           "--kernel 'avx9000' is not a kernel this processor runs");
+    expect("eval --decoding argmax", run_cli(out, "eval -m %s %s --decoding argmax", m, train), 0, out,
+           "micro avg");
+    expect("eval --decoding crf", run_cli(out, "eval -m %s %s --decoding crf", m, train), 2, out,
+           "--decoding 'crf': expected viterbi or argmax");
     free(eval_out);
     free(jsonl);
     free(log);
@@ -202,13 +211,6 @@ static void test_resume(void) {
 }
 
 /* ---- bad inputs ---- */
-
-static void expect(const char *what, int status, int want, const char *log, const char *needle) {
-    char *text = read_text(log);
-    CHECK(status == want, "%s: status %d, expected %d: %s", what, status, want, text ? text : "");
-    CHECK(text && strstr(text, needle), "%s: '%s' does not name '%s'", what, text ? text : "", needle);
-    free(text);
-}
 
 static void test_errors(void) {
     const char *init = "train --init tests/fixtures/tiny-hf --epochs 1";

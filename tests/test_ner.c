@@ -86,7 +86,7 @@ static int check_case(FILE *f, const char *header, int *line_no, int *n_runs_don
         }
         sl_aggregation agg = (sl_aggregation)parse_aggregation(agg_name);
         sl_entities got = {0};
-        sl_status st = sl_ner_decode(&ls, &ts, agg, (float)threshold, NULL, &got, &err);
+        sl_status st = sl_ner_decode(&ls, &ts, agg, SL_DECODE_ARGMAX, (float)threshold, NULL, &got, &err);
         CHECK(st == SL_OK, "case %d (%s) %s: %s", id, scheme, agg_name, err.message);
         CHECK(got.n == (size_t)n_expected, "case %d (%s) %s threshold %g: %zu entities, expected %d", id,
               scheme, agg_name, threshold, got.n, n_expected);
@@ -206,27 +206,32 @@ static void test_decode(void) {
         one_hot(scores, 5, label, p, 5);
         sl_token_scores ts = {.n_tokens = 5, .scores = scores, .start = start, .end = end};
         sl_entities e = {0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
+              err.message);
         CHECK(e.n == 3 && entity_is(&e, 0, "TAG", 0, 5) && entity_is(&e, 1, "TAG2", 6, 7) &&
                   entity_is(&e, 2, "TAG2", 8, 9),
               "docstring example: %zu entities", e.n);
         CHECK(e.n == 3 && fabsf(e.items[0].score - 0.8f) < 1e-6f, "mean score %g",
               e.n ? e.items[0].score : 0);
         /* appending keeps what was there; the threshold drops the 0.6 entity */
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, 0.7f, NULL, &e, &err) == SL_OK, "%s", err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, SL_DECODE_ARGMAX, 0.7f, NULL, &e, &err) == SL_OK, "%s",
+              err.message);
         CHECK(e.n == 5 && entity_is(&e, 3, "TAG", 0, 5) && entity_is(&e, 4, "TAG2", 8, 9), "%zu entities",
               e.n);
         /* none: one entity per token, full label names pointing into the label set */
         e.n = 0;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
+              err.message);
         CHECK(e.n == 5 && entity_is(&e, 1, "I-TAG", 2, 3) && e.items[1].label == ls.labels[2], "none");
         /* a score equal to the threshold is kept (HF has no threshold; ours drops scores below it) */
         e.n = 0;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, 0.95f, NULL, &e, &err) == SL_OK, "%s", err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0.95f, NULL, &e, &err) == SL_OK, "%s",
+              err.message);
         CHECK(e.n == 1 && entity_is(&e, 0, "B-TAG2", 8, 9) && e.items[0].score == 0.95f, "threshold 0.95");
         /* word aggregation without word_start flags: every token is a word */
         e.n = 0;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
+              err.message);
         CHECK(e.n == 3 && entity_is(&e, 0, "TAG", 0, 5) && e.items[0].label == ls.types[0], "first");
         sl_entities_free(&e);
     }
@@ -241,14 +246,16 @@ static void test_decode(void) {
         one_hot(scores, 5, label, p, 4);
         sl_token_scores ts = {.n_tokens = 4, .scores = scores, .start = start, .end = end};
         sl_entities e = {0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_AVERAGE, 0, text, &e, &err) == SL_OK, "%s", err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_AVERAGE, SL_DECODE_ARGMAX, 0, text, &e, &err) == SL_OK, "%s",
+              err.message);
         CHECK(e.n == 2 && entity_is(&e, 0, "TAG", 1, 6) && entity_is(&e, 1, "TAG2", 13, 17),
               "trimmed spans: %zu entities, [%zu,%zu) [%zu,%zu)", e.n, e.n > 0 ? e.items[0].start : 0,
               e.n > 0 ? e.items[0].end : 0, e.n > 1 ? e.items[1].start : 0, e.n > 1 ? e.items[1].end : 0);
         label[3] = 1; /* the final " " alone */
         one_hot(scores, 5, label, p, 4);
         e.n = 0;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, 0, text, &e, &err) == SL_OK, "%s", err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0, text, &e, &err) == SL_OK, "%s",
+              err.message);
         CHECK(e.n == 3 && entity_is(&e, 2, "B-TAG", 17, 18), "all-space span kept");
         sl_entities_free(&e);
     }
@@ -258,16 +265,19 @@ static void test_decode(void) {
         int32_t start[] = {3}, end[] = {2};
         sl_token_scores ts = {.n_tokens = 1, .scores = scores, .start = start, .end = end};
         sl_entities e = {0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, 0, NULL, &e, &err) == SL_ERR_ARGUMENT &&
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_ERR_ARGUMENT &&
                   strstr(err.message, "token 0"),
               "reversed span: %s", err.message);
         end[0] = 4;
-        CHECK(sl_ner_decode(&ls, &ts, (sl_aggregation)7, 0, NULL, &e, &err) == SL_ERR_ARGUMENT,
+        CHECK(sl_ner_decode(&ls, &ts, (sl_aggregation)7, SL_DECODE_ARGMAX, 0, NULL, &e, &err) ==
+                  SL_ERR_ARGUMENT,
               "aggregation 7");
         ts.n_tokens = -1;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, 0, NULL, &e, &err) == SL_ERR_ARGUMENT, "-1 tokens");
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_ERR_ARGUMENT,
+              "-1 tokens");
         ts = (sl_token_scores){0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_MAX, 0, NULL, &e, &err) == SL_OK && e.n == 0, "no tokens");
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_MAX, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK && e.n == 0,
+              "no tokens");
         sl_entities_free(&e);
     }
     sl_labelset_free(&ls);
@@ -284,7 +294,8 @@ static void test_decode(void) {
         one_hot(scores, 5, label, p, 8);
         sl_token_scores ts = {.n_tokens = 8, .scores = scores, .start = start, .end = end};
         sl_entities e = {0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
+              err.message);
         CHECK(e.n == 5 && entity_is(&e, 0, "PER", 0, 1) && entity_is(&e, 1, "PER", 2, 3) &&
                   entity_is(&e, 2, "PER", 4, 9) && entity_is(&e, 3, "PER", 10, 13) &&
                   entity_is(&e, 4, "PER", 14, 15),
@@ -364,10 +375,115 @@ static void test_windows(void) {
     CHECK(sl_ner_window_for_token(-1, 10, 4, starts, 3) == -1, "negative token");
 }
 
+/* Whether a whole label sequence is one an annotation could have (the reference for sl_ner_viterbi, written
+   from the schemes' definitions, label by label): in IOB2 an I- continues a B- or I- of its type; in IOB1
+   (a type without B-) an I- may also begin; in BIOES, B- and I- are followed by I- or E- of their type
+   and an E- or I- follows B- or I- of its type. */
+static int sequence_valid(const sl_labelset *ls, const int *y, int n) {
+    int bioes = 0;
+    for (int j = 0; j < ls->n_labels; j++) bioes |= ls->tag_of[j] == 'E' || ls->tag_of[j] == 'S';
+    for (int i = 0; i < n; i++) {
+        const char tag = ls->tag_of[y[i]], prev = i ? ls->tag_of[y[i - 1]] : 'O';
+        const int same = i && ls->type_of[y[i - 1]] == ls->type_of[y[i]];
+        int has_b = 0;
+        for (int j = 0; j < ls->n_labels; j++)
+            has_b |= ls->tag_of[j] == 'B' && ls->type_of[j] == ls->type_of[y[i]];
+        const int open = (prev == 'B' || prev == 'I') && same;
+        if (tag == 'E' && !open) return 0;
+        if (tag == 'I' && !open && has_b) return 0;
+        if (bioes && (prev == 'B' || prev == 'I') && !((tag == 'I' || tag == 'E') && same)) return 0;
+    }
+    if (bioes && n && (ls->tag_of[y[n - 1]] == 'B' || ls->tag_of[y[n - 1]] == 'I')) return 0;
+    return 1;
+}
+
+/* sl_ner_viterbi against every label sequence, on random log-probabilities, for IOB2, IOB1 and BIOES sets:
+   its path is valid and scores as high as the best valid sequence (the first best in enumeration order,
+   lowest labels first, on ties: here none, the scores being random floats). */
+static void test_viterbi(void) {
+    const char *iob2[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
+    const char *iob1[] = {"O", "I-PER", "I-LOC", "B-LOC"};
+    const char *bioes[] = {"O", "B-PER", "I-PER", "E-PER", "S-PER", "B-ORG", "E-ORG", "S-ORG"};
+    const struct {
+        const char *const *labels;
+        int n;
+    } sets[] = {{iob2, 5}, {iob1, 4}, {bioes, 8}};
+    uint32_t rng = 12345;
+    for (int si = 0; si < 3; si++) {
+        sl_error err;
+        sl_labelset ls;
+        CHECK(sl_labelset_init(&ls, sets[si].labels, sets[si].n, &err) == SL_OK, "%s", err.message);
+        const int L = ls.n_labels;
+        for (int trial = 0; trial < 40; trial++) {
+            const int n = 1 + trial % 5;
+            float logp[5 * 8];
+            for (int i = 0; i < n * L; i++) {
+                rng = rng * 1664525u + 1013904223u;
+                logp[i] = -8.0f * (float)(rng >> 8) / (float)(1u << 24);
+            }
+            int path[5], y[5] = {0};
+            CHECK(sl_ner_viterbi(&ls, logp, n, path, &err) == SL_OK, "%s", err.message);
+            double best = -INFINITY, got = 0;
+            int total = 1;
+            for (int i = 0; i < n; i++) total *= L, got += logp[i * L + path[i]];
+            for (int k = 0; k < total; k++) {
+                for (int i = 0, r = k; i < n; i++, r /= L) y[n - 1 - i] = r % L;
+                if (!sequence_valid(&ls, y, n)) continue;
+                double sc = 0;
+                for (int i = 0; i < n; i++) sc += logp[i * L + y[i]];
+                if (sc > best) best = sc;
+            }
+            CHECK(sequence_valid(&ls, path, n), "set %d trial %d: the path is not a valid sequence", si,
+                  trial);
+            CHECK(fabs(got - best) < 1e-4, "set %d trial %d: path scores %g, the best valid sequence %g", si,
+                  trial, got, best);
+        }
+        sl_labelset_free(&ls);
+    }
+    /* Decoding words: argmax reads "Le Havre" as "O I-LOC" (an entity "Havre"); Viterbi finds the valid
+       reading "B-LOC I-LOC" (log 0.45 + log 0.90 beats O with a valid second word: at best log 0.50 +
+       log 0.08). */
+    sl_error err;
+    sl_labelset ls;
+    CHECK(sl_labelset_init(&ls, iob2, 5, &err) == SL_OK, "%s", err.message);
+    /*                      O      B-PER  I-PER  B-LOC  I-LOC */
+    const float scores[] = {0.50f, 0.00f, 0.00f, 0.45f, 0.05f,  /* Le */
+                            0.02f, 0.00f, 0.00f, 0.08f, 0.90f}; /* Havre */
+    const int32_t start[] = {0, 3}, end[] = {2, 8};
+    sl_token_scores ts = {.n_tokens = 2, .scores = scores, .start = start, .end = end};
+    sl_entities e = {0};
+    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
+          err.message);
+    CHECK(e.n == 1 && entity_is(&e, 0, "LOC", 3, 8), "argmax: 'Havre' alone (%zu entities)", e.n);
+    e.n = 0;
+    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_VITERBI, 0, NULL, &e, &err) == SL_OK, "%s",
+          err.message);
+    CHECK(e.n == 1 && entity_is(&e, 0, "LOC", 0, 8), "viterbi: 'Le Havre' (%zu entities)", e.n);
+    CHECK(e.n == 1 && fabsf(e.items[0].score - (0.45f + 0.90f) / 2) < 1e-6f, "viterbi score %g",
+          e.n ? e.items[0].score : 0);
+    /* "B-PER I-LOC" (Jean, then a sure-ish I-LOC): argmax gives two entities, Viterbi one of either type */
+    const float scores2[] = {0.00f, 0.60f, 0.00f, 0.40f, 0.00f,  /* B-PER 0.6 or B-LOC 0.4 */
+                             0.10f, 0.00f, 0.20f, 0.00f, 0.70f}; /* I-LOC 0.7, I-PER 0.2 */
+    ts.scores = scores2;
+    e.n = 0;
+    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
+          err.message);
+    CHECK(e.n == 2, "argmax: PER then LOC (%zu entities)", e.n);
+    e.n = 0;
+    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_VITERBI, 0, NULL, &e, &err) == SL_OK, "%s",
+          err.message);
+    /* B-LOC I-LOC: log 0.4 + log 0.7 = -1.27 beats B-PER I-PER: log 0.6 + log 0.2 = -2.12, and O I-... is
+     * invalid */
+    CHECK(e.n == 1 && entity_is(&e, 0, "LOC", 0, 8), "viterbi: one LOC (%zu entities)", e.n);
+    sl_entities_free(&e);
+    sl_labelset_free(&ls);
+}
+
 int main(void) {
     test_labelset();
     test_decode();
     test_windows();
+    test_viterbi();
     test_reference_cases();
     return check_report("test_ner");
 }

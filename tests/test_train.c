@@ -13,6 +13,7 @@
 #include "convert.h"
 #include "fileio.h"
 #include "safetensors.h"
+#include "evaluate.h"
 #include "train.h"
 
 #define N_STEPS 20
@@ -238,6 +239,87 @@ static void check_weights(sl_trainer *t) {
     free(data);
 }
 
+/* Logits of a made-up model: a function of the token id and the label only, so a word's scores are known from
+   its first sub-token. */
+static float made_up_logit(int32_t id, int j) {
+    uint32_t h = (uint32_t)id * 2654435761u ^ (uint32_t)(j + 1) * 40503u;
+    h ^= h >> 15, h *= 2246822519u, h ^= h >> 13;
+    return (float)(h % 1000) / 125.0f - 4.0f;
+}
+
+static sl_status made_up_logits(void *ctx, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    (void)err;
+    const int L = *(const int *)ctx;
+    for (int i = 0; i < B * T; i++)
+        for (int j = 0; j < L; j++) logits[(size_t)i * L + j] = made_up_logit(ids[i], j);
+    return SL_OK;
+}
+
+/* sl_evaluate's decodings on made-up logits: argmax gives each word the best label of its first sub-token;
+   Viterbi gives, for every sentence of up to 6 words, the valid IOB2 sequence of highest log-softmax sum
+   found by trying them all (and never a worse sum than that of a valid sequence elsewhere). */
+static void check_evaluate_decoding(const sl_conll *conll, const sl_dataset *d) {
+    const sl_labelset *ls = &conll->labels;
+    int L = ls->n_labels;
+    const int W = conll->n_words; /* pred covers every word of the file, sentences cut off included */
+    int *arg = malloc((size_t)W * sizeof *arg), *vit = malloc((size_t)W * sizeof *vit);
+    float *lp = malloc((size_t)W * L * sizeof *lp);
+    sl_metrics m1 = {0}, m2 = {0};
+    sl_error err;
+    CHECK(sl_metrics_init(&m1, ls, &err) == SL_OK && sl_metrics_init(&m2, ls, &err) == SL_OK, "%s",
+          err.message);
+    CHECK(sl_evaluate(conll, d, 4, made_up_logits, &L, L, SL_DECODE_ARGMAX, &m1, arg, &err) == SL_OK, "%s",
+          err.message);
+    CHECK(sl_evaluate(conll, d, 4, made_up_logits, &L, L, SL_DECODE_VITERBI, &m2, vit, &err) == SL_OK, "%s",
+          err.message);
+    int o = 0;
+    while (o < L && ls->tag_of[o] != 'O') o++;
+    for (int w = 0; w < W; w++)
+        for (int j = 0; j < L; j++) lp[(size_t)w * L + j] = j == o ? 0.0f : -INFINITY;
+    for (int e = 0; e < d->n_examples; e++)
+        for (int t = 0; t < d->len[e]; t++) {
+            const int w = d->word_of[d->start[e] + t];
+            if (w < 0) continue;
+            const int32_t id = d->ids[d->start[e] + t];
+            double z = 0;
+            for (int j = 0; j < L; j++) z += exp(made_up_logit(id, j));
+            int best = 0;
+            for (int j = 0; j < L; j++) {
+                lp[(size_t)w * L + j] = (float)(made_up_logit(id, j) - log(z));
+                if (made_up_logit(id, j) > made_up_logit(id, best)) best = j;
+            }
+            CHECK(arg[w] == best, "word %d: argmax %d, its first sub-token's best label %d", w, arg[w], best);
+        }
+    int differ = 0, tried = 0;
+    for (int s = 0; s < conll->n_sentences; s++) {
+        const int w0 = conll->sentence_start[s], n = conll->sentence_start[s + 1] - w0;
+        for (int i = 0; i < n; i++) differ += vit[w0 + i] != arg[w0 + i];
+        if (n > 6) continue;
+        tried++;
+        int y[6], total = 1;
+        double best = -INFINITY, got = 0;
+        for (int i = 0; i < n; i++) total *= L, got += lp[(size_t)(w0 + i) * L + vit[w0 + i]];
+        for (int k = 0; k < total; k++) {
+            int ok = 1;
+            double sc = 0;
+            for (int i = 0, r = k; i < n; i++, r /= L) y[i] = r % L;
+            for (int i = 0; i < n && ok; i++) { /* IOB2: an I- continues a B- or I- of its type */
+                const int yi = y[i];
+                if (ls->tag_of[yi] == 'I')
+                    ok = i > 0 && ls->tag_of[y[i - 1]] != 'O' && ls->type_of[y[i - 1]] == ls->type_of[yi];
+                sc += lp[(size_t)(w0 + i) * L + yi];
+            }
+            if (ok && sc > best) best = sc;
+        }
+        CHECK(fabs(got - best) < 1e-4, "sentence %d: Viterbi's labels sum %g, the best valid sequence %g", s,
+              got, best);
+    }
+    CHECK(differ > 0 && tried > 10, "Viterbi changed %d labels; %d sentences checked by enumeration", differ,
+          tried);
+    sl_metrics_free(&m1), sl_metrics_free(&m2);
+    free(arg), free(vit), free(lp);
+}
+
 /* The data pipeline: the first 80 WikiAnn sentences give the reference's batches. */
 static void check_pipeline(sl_model *m, fixture_batch *b) {
     sl_conll conll;
@@ -262,6 +344,7 @@ static void check_pipeline(sl_model *m, fixture_batch *b) {
                    !memcmp(labels, b[k].labels, (size_t)batch.B * batch.T * sizeof(int32_t));
         CHECK(same, "batch %d differs from the reference (%dx%d vs %dx%d)", k + 1, batch.B, batch.T, b[k].B, b[k].T);
     }
+    check_evaluate_decoding(&conll, &d);
     sl_dataset_free(&d);
     sl_conll_free(&conll);
 }

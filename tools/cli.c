@@ -115,6 +115,13 @@ int cli_unknown_labels(const char *cmd, const char *value) {
     return -1;
 }
 
+int cli_decoding(const char *cmd, const char *value) {
+    if (!strcmp(value, "viterbi")) return SL_DECODE_VITERBI;
+    if (!strcmp(value, "argmax")) return SL_DECODE_ARGMAX;
+    fprintf(stderr, "surligne %s: --decoding '%s': expected viterbi or argmax\n", cmd, value);
+    return -1;
+}
+
 int cli_read_conll(const char *cmd, const char *path, const sl_model *m, int unknown_to_o, sl_conll *out,
                    FILE *log) {
     sl_error err;

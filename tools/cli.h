@@ -54,6 +54,8 @@ int cli_precision(const char *cmd, const char *value);
 
 /* "error" -> 0, "O" -> 1 (types the model lacks read as O); -1 with a message otherwise. */
 int cli_unknown_labels(const char *cmd, const char *value);
+/* --decoding: "viterbi" -> SL_DECODE_VITERBI, "argmax" -> SL_DECODE_ARGMAX; -1 with a message otherwise. */
+int cli_decoding(const char *cmd, const char *value);
 /* Reads a CoNLL file in the model's label set, so data and logits share label ids, and prints its counts
    to `log`. Returns 0 with a message naming file:line on error. */
 int cli_read_conll(const char *cmd, const char *path, const sl_model *m, int unknown_to_o, sl_conll *out,

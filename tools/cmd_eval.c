@@ -9,11 +9,11 @@
 
 #define EVAL_USAGE                                                                                           \
     "usage: surligne eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L]\n"       \
-    "                     [--unknown-labels error|O] [--kernel NAME]\n"
+    "                     [--unknown-labels error|O] [--decoding viterbi|argmax] [--kernel NAME]\n"
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *v;
-    int json = 0, unknown_to_o = 0;
+    int json = 0, unknown_to_o = 0, decoding = SL_DECODE_VITERBI;
     long batch = 16, threads = 1, max_len = 128;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
@@ -34,6 +34,9 @@ int cmd_eval(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--unknown-labels")) {
             if (!(v = cli_value("eval", argc, argv, &i)) ||
                 (unknown_to_o = cli_unknown_labels("eval", v)) < 0)
+                return 2;
+        } else if (!strcmp(argv[i], "--decoding")) {
+            if (!(v = cli_value("eval", argc, argv, &i)) || (decoding = cli_decoding("eval", v)) < 0)
                 return 2;
         } else if (!strcmp(argv[i], "--kernel")) {
             if (!(v = cli_value("eval", argc, argv, &i)) || cli_kernel("eval", v)) return 2;
@@ -77,8 +80,8 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_read_conll("eval", data_path, m, unknown_to_o, &conll, log) ||
         !cli_build_dataset("eval", &conll, m, (int)max_len, &d, log))
         goto done;
-    if (sl_evaluate(&conll, &d, (int)batch, sl_model_logits_fn, m, sl_model_n_labels(m), &metrics, NULL,
-                    &err)) {
+    if (sl_evaluate(&conll, &d, (int)batch, sl_model_logits_fn, m, sl_model_n_labels(m),
+                    (sl_decoding)decoding, &metrics, NULL, &err)) {
         fprintf(stderr, "surligne eval: %s: %s\n", data_path, err.message);
         goto done;
     }

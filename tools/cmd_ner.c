@@ -100,6 +100,10 @@ int cmd_ner(int argc, char **argv) {
                 return 2;
             }
             opt.aggregation = (sl_aggregation)found;
+        } else if (!strcmp(argv[i], "--decoding")) {
+            int dec;
+            if (!(v = cli_value("ner", argc, argv, &i)) || (dec = cli_decoding("ner", v)) < 0) return 2;
+            opt.decoding = (sl_decoding)dec;
         } else if (!strcmp(argv[i], "--format")) {
             if (!(v = cli_value("ner", argc, argv, &i))) return 2;
             if (!strcmp(v, "jsonl")) format = FORMAT_JSONL;

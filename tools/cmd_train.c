@@ -145,7 +145,7 @@ static int end_epoch(run *r, int e) {
         double t0 = now_seconds();
         sl_metrics_reset(&r->metrics);
         if (sl_evaluate(&r->dev_conll, &r->dev, r->opt.batch, sl_trainer_logits_fn, r->trainer,
-                        sl_model_n_labels(r->model), &r->metrics, NULL, &err) != SL_OK) {
+                        sl_model_n_labels(r->model), SL_DECODE_VITERBI, &r->metrics, NULL, &err) != SL_OK) {
             fprintf(stderr, "surligne train: evaluating on %s: %s\n", r->a.dev, err.message);
             return 0;
         }

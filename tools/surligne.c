@@ -9,17 +9,29 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *usage;
 } COMMANDS[] = {
-    {"ner", cmd_ner, "ner -m MODEL.gguf [--aggregation none|simple|first|average|max] [--format jsonl|ansi|html] [--no-dates | --dates-only] [--kernel NAME] [FILE|-]"},
-    {"tokenize", cmd_tokenize, "tokenize -m MODEL.gguf|sentencepiece.model [--offsets]   (text lines on stdin)"},
-    {"logits", cmd_logits, "logits -m MODEL.gguf [--mlm] [--batch N] [--threads N]   (lines of token ids on stdin)"},
-    {"train", cmd_train, "train --init MODEL.gguf|HF_DIR --train FILE.conll [--dev FILE.conll] -o OUT.gguf [--epochs N] [--batch B] [--lr LR] ... (train --help)"},
-    {"pretrain", cmd_pretrain, "pretrain --config small --text FILE|DIR [--text ...] -o OUT.gguf --steps N [--batch B] [--lr LR] ... (pretrain --help)"},
-    {"eval", cmd_eval, "eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L] [--unknown-labels error|O] [--kernel NAME]"},
+    {"ner", cmd_ner,
+     "ner -m MODEL.gguf [--aggregation none|simple|first|average|max] [--decoding viterbi|argmax] [--format "
+     "jsonl|ansi|html] [--no-dates | --dates-only] [--kernel NAME] [FILE|-]"},
+    {"tokenize", cmd_tokenize,
+     "tokenize -m MODEL.gguf|sentencepiece.model [--offsets]   (text lines on stdin)"},
+    {"logits", cmd_logits,
+     "logits -m MODEL.gguf [--mlm] [--batch N] [--threads N]   (lines of token ids on stdin)"},
+    {"train", cmd_train,
+     "train --init MODEL.gguf|HF_DIR --train FILE.conll [--dev FILE.conll] -o OUT.gguf [--epochs N] [--batch "
+     "B] [--lr LR] ... (train --help)"},
+    {"pretrain", cmd_pretrain,
+     "pretrain --config small --text FILE|DIR [--text ...] -o OUT.gguf --steps N [--batch B] [--lr LR] ... "
+     "(pretrain --help)"},
+    {"eval", cmd_eval,
+     "eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L] [--unknown-labels "
+     "error|O] [--decoding viterbi|argmax] [--kernel NAME]"},
     {"convert", cmd_convert, "convert HF_DIR -o MODEL.gguf [--labels PER,ORG,LOC|FILE.conll] [--seed N]"},
-    {"export", cmd_export, "export MODEL.gguf -o HF_DIR [--arch auto|masked-lm|token-classification|model] [--force]"},
+    {"export", cmd_export,
+     "export MODEL.gguf -o HF_DIR [--arch auto|masked-lm|token-classification|model] [--force]"},
     {"quantize", cmd_quantize, "quantize IN.gguf -o OUT.gguf [--type q8_0|f16|f32]"},
     {"inspect", cmd_inspect, "inspect MODEL.gguf"},
-    {"bench", cmd_bench, "bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N] [--kernel NAME]"},
+    {"bench", cmd_bench,
+     "bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N] [--kernel NAME]"},
 };
 
 static void usage(FILE *f) {

@@ -20,7 +20,9 @@
 #      -> OUT/scores.json.
 # Run it in the background and watch OUT/*.log:
 #   bash tools/train-default.sh [OUT_DIR] > /dev/null 2>&1 &   tail -f build/default-model/finetune.log
-# SURLIGNE_THREADS sets the thread count (default 1: the published run; 2 is about 1.6x faster, rounded apart).
+# SURLIGNE_THREADS sets the thread count (default 1: the published run; 2 is about 1.6x faster, rounded apart);
+# SURLIGNE_SEED (42), SURLIGNE_LR (5e-4) and SURLIGNE_EPOCHS (8) change the fine-tuning run, to measure its
+# spread over seeds or to search the recipe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
@@ -50,7 +52,8 @@ esac
 cat "$wikiann/train.conll" "$europeana/train.txt" > "$out/train-mix.conll"
 rm -f "$out/surligne-small-fr.f32.state.gguf"
 ./build/surligne train "${init[@]}" --train "$out/train-mix.conll" --dev "$wikiann/dev.conll" \
-  --epochs 8 --batch 16 --lr 5e-4 --warmup-ratio 0.06 --max-len 128 --seed 42 --threads "$threads" \
+  --epochs "${SURLIGNE_EPOCHS:-8}" --batch 16 --lr "${SURLIGNE_LR:-5e-4}" --warmup-ratio 0.06 --max-len 128 \
+  --seed "${SURLIGNE_SEED:-42}" --threads "$threads" \
   --precision bf16 -o "$out/surligne-small-fr.f32.gguf" 2>&1 | tee "$out/finetune.log"
 
 # 3. q8_0 and the scores

@@ -12,6 +12,7 @@
 // Messages are handled one at a time, in order.
 
 const AGGREGATIONS = ['none', 'simple', 'first', 'average', 'max'];
+const DECODINGS = ['viterbi', 'argmax']; // sl_decoding's order (SL_DECODE_VITERBI 0, SL_DECODE_ARGMAX 1)
 
 // A one-function module using a v128 instruction: validates only where wasm SIMD is supported.
 const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0,
@@ -121,10 +122,12 @@ export function serveEngine(host) {
     });
   }
 
-  function recognize({ id, text, aggregation = 'first', threshold = 0, dates = true }) {
+  function recognize({ id, text, aggregation = 'first', threshold = 0, dates = true, decoding = 'viterbi' }) {
     if (!handle) throw new Error('no model loaded');
     const agg = AGGREGATIONS.indexOf(aggregation);
     if (agg < 0) throw Object.assign(new Error(`unknown aggregation '${aggregation}' (${AGGREGATIONS.join(', ')})`), { code: 'argument' });
+    const dec = DECODINGS.indexOf(decoding);
+    if (dec < 0) throw Object.assign(new Error(`unknown decoding '${decoding}' (${DECODINGS.join(', ')})`), { code: 'argument' });
     const t0 = performance.now();
     const bytes = new TextEncoder().encode(text);
     const p = M._malloc(bytes.length + 1);
@@ -132,7 +135,8 @@ export function serveEngine(host) {
     let raw;
     try {
       M.HEAPU8.set(bytes, p);
-      const json = M._sl_wasm_recognize(handle, p, bytes.length, agg, Number(threshold) || 0, -1, threads, dates ? 1 : 0);
+      const json = M._sl_wasm_recognize(handle, p, bytes.length, agg, Number(threshold) || 0, -1, threads, dates ? 1 : 0,
+        dec);
       if (!json) throw engineError();
       raw = JSON.parse(M.UTF8ToString(json));
     } finally {

@@ -5,6 +5,7 @@
 export type Aggregation = 'none' | 'simple' | 'first' | 'average' | 'max';
 
 export declare const AGGREGATIONS: readonly Aggregation[];
+export declare const DECODINGS: readonly ('viterbi' | 'argmax')[];
 
 /** The entity types of the engine's rule recogniser: dates, times, amounts of money, percentages. */
 export type RuleType = 'DATE' | 'TIME' | 'MONEY' | 'PERCENT';
@@ -88,6 +89,10 @@ export interface RecognizeOptions {
   aggregation?: Aggregation;
   /** Entities scoring below are dropped (default 0). */
   threshold?: number;
+  /** How the words' labels are read from their scores: 'viterbi' (default), the best label sequence the label
+   *  scheme allows (no I-ORG after B-PER or O); 'argmax', each word its own best label, as the Hugging Face
+   *  pipeline. */
+  decoding?: 'viterbi' | 'argmax';
   /** Dates, times, amounts and percentages of the rule recogniser, merged with the model's entities (a model
    *  entity wins an overlap). Default true. */
   dates?: boolean;

@@ -6,7 +6,7 @@
 //     onProgress: ({ phase, loaded, total }) => {},     // phase: download, cached, verify, store, start
 //     threads: 4,                                       // > 1 uses the pthreads build where crossOriginIsolated
 //   });
-//   const entities = await ner.recognize(text, { aggregation: 'first', threshold: 0, dates: true, signal });
+//   const entities = await ner.recognize(text, { aggregation: 'first', threshold: 0, dates: true, decoding: 'viterbi', signal });
 //   // [{ label: 'PER', score: 0.98, text: 'Nicolas Sarkozy', start: 57, end: 72 },
 //   //  { label: 'DATE', score: 1, text: 'le 14 juillet 1789', start: 80, end: 98, value: '1789-07-14' }]
 //   // text.slice(start, end) is the entity; DATE, TIME, MONEY and PERCENT come from the engine's rule
@@ -23,6 +23,7 @@
 // converted from the engine's UTF-8 byte offsets: exact with accents, combining marks and emoji.
 
 export const AGGREGATIONS = ['none', 'simple', 'first', 'average', 'max'];
+export const DECODINGS = ['viterbi', 'argmax']; // sl_decoding's order: the index is passed to the engine
 // The entity types of the engine's rule recogniser (engine/dates.c), whatever the model.
 export const RULE_TYPES = ['DATE', 'TIME', 'MONEY', 'PERCENT'];
 
@@ -117,16 +118,19 @@ export class Surligne {
   }
 
   // Entities of text: [{ label, score, text, start, end, value? }], start/end UTF-16 indices into text.
-  recognize(text, { aggregation = 'first', threshold = 0, dates = true, signal } = {}) {
+  recognize(text, { aggregation = 'first', threshold = 0, dates = true, decoding = 'viterbi', signal } = {}) {
     if (this.#broken) return Promise.reject(this.#broken);
     if (typeof text !== 'string') return Promise.reject(new TypeError('recognize(text): text must be a string'));
     if (!AGGREGATIONS.includes(aggregation)) {
       return Promise.reject(new RangeError(`unknown aggregation '${aggregation}' (${AGGREGATIONS.join(', ')})`));
     }
+    if (!DECODINGS.includes(decoding)) {
+      return Promise.reject(new RangeError(`unknown decoding '${decoding}' (${DECODINGS.join(', ')})`));
+    }
     if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise((resolve, reject) => {
-      const job = { id: this.#nextId++, text, aggregation, threshold, dates: dates !== false, signal, resolve, reject,
-        settled: false };
+      const job = { id: this.#nextId++, text, aggregation, threshold, dates: dates !== false, decoding, signal, resolve,
+        reject, settled: false };
       if (signal) {
         job.onAbort = () => {
           const i = this.#queue.indexOf(job);
@@ -163,7 +167,7 @@ export class Surligne {
     if (!job) return;
     this.#running = job;
     this.#worker.postMessage({ id: job.id, type: 'recognize', text: job.text, aggregation: job.aggregation,
-      threshold: job.threshold, dates: job.dates });
+      threshold: job.threshold, dates: job.dates, decoding: job.decoding });
   }
 
   #answer(data) {

@@ -10,7 +10,7 @@
        const labels = [];                           // id2label; sl_wasm_type(h, i) likewise gives the types
        for (let i = 0, s; (s = M._sl_wasm_label(h, i)); i++) labels.push(M.UTF8ToString(s));
        const t = M._malloc(n); ...                  // the text, UTF-8, n bytes
-       const json = M._sl_wasm_recognize(h, t, n, aggregation, threshold, stride, threads, dates);
+       const json = M._sl_wasm_recognize(h, t, n, aggregation, threshold, stride, threads, dates, decoding);
        // json: [{"label":"PER","score":0.98,"start":0,"end":6}, ...] with byte offsets into the text (the
        // fields of sl_entity_json), and with dates = 1 the rule recogniser's
        // {"label":"DATE","score":1,"start":..,"end":..,"value":"1789-07-14"};
@@ -135,15 +135,18 @@ static const char *entities_json(sl_wasm_handle *h, const sl_entities *ents) {
    offsets; with aggregation 0 = none the label is the token's, "B-PER") and, for the dates, times, amounts
    and percentages of the rule recogniser (dates = 1), "value". aggregation: 0 none, 1 simple, 2 first,
    3 average, 4 max. stride <= 0: automatic (sl_options.stride 0, as the command line's default, so both
-   give the same entities). threads < 1 = 1. */
+   give the same entities). threads < 1 = 1. decoding: 0 Viterbi (the default, also when JS leaves it out),
+   1 per-word argmax (sl_decoding). */
 EMSCRIPTEN_KEEPALIVE const char *sl_wasm_recognize(sl_wasm_handle *h, const char *text, size_t len, int aggregation,
-                                                   float threshold, int stride, int threads, int dates) {
+                                                   float threshold, int stride, int threads, int dates,
+                                                   int decoding) {
     sl_options opt = sl_default_options();
     opt.aggregation = (sl_aggregation)aggregation;
     opt.threshold = threshold;
     opt.n_threads = threads < 1 ? 1 : threads;
     opt.dates = dates != 0;
     opt.stride = stride > 0 ? stride : 0;
+    opt.decoding = (sl_decoding)decoding;
 #ifndef __EMSCRIPTEN_PTHREADS__
     if (opt.n_threads > 1) {
         sl_wasm_set_error(SL_ERR_UNSUPPORTED, "%d threads asked of the single-thread build", opt.n_threads);

@@ -132,6 +132,13 @@ typedef enum {
     SL_AGG_MAX = 4,     /* a word takes the label of its highest-scoring token */
 } sl_aggregation;
 
+/* How the words' labels are read from their scores (aggregations first, average and max). */
+typedef enum {
+    SL_DECODE_VITERBI = 0, /* the most probable sequence of labels the label set's scheme allows (no I-ORG
+                              after B-PER or O); the words' scores as with argmax */
+    SL_DECODE_ARGMAX = 1,  /* each word its own best label, as the Hugging Face pipeline */
+} sl_decoding;
+
 typedef struct {
     sl_aggregation aggregation;
     float threshold; /* entities scoring below are dropped (0 keeps all) */
@@ -146,6 +153,7 @@ typedef struct {
                   holding the rule's whole and more than prepositions wins ("Mai 68" as an event), else
                   the rule's does ("en 2015" as a place loses to the date "2015"). 0: the model's entities
                   only */
+    sl_decoding decoding; /* SL_DECODE_VITERBI (default); SL_DECODE_ARGMAX gives the HF pipeline's labels */
 } sl_options;
 
 SL_API sl_options sl_default_options(void);

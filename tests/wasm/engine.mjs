@@ -97,15 +97,17 @@ class Model {
   }
 
   // Entities {label, score, start, end, value?} with byte offsets into the UTF-8 text.
-  recognize(text, { aggregation = 'first', threshold = 0, stride = -1, threads = 1, dates = true } = {}) {
+  recognize(text, { aggregation = 'first', threshold = 0, stride = -1, threads = 1, dates = true,
+    decoding = 'viterbi' } = {}) {
     const M = this.engine.M;
     const agg = AGGREGATIONS.indexOf(aggregation);
+    const dec = ['viterbi', 'argmax'].indexOf(decoding);
     const bytes = new TextEncoder().encode(text);
     const p = M._malloc(bytes.length + 1);
     try {
       M.HEAPU8.set(bytes, p);
       return this.json(M._sl_wasm_recognize(this.h, p, bytes.length, agg < 0 ? 99 : agg, threshold, stride, threads,
-        dates ? 1 : 0));
+        dates ? 1 : 0, dec < 0 ? 99 : dec));
     } finally {
       M._free(p);
     }

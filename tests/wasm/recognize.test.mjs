@@ -45,8 +45,8 @@ function entitiesFromJsonl(out) {
   });
 }
 
-function nativeEntities(text, { aggregation, threshold, stride, dates = true }) {
-  const key = JSON.stringify([text, aggregation, threshold, stride, dates]);
+function nativeEntities(text, { aggregation, threshold, stride, dates = true, decoding = 'viterbi' }) {
+  const key = JSON.stringify([text, aggregation, threshold, stride, dates, decoding]);
   if (!expected.has(key)) {
     const file = path.join(dir, 'text.txt');
     writeFileSync(file, text);
@@ -54,6 +54,7 @@ function nativeEntities(text, { aggregation, threshold, stride, dates = true }) 
     if (threshold) args.push('--threshold', String(threshold));
     if (stride >= 0) args.push('--stride', String(stride));
     if (!dates) args.push('--no-dates');
+    if (decoding !== 'viterbi') args.push('--decoding', decoding);
     expected.set(key, entitiesFromJsonl(execFileSync(CLI, [...args, file], { encoding: 'utf8' })));
   }
   return expected.get(key);
@@ -134,12 +135,26 @@ for (const [variant, threadCounts] of [['', [1]], ['-mt', [1, 3]]]) {
       test(`threshold and stride, ${threads} thread(s)`, () => {
         for (const options of [{ aggregation: 'simple', threshold: 0.3, stride: -1 },
           { aggregation: 'average', threshold: 0, stride: 17 },
-          { aggregation: 'none', threshold: 0.25, stride: 0 }]) {
+          { aggregation: 'none', threshold: 0.25, stride: 0 },
+          { aggregation: 'first', threshold: 0, stride: -1, decoding: 'argmax' },
+          { aggregation: 'max', threshold: 0.2, stride: -1, decoding: 'argmax' }]) {
           assertSameEntities(model.recognize(LONG, { ...options, threads }), nativeEntities(LONG, options),
             JSON.stringify(options));
         }
       });
     }
+
+    test('decoding: Viterbi and argmax read the same scores differently somewhere, as natively', () => {
+      let differ = 0;
+      for (const text of [...SENTENCES, LONG]) {
+        const viterbi = model.recognize(text, { dates: false });
+        const argmax = model.recognize(text, { dates: false, decoding: 'argmax' });
+        assertSameEntities(argmax, nativeEntities(text, { aggregation: 'first', threshold: 0, stride: -1, dates: false,
+          decoding: 'argmax' }), 'argmax');
+        if (JSON.stringify(viterbi) !== JSON.stringify(argmax)) differ++;
+      }
+      assert.ok(differ > 0, 'the two decodings agree on every text: the comparison would prove little');
+    });
 
     test('dates: the rule entities with their values, or none with dates off', () => {
       const text = SENTENCES.find((s) => s.includes('1789'));

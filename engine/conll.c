@@ -419,6 +419,13 @@ sl_status sl_conll_read(const char *path, const sl_conll_options *opt, sl_conll 
     return st;
 }
 
+void sl_conll_count_transitions(const sl_conll *c, double *counts) {
+    for (int si = 0; si < c->n_sentences; si++)
+        sl_ner_count_transitions(c->tags + c->sentence_start[si],
+                                 c->sentence_start[si + 1] - c->sentence_start[si], c->labels.n_labels,
+                                 counts);
+}
+
 void sl_conll_free(sl_conll *c) {
     if (!c) return;
     free(c->sentence_start);

@@ -76,6 +76,10 @@ sl_status sl_conll_parse(const char *data, size_t size, const char *name, const 
 
 void sl_conll_free(sl_conll *c);
 
+/* Adds the label transitions of every sentence to counts ((labels + 1) x labels, sl_ner_count_transitions).
+ */
+void sl_conll_count_transitions(const sl_conll *c, double *counts);
+
 /* Entities per type, extracted from the stored tags with seqeval's rules (metrics.h), as an evaluation
    would count gold entities. per_type (may be NULL) has c->labels.n_types entries, in the order of
    c->labels.types. Returns the total. */

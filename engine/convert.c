@@ -563,6 +563,44 @@ static int key_is(const sl_gguf_kv *kv, const char *key) {
     return kv->name_len == strlen(key) && !memcmp(kv->name, key, kv->name_len);
 }
 
+sl_status sl_model_file_with_transitions(const uint8_t *data, size_t size, const char *name,
+                                         const float *transitions, float weight, const char *out_path,
+                                         uint8_t **out_data, size_t *out_size, sl_error *err) {
+    sl_gguf *g = NULL;
+    sl_status s = sl_gguf_parse(data, size, name, &g, err);
+    if (s != SL_OK) return s;
+    const sl_gguf_kv *labels = sl_gguf_find_kv(g, "surligne.labels");
+    const int n_labels = labels && labels->type == SL_GGUF_ARRAY ? (int)labels->arr_n : 0;
+    sl_gguf_writer *w = sl_gguf_writer_new();
+    if (!w)
+        s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+    else if (transitions && n_labels == 0)
+        s = sl_fail(err, SL_ERR_ARGUMENT, "%s: the model has no labels", name);
+    for (size_t i = 0; s == SL_OK && i < sl_gguf_n_kv(g); i++) {
+        const sl_gguf_kv *kv = sl_gguf_kv_at(g, i);
+        if (!sl_gguf_is_transition_key(kv->name, kv->name_len) && !key_is(kv, "general.alignment"))
+            sl_gguf_add_kv_copy(w, kv);
+    }
+    if (s == SL_OK && transitions) sl_gguf_add_transitions(w, transitions, n_labels, weight);
+    for (size_t i = 0; s == SL_OK && i < sl_gguf_n_tensors(g); i++) {
+        const sl_gguf_tensor *t = sl_gguf_tensor_at(g, i);
+        char tn[256];
+        if (t->name_len >= sizeof tn) {
+            s = sl_fail(err, SL_ERR_FORMAT, "%s: tensor name of %zu bytes is too long", name, t->name_len);
+            break;
+        }
+        memcpy(tn, t->name, t->name_len);
+        tn[t->name_len] = 0;
+        sl_gguf_add_tensor(w, tn, t->type, t->n_dims, t->ne, t->data);
+    }
+    if (s == SL_OK)
+        s = out_path ? sl_gguf_writer_write(w, out_path, err)
+                     : sl_gguf_writer_to_memory(w, out_data, out_size, err);
+    sl_gguf_writer_free(w);
+    sl_gguf_free(g);
+    return s;
+}
+
 sl_status sl_model_with_fresh_head(const uint8_t *data, size_t size, const char *name, const char *const *labels,
                                    int n_labels, uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err) {
     if (n_labels < 1) return sl_fail(err, SL_ERR_ARGUMENT, "%s: a fresh head needs labels", name);

@@ -57,6 +57,14 @@ sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *
 /* A model (GGUF bytes, e.g. a pre-trained encoder) with a fresh token-classification head for `labels`
    (normal(0, 0.02) weights, zero bias, as Hugging Face initialises one), in place of any classifier it had;
    its MLM head is dropped. Every other key and tensor is kept as it is. Malloc'ed GGUF bytes. */
+/* The model file `data` with the label transitions `transitions` ((n_labels + 1) x n_labels
+   log-probabilities, model.h's sl_gguf_add_transitions) and their weight in place of any it had, or with none
+   when transitions is NULL; every other key and tensor as it was. Written to out_path (atomically), or with
+   out_path NULL to malloc'ed bytes (*out_data, *out_size). */
+sl_status sl_model_file_with_transitions(const uint8_t *data, size_t size, const char *name,
+                                         const float *transitions, float weight, const char *out_path,
+                                         uint8_t **out_data, size_t *out_size, sl_error *err);
+
 sl_status sl_model_with_fresh_head(const uint8_t *data, size_t size, const char *name, const char *const *labels,
                                    int n_labels, uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err);
 

@@ -20,7 +20,7 @@ static int outside_label(const sl_labelset *ls) {
 }
 
 sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
-                      int n_labels, sl_decoding decoding, sl_metrics *metrics, int *pred, sl_error *err) {
+                      int n_labels, const sl_decoder *dec, sl_metrics *metrics, int *pred, sl_error *err) {
     if (batch < 1 || !logits_fn)
         return sl_fail(err, SL_ERR_ARGUMENT, "evaluation needs a batch size >= 1 and a logits function");
     if (n_labels != data->labels.n_labels)
@@ -32,7 +32,7 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
     int *order = malloc(((size_t)d->n_examples + 1) * sizeof *order);
     int *own_pred = pred ? NULL : malloc(((size_t)data->n_words + 1) * sizeof *own_pred);
     if (!pred) pred = own_pred;
-    const int viterbi = decoding == SL_DECODE_VITERBI;
+    const int viterbi = dec && dec->mode == SL_DECODE_VITERBI;
     /* with Viterbi decoding, each word's log-probabilities, decoded sentence by sentence at the end */
     float *logp = viterbi ? malloc(((size_t)data->n_words + 1) * n_labels * sizeof *logp) : NULL;
     sl_status s = SL_OK;
@@ -76,7 +76,7 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
     for (int si = 0; s == SL_OK && si < data->n_sentences; si++) {
         const int w0 = data->sentence_start[si], w1 = data->sentence_start[si + 1];
         if (viterbi &&
-            (s = sl_ner_viterbi(&data->labels, logp + (size_t)w0 * n_labels, w1 - w0, pred + w0, err)))
+            (s = sl_ner_viterbi(&data->labels, logp + (size_t)w0 * n_labels, w1 - w0, dec, pred + w0, err)))
             break;
         s = sl_metrics_add(metrics, data->tags + w0, pred + w0, w1 - w0, err);
     }

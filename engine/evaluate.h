@@ -6,8 +6,8 @@
        sl_conll conll;        // read with the model's label set, so ids match: sl_conll_options
        sl_dataset d;          // sl_dataset_build(&conll, sl_model_tokenizer(m), 128, &d, &err)
        sl_metrics metrics;    // sl_metrics_init(&metrics, &conll.labels, &err)
-       if (sl_evaluate(&conll, &d, 16, sl_model_logits_fn, model, sl_model_n_labels(model), SL_DECODE_VITERBI,
-                       &metrics, NULL, &err))
+       if (sl_evaluate(&conll, &d, 16, sl_model_logits_fn, model, sl_model_n_labels(model), &dec, &metrics,
+                       NULL, &err))   // dec = sl_model_decoder(model, SL_DECODE_VITERBI)
            return err.status;
        sl_metrics_print(&metrics, 4, stdout);
 
@@ -16,10 +16,11 @@
      (sl_model_logits_fn, for `surligne eval`) and the parameters being trained (sl_trainer_logits_fn, for the
      dev evaluation after each epoch): the two give identical figures for identical weights.
    - A word is scored by its first sub-token (the token sl_dataset labels), exactly the positions the
-     training loss uses. SL_DECODE_ARGMAX predicts each word's argmax label; SL_DECODE_VITERBI the best
-     sequence of a sentence's labels the scheme allows (sl_ner_viterbi over the log-softmax), as
-     sl_recognize does by default. A word that gave no token, or whose token was cut off, is predicted O.
-     Gold tags are the CoNLL ones, so every word of the file counts, tokenised or not.
+     training loss uses. dec (ner.h; NULL: argmax) SL_DECODE_ARGMAX predicts each word's argmax label;
+     SL_DECODE_VITERBI the best sequence of a sentence's labels the scheme allows (sl_ner_viterbi over the
+     log-softmax, with dec's label transitions), as sl_recognize does by default. A word that gave no token,
+   or whose token was cut off, is predicted O. Gold tags are the CoNLL ones, so every word of the file counts,
+   tokenised or not.
    - Examples are taken in file order, `batch` at a time, padded to the longest of the batch. The buffers
      (one batch of ids and of logits, one predicted tag per word) are allocated once per call. */
 #ifndef SL_EVALUATE_H
@@ -41,6 +42,6 @@ sl_status sl_trainer_logits_fn(void *ctx, const int32_t *ids, int B, int T, floa
    `d` must have been built from `data`, and the logits' labels must be data's label ids. `pred` (may be
    NULL) receives the predicted label id of each word (data->n_words). */
 sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
-                      int n_labels, sl_decoding decoding, sl_metrics *metrics, int *pred, sl_error *err);
+                      int n_labels, const sl_decoder *dec, sl_metrics *metrics, int *pred, sl_error *err);
 
 #endif

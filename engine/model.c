@@ -86,6 +86,8 @@ int sl_config_max_tokens(const sl_config *c) { return c->n_pos - c->pad_id - 1; 
 #define KEY_LABELS "surligne.labels"
 #define KEY_TYPES "surligne.token_type_count"
 #define KEY_SOURCE "surligne.source_architecture"
+#define KEY_TRANSITIONS "surligne.label_transitions"
+#define KEY_TRANSITION_WEIGHT "surligne.transition_weight"
 #define KEY_TOK_MODEL "tokenizer.ggml.model"
 #define KEY_TOKENS "tokenizer.ggml.tokens"
 #define KEY_SCORES "tokenizer.ggml.scores"
@@ -138,6 +140,9 @@ struct sl_model {
     size_t first_q8_len;
     sl_tokenizer *tok;
     sl_labelset labels;
+    float *transitions; /* (n_labels + 1) x n_labels log-probabilities (sl_decoder), NULL when the file has
+                           none */
+    float transition_weight; /* their weight in Viterbi decoding */
     sl_context *own; /* the context of sl_recognize, sl_model_forward, sl_model_set_threads on the model */
 };
 
@@ -206,6 +211,7 @@ void sl_model_free(sl_model *m) {
     sl_context_free(m->own);
     sl_tokenizer_free(m->tok);
     sl_labelset_free(&m->labels);
+    free(m->transitions);
     sl_gguf_free(m->gguf);
     free(m->file_data);
     free(m->name);
@@ -350,6 +356,54 @@ static sl_status load_labels(sl_model *m, sl_error *err) {
     return s;
 }
 
+void sl_gguf_add_transitions(sl_gguf_writer *w, const float *transitions, int n_labels, float weight) {
+    sl_gguf_add_arr(w, KEY_TRANSITIONS, SL_GGUF_FLOAT32, transitions, (uint64_t)(n_labels + 1) * n_labels);
+    sl_gguf_add_f32(w, KEY_TRANSITION_WEIGHT, weight);
+}
+
+int sl_gguf_is_transition_key(const char *name, size_t len) {
+    return (len == strlen(KEY_TRANSITIONS) && !memcmp(name, KEY_TRANSITIONS, len)) ||
+           (len == strlen(KEY_TRANSITION_WEIGHT) && !memcmp(name, KEY_TRANSITION_WEIGHT, len));
+}
+
+/* The optional label transitions: (n_labels + 1) x n_labels finite log-probabilities (<= 0) and their weight
+   (default 1), or neither. */
+static sl_status load_transitions(sl_model *m, sl_error *err) {
+    const int L = m->cfg.n_labels;
+    const sl_gguf_kv *kv = sl_gguf_find_kv(m->gguf, KEY_TRANSITIONS);
+    m->transition_weight = 1;
+    if (sl_gguf_find_kv(m->gguf, KEY_TRANSITION_WEIGHT)) {
+        sl_status s = sl_gguf_get_f32(m->gguf, KEY_TRANSITION_WEIGHT, &m->transition_weight, err);
+        if (s != SL_OK) return s;
+        if (!(m->transition_weight >= 0 && m->transition_weight <= 100))
+            return sl_fail(err, SL_ERR_FORMAT, "key '%s' is %g: expected a weight in [0, 100]",
+                           KEY_TRANSITION_WEIGHT, (double)m->transition_weight);
+    }
+    if (!kv) return SL_OK;
+    const void *data;
+    uint64_t n;
+    sl_status s = sl_gguf_get_arr(m->gguf, KEY_TRANSITIONS, SL_GGUF_FLOAT32, &data, &n, err);
+    if (s != SL_OK) return s;
+    if (L == 0 || n != (uint64_t)(L + 1) * L)
+        return sl_fail(err, SL_ERR_FORMAT, "key '%s' holds %llu values: expected (%d labels + 1) x %d",
+                       KEY_TRANSITIONS, (unsigned long long)n, L, L);
+    if (!(m->transitions = malloc((size_t)n * sizeof *m->transitions)))
+        return sl_fail(err, SL_ERR_MEMORY, "no memory for the label transitions");
+    memcpy(m->transitions, data, (size_t)n * sizeof *m->transitions); /* GGUF arrays are not aligned */
+    for (uint64_t i = 0; i < n; i++)
+        if (!(m->transitions[i] <= 0 && isfinite(m->transitions[i])))
+            return sl_fail(err, SL_ERR_FORMAT,
+                           "key '%s': value %llu (after label %d, to label %d) is %g, not a log-probability",
+                           KEY_TRANSITIONS, (unsigned long long)i, (int)(i / L) - 1, (int)(i % L),
+                           (double)m->transitions[i]);
+    return SL_OK;
+}
+
+sl_decoder sl_model_decoder(const sl_model *m, sl_decoding mode) {
+    sl_decoder d = {mode, m->transitions, m->transitions ? m->transition_weight : 0};
+    return d;
+}
+
 static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_error *err) {
     sl_status s = sl_gguf_parse(data, size, m->name, &m->gguf, err);
     if (s != SL_OK) return s; /* the parser names the file */
@@ -395,7 +449,7 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     if (!te || te->n_dims != 2) return sl_fail(err, SL_ERR_FORMAT, "tensor 'token_embd.weight' is missing or not 2-D");
     if (te->ne[1] <= 0 || te->ne[1] > (1 << 24)) return sl_fail(err, SL_ERR_FORMAT, "bad vocabulary size");
     c->n_vocab = (int)te->ne[1];
-    if ((s = load_labels(m, err))) return s;
+    if ((s = load_labels(m, err)) || (s = load_transitions(m, err))) return s;
     for (int i = 0; i < N_GLOBAL_TENSORS; i++)
         if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i], i == T_TOK_EMBD ? &m->w.q8_tok_embd : NULL,
                              NULL, err)))
@@ -786,7 +840,8 @@ sl_status sl_context_recognize(sl_context *ctx, const char *text, size_t len, co
     }
     sl_token_scores ts = {n, ctx->scores, tk->start, tk->end, tk->word_start};
     const size_t first = out->n;
-    s = sl_ner_decode(&m->labels, &ts, o.aggregation, o.decoding, o.threshold, text, out, err);
+    const sl_decoder dec = sl_model_decoder(m, o.decoding);
+    s = sl_ner_decode(&m->labels, &ts, o.aggregation, &dec, o.threshold, text, out, err);
     if (s == SL_OK && !o.keep_punctuation) sl_entities_trim_punctuation(out, first, text);
     if (s == SL_OK && o.dates) { /* the rule recogniser's dates, times, amounts, percentages (dates.c) */
         sl_entities rules = {0};

@@ -111,6 +111,14 @@ enum { SITE_EMBD = 0, SITE_CLS = 1, SITE_LAYER = 2 }; /* layer l: SITE_LAYER + 3
 void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *ids, int B, int T, sl_acts *a,
                         float *logits, const sl_dropout_rates *drop, sl_pool *pool);
 
+/* The label transitions of a model's training data and their weight in Viterbi decoding (sl_decoder), under
+   surligne.label_transitions ((n_labels + 1) x n_labels f32 log-probabilities) and surligne.transition_weight
+   (f32); sl_gguf_is_transition_key tells those two keys (to leave them out of a copy). */
+void sl_gguf_add_transitions(sl_gguf_writer *w, const float *transitions, int n_labels, float weight);
+int sl_gguf_is_transition_key(const char *name, size_t len);
+/* The decoder of sl_recognize for `mode`: the model's transitions and weight, if its file has them. */
+sl_decoder sl_model_decoder(const sl_model *m, sl_decoding mode);
+
 /* Writes the model's hyper-parameters, labels and tokenizer keys (not the tensors) into a GGUF writer. */
 void sl_gguf_add_config(sl_gguf_writer *w, const sl_config *c, const char *const *labels, const sl_vocab *v,
                         const char *source_architecture);

@@ -188,7 +188,25 @@ static int transition_allowed(const sl_labelset *ls, int bioes, const unsigned c
     return !(bioes && prev >= 0 && (pt == 'B' || pt == 'I'));
 }
 
-sl_status sl_ner_viterbi(const sl_labelset *ls, const float *logp, int n, int *path, sl_error *err) {
+void sl_ner_count_transitions(const int *tags, int n_words, int n_labels, double *counts) {
+    for (int i = 0; i < n_words; i++) {
+        const int prev = i ? tags[i - 1] : -1, cur = tags[i];
+        if (cur >= 0 && cur < n_labels && prev < n_labels) counts[(size_t)(1 + prev) * n_labels + cur] += 1;
+    }
+}
+
+void sl_ner_transitions_from_counts(const double *counts, int n_labels, float *transitions) {
+    for (int p = 0; p <= n_labels; p++) {
+        double total = 0;
+        for (int c = 0; c < n_labels; c++) total += counts[(size_t)p * n_labels + c] + 1;
+        for (int c = 0; c < n_labels; c++)
+            transitions[(size_t)p * n_labels + c] =
+                (float)log((counts[(size_t)p * n_labels + c] + 1) / total);
+    }
+}
+
+sl_status sl_ner_viterbi(const sl_labelset *ls, const float *logp, int n, const sl_decoder *dec, int *path,
+                         sl_error *err) {
     const int L = ls->n_labels;
     if (n <= 0) return SL_OK;
     int bioes = 0;
@@ -208,21 +226,28 @@ sl_status sl_ner_viterbi(const sl_labelset *ls, const float *logp, int n, int *p
     for (int p = -1; p < L; p++)
         for (int c = 0; c < L; c++)
             allowed[(size_t)(p + 1) * L + c] = (unsigned char)transition_allowed(ls, bioes, type_has_b, p, c);
+    /* the transitions' scores, weighted (0 without a table) */
+    const float *tr = dec && dec->transitions && dec->weight != 0 ? dec->transitions : NULL;
+    const double wt = tr ? dec->weight : 0;
+#define TRANSITION(p, c) (tr ? wt * tr[(size_t)((p) + 1) * L + (c)] : 0.0)
     double *cur = best, *next = best + L;
-    for (int c = 0; c < L; c++) cur[c] = allowed[c] ? (double)logp[c] : -INFINITY;
+    for (int c = 0; c < L; c++) cur[c] = allowed[c] ? (double)logp[c] + TRANSITION(-1, c) : -INFINITY;
     for (int i = 1; i < n; i++) {
         const float *row = logp + (size_t)i * L;
         for (int c = 0; c < L; c++) {
             double top = -INFINITY;
             int arg = -1;
-            for (int p = 0; p < L; p++)
-                if (allowed[(size_t)(p + 1) * L + c] && cur[p] > top) top = cur[p], arg = p;
+            for (int p = 0; p < L; p++) {
+                const double v = cur[p] + TRANSITION(p, c);
+                if (allowed[(size_t)(p + 1) * L + c] && v > top) top = v, arg = p;
+            }
             back[(size_t)i * L + c] = arg;
             next[c] = arg < 0 ? -INFINITY : top + row[c];
         }
         double *t = cur;
         cur = next, next = t;
     }
+#undef TRANSITION
     /* the end: in BIOES an entity must be closed */
     int last = -1;
     for (int c = 0; c < L; c++) {
@@ -358,8 +383,9 @@ static const float *word_row(const sl_token_scores *ts, int n_labels, sl_aggrega
     return buf;
 }
 
-static sl_status decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, sl_decoding dec,
-                        float threshold, const char *text, sl_entities *out, sl_error *err) {
+static sl_status decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg,
+                        const sl_decoder *dec, float threshold, const char *text, sl_entities *out,
+                        sl_error *err) {
     const int L = ls->n_labels;
     if (agg == SL_AGG_NONE) {
         for (int t = 0; t < ts->n_tokens; t++) {
@@ -401,13 +427,13 @@ static sl_status decode(const sl_labelset *ls, const sl_token_scores *ts, sl_agg
             if (got != row) memcpy(row, got, (size_t)L * sizeof *row);
         }
         if (st == SL_OK) first[n_words] = ts->n_tokens;
-        if (st == SL_OK && dec == SL_DECODE_VITERBI) {
+        if (st == SL_OK && dec->mode == SL_DECODE_VITERBI) {
             /* the log-probabilities, in place (the scores are kept in label[] order afterwards) */
             float *logp = malloc(((size_t)n_words + 1) * L * sizeof *logp);
             if (!logp) st = sl_fail(err, SL_ERR_MEMORY, "no memory to decode %d words", n_words);
             for (size_t i = 0; st == SL_OK && i < (size_t)n_words * L; i++)
                 logp[i] = rows[i] > 0 ? logf(rows[i]) : -INFINITY;
-            if (st == SL_OK) st = sl_ner_viterbi(ls, logp, n_words, label, err);
+            if (st == SL_OK) st = sl_ner_viterbi(ls, logp, n_words, dec, label, err);
             free(logp);
         } else if (st == SL_OK) {
             for (int w = 0; w < n_words; w++) label[w] = argmax(rows + (size_t)w * L, L);
@@ -421,12 +447,17 @@ static sl_status decode(const sl_labelset *ls, const sl_token_scores *ts, sl_agg
     return st;
 }
 
-sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, sl_decoding dec,
-                        float threshold, const char *text, sl_entities *out, sl_error *err) {
+sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg,
+                        const sl_decoder *dec, float threshold, const char *text, sl_entities *out,
+                        sl_error *err) {
     if (!ls || !ts || !out || ls->n_labels <= 0)
         return sl_fail(err, SL_ERR_ARGUMENT, "sl_ner_decode: missing label set, scores or output");
     if (agg < SL_AGG_NONE || agg > SL_AGG_MAX)
         return sl_fail(err, SL_ERR_ARGUMENT, "sl_ner_decode: unknown aggregation strategy %d", (int)agg);
+    const sl_decoder argmax_decoder = {SL_DECODE_ARGMAX, NULL, 0};
+    if (!dec) dec = &argmax_decoder;
+    if (dec->mode != SL_DECODE_VITERBI && dec->mode != SL_DECODE_ARGMAX)
+        return sl_fail(err, SL_ERR_ARGUMENT, "sl_ner_decode: unknown decoding %d", (int)dec->mode);
     if (ts->n_tokens < 0) return sl_fail(err, SL_ERR_ARGUMENT, "sl_ner_decode: %d tokens", ts->n_tokens);
     if (ts->n_tokens > 0 && (!ts->scores || !ts->start || !ts->end))
         return sl_fail(err, SL_ERR_ARGUMENT, "sl_ner_decode: missing scores or offsets for %d tokens",

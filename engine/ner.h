@@ -34,24 +34,44 @@ typedef struct {
                                    NULL: every token is a word. The first token always begins one. */
 } sl_token_scores;
 
+/* How words' labels are read from their scores. mode SL_DECODE_ARGMAX: each word its best label.
+   SL_DECODE_VITERBI: the best sequence the scheme allows; with `transitions` ((n_labels + 1) x n_labels
+   log-probabilities of the training data's labels: row 0 for a sentence's first word, row 1 + p for a word
+   after label p; NULL: none), each word's label also scores weight x log P(label | previous label), a
+   label-bigram prior over the classifier's per-word scores (the model scores words independently). */
+typedef struct {
+    sl_decoding mode;
+    const float *transitions;
+    float weight;
+} sl_decoder;
+
 /* Appends entities to out. With SL_AGG_NONE, label = the token's label name; otherwise the type name.
    Entities below threshold are dropped; entities labelled O are never returned. Label strings point
    into ls. `text` (may be NULL) is used only to skip whitespace (ASCII, U+00A0, U+2009, U+202F) at span
    edges, never down to an empty span. With first/average/max, `dec` reads the words' labels from their
    scores: SL_DECODE_ARGMAX each word's best (the pipeline's way), SL_DECODE_VITERBI the best sequence the
-   scheme allows (sl_ner_viterbi over the log scores); an entity's score is then the mean score of the labels
-   chosen. On error out keeps only what it held before the call. */
-sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg, sl_decoding dec,
-                        float threshold, const char *text, sl_entities *out, sl_error *err);
+   scheme allows (sl_ner_viterbi over the log scores, with dec's transitions; dec NULL: argmax); an entity's
+   score is then the mean score of the labels chosen. On error out keeps only what it held before the call. */
+sl_status sl_ner_decode(const sl_labelset *ls, const sl_token_scores *ts, sl_aggregation agg,
+                        const sl_decoder *dec, float threshold, const char *text, sl_entities *out,
+                        sl_error *err);
 
-/* The most probable label sequence of n items (words) whose labels are independent given their scores,
-   among the sequences the label set's scheme allows: an I- (or E-) label only continues a B- or I- label of
-   its type (IOB2, BIOES; where a type has no B- label, as in IOB1 or bare labels, its I- may also begin an
-   entity), and in BIOES a B- or I- label is followed by I- or E- of its type, and not last. logp holds each
-   item's log-probabilities (n x n_labels, finite or -INFINITY); ties keep the lower label id. Greedy argmax
-   would give "B-PER I-ORG" or "O I-LOC", which no annotation has; this gives the best valid reading.
-   Writes path[0..n); SL_ERR_MEMORY if its n x n_labels back-pointers cannot be allocated. */
-sl_status sl_ner_viterbi(const sl_labelset *ls, const float *logp, int n, int *path, sl_error *err);
+/* The most probable label sequence of n items (words) given their scores, among the sequences the label
+   set's scheme allows: an I- (or E-) label only continues a B- or I- label of its type (IOB2, BIOES; where a
+   type has no B- label, as in IOB1 or bare labels, its I- may also begin an entity), and in BIOES a B- or I-
+   label is followed by I- or E- of its type, and not last. A sequence scores the sum of its items' logp
+   (n x n_labels log-probabilities, finite or -INFINITY) plus, with dec->transitions, dec->weight times its
+   label transitions' log-probabilities. Ties keep the lower label id. Greedy argmax would give "B-PER I-ORG"
+   or "O I-LOC", which no annotation has; this gives the best valid reading. Writes path[0..n); SL_ERR_MEMORY
+   if its n x n_labels back-pointers cannot be allocated. */
+sl_status sl_ner_viterbi(const sl_labelset *ls, const float *logp, int n, const sl_decoder *dec, int *path,
+                         sl_error *err);
+
+/* Label transitions of sentences of label ids (IOB2 as read): counts[(1 + prev) * n_labels + cur] += 1 for
+   each word (prev -1 for a sentence's first), to be summed over files, then sl_ner_transitions_from_counts:
+   log-probabilities with add-one smoothing, rows as sl_decoder.transitions. */
+void sl_ner_count_transitions(const int *tags, int n_words, int n_labels, double *counts);
+void sl_ner_transitions_from_counts(const double *counts, int n_labels, float *transitions);
 
 /* Trims punctuation (Unicode P*) and white space from both edges of the entities out->items[from..]:
    "Sarkozy." -> "Sarkozy", "Darmanin," -> "Darmanin". The Hugging Face pipeline keeps them (its words

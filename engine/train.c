@@ -182,6 +182,9 @@ typedef struct {
 
 struct sl_trainer {
     const sl_model *init;
+    float
+        *transitions; /* the label transitions its files get (sl_trainer_set_transitions), NULL: the init's */
+    float transition_weight;
     sl_config cfg;
     sl_train_options opt;
     sl_pool *pool;
@@ -230,6 +233,7 @@ static sl_status add_tensor(sl_trainer *t, const sl_tensor_spec *spec, int layer
 
 void sl_trainer_free(sl_trainer *t) {
     if (!t) return;
+    free(t->transitions);
     free(t->tensors);
     free(t->params);
     free(t->grads);
@@ -761,10 +765,12 @@ static sl_gguf_writer *writer_with_metadata(const sl_trainer *t) {
     for (size_t i = 0; w && i < sl_gguf_n_kv(g); i++) {
         const sl_gguf_kv *kv = sl_gguf_kv_at(g, i);
         static const char *const skip[] = {"general.alignment", "general.file_type", "surligne.train."};
-        int skipped = 0;
+        int skipped = t->transitions && sl_gguf_is_transition_key(kv->name, kv->name_len);
         for (int k = 0; k < 3; k++) skipped |= kv->name_len >= strlen(skip[k]) && !memcmp(kv->name, skip[k], strlen(skip[k]));
         if (!skipped) sl_gguf_add_kv_copy(w, kv);
     }
+    if (w && t->transitions)
+        sl_gguf_add_transitions(w, t->transitions, t->cfg.n_labels, t->transition_weight);
     return w;
 }
 
@@ -787,6 +793,25 @@ static void add_tensors(sl_gguf_writer *w, const sl_trainer *t, const float *bas
 
 static void add_param_tensors(sl_gguf_writer *w, const sl_trainer *t, const float *base, const char *prefix) {
     add_tensors(w, t, base, prefix, 0);
+}
+
+sl_status sl_trainer_set_transitions(sl_trainer *t, const float *transitions, float weight, sl_error *err) {
+    const size_t n = (size_t)(t->cfg.n_labels + 1) * t->cfg.n_labels;
+    if (t->cfg.n_labels == 0)
+        return sl_fail(err, SL_ERR_ARGUMENT, "label transitions need a model with labels");
+    float *copy = malloc(n * sizeof *copy);
+    if (!copy) return sl_fail(err, SL_ERR_MEMORY, "no memory for the label transitions");
+    memcpy(copy, transitions, n * sizeof *copy);
+    free(t->transitions);
+    t->transitions = copy;
+    t->transition_weight = weight;
+    return SL_OK;
+}
+
+sl_decoder sl_trainer_decoder(const sl_trainer *t) {
+    if (!t->transitions) return sl_model_decoder(t->init, SL_DECODE_VITERBI);
+    sl_decoder d = {SL_DECODE_VITERBI, t->transitions, t->transition_weight};
+    return d;
 }
 
 sl_status sl_trainer_save_as(const sl_trainer *t, const char *path, int drop_mlm, int f16, sl_error *err) {

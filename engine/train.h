@@ -141,6 +141,11 @@ int sl_trainer_tensor(const sl_trainer *t, int i, const char **name, size_t *n, 
 
 /* Writes the current weights as a GGUF model (atomically). */
 sl_status sl_trainer_save(const sl_trainer *t, const char *path, sl_error *err);
+/* The label transitions ((n_labels + 1) x n_labels log-probabilities, copied; ner.h's sl_decoder) and weight
+   its saved files carry instead of the initial model's; sl_trainer_decoder: Viterbi with them (or with the
+   initial model's, if it has some and none were set), for the dev evaluation. */
+sl_status sl_trainer_set_transitions(sl_trainer *t, const float *transitions, float weight, sl_error *err);
+sl_decoder sl_trainer_decoder(const sl_trainer *t);
 /* The same, choosing the heads written: without the MLM head (drop_mlm), as f16 (the encoder's 2-D
    tensors; a checkpoint to continue from). */
 sl_status sl_trainer_save_as(const sl_trainer *t, const char *path, int drop_mlm, int f16, sl_error *err);

@@ -113,6 +113,23 @@ static void test_overfit(void) {
            "micro avg");
     expect("eval --decoding crf", run_cli(out, "eval -m %s %s --decoding crf", m, train), 2, out,
            "--decoding 'crf': expected viterbi or argmax");
+    /* the run stored its training data's label transitions; `surligne transitions` rewrites or removes them
+     */
+    expect("inspect", run_cli(out, "inspect %s", m), 0, out, "surligne.label_transitions");
+    const char *tr = tmp("tr.gguf");
+    expect("transitions",
+           run_cli(out, "transitions %s --from %s --from %s --weight 0.25 -o %s", m, train, train, tr), 0,
+           out, "label transitions of 2 file(s), weight 0.25");
+    expect("eval with them", run_cli(out, "eval -m %s %s --transition-weight 0", tr, train), 0, out,
+           "micro avg");
+    expect("transitions --weight 0", run_cli(out, "transitions %s --weight 0 -o %s", tr, tr), 0, out,
+           "no label transitions");
+    expect("inspect without", run_cli(out, "inspect %s", tr), 0, out, "surligne.labels");
+    char *listing = read_text(out);
+    CHECK(listing && !strstr(listing, "surligne.label_transitions"), "removed: %s", listing ? listing : "");
+    free(listing);
+    expect("transitions without data", run_cli(out, "transitions %s -o %s", m, tr), 2, out,
+           "--from FILE.conll");
     free(eval_out);
     free(jsonl);
     free(log);

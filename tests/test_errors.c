@@ -1,5 +1,6 @@
 /* Bad input gets a clear error naming what was wrong, never a crash (this suite also runs under ASan and
    UBSan): corrupt or truncated GGUF, broken Hugging Face folders, invalid UTF-8, bad CLI arguments. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -328,6 +329,99 @@ static void test_cli(void) {
     expect_cli("inspect a non-GGUF file", args, 1, "config.json");
 }
 
+/* Label transitions in a model file (surligne transitions, surligne train): stored, loaded, used by
+   sl_recognize's Viterbi decoding, removed; values that are not log-probabilities and weights out of range
+   are refused naming the key. */
+static void test_transitions(void) {
+    sl_error err;
+    uint8_t *gguf, *data;
+    size_t size, dsize;
+    if (sl_convert_hf("tests/fixtures/tiny-hf", NULL, NULL, &gguf, &size, &err) != SL_OK) {
+        CHECK(0, "convert: %s", err.message);
+        return;
+    }
+    sl_model *m = NULL;
+    CHECK(sl_model_load_memory(gguf, size, "tiny", &m, &err) == SL_OK, "%s", err.message);
+    if (!m) return free(gguf);
+    const int L = sl_model_n_labels(m);
+    sl_decoder d = sl_model_decoder(m, SL_DECODE_VITERBI);
+    CHECK(d.transitions == NULL && d.weight == 0, "a converted model has no transitions");
+    sl_model_free(m);
+    /* transitions that make every entity all but impossible (P(O | anything) = 0.99), weighted 100 */
+    float *table = malloc((size_t)(L + 1) * L * sizeof *table);
+    for (int p = 0; p <= L; p++)
+        for (int c = 0; c < L; c++) table[p * L + c] = c == 0 ? logf(0.99f) : logf(0.01f / (L - 1));
+    char path[512];
+    snprintf(path, sizeof path, "%s/tr.gguf", tmpdir);
+    const char *text =
+        "Emmanuel Macron a rencontré Angela Merkel à Berlin avec les dirigeants de Renault et de "
+        "l'Union européenne, puis Jean Dupont est parti pour Marseille.";
+    sl_options o = sl_default_options();
+    o.dates = 0;
+    sl_entities plain = {0}, with = {0}, argmax = {0};
+    CHECK(sl_model_load_memory(gguf, size, "tiny", &m, &err) == SL_OK &&
+              sl_recognize(m, text, strlen(text), &o, &plain, &err) == SL_OK,
+          "%s", err.message);
+    sl_model_free(m);
+    CHECK(sl_model_file_with_transitions(gguf, size, "tiny", table, 100, path, NULL, NULL, &err) == SL_OK,
+          "%s", err.message);
+    m = NULL;
+    CHECK(sl_read_file(path, &data, &dsize, &err) == SL_OK, "%s", err.message);
+    if (sl_model_load_memory(data, dsize, "tr.gguf", &m, &err) == SL_OK) {
+        d = sl_model_decoder(m, SL_DECODE_VITERBI);
+        CHECK(d.transitions && d.weight == 100 && d.transitions[L + 1] == table[L + 1],
+              "transitions read back");
+        CHECK(sl_recognize(m, text, strlen(text), &o, &with, &err) == SL_OK, "%s", err.message);
+        o.decoding = SL_DECODE_ARGMAX;
+        CHECK(sl_recognize(m, text, strlen(text), &o, &argmax, &err) == SL_OK, "%s", err.message);
+        CHECK(plain.n > 0 && with.n == 0, "the tiny model's %zu entities: %zu with transitions against them",
+              plain.n, with.n);
+        CHECK(argmax.n > 0, "argmax decoding ignores the transitions (%zu entities)", argmax.n);
+        sl_model_free(m);
+    } else {
+        CHECK(0, "%s", err.message);
+    }
+    /* removed again: no key left */
+    CHECK(sl_model_file_with_transitions(data, dsize, "tr.gguf", NULL, 0, path, NULL, NULL, &err) == SL_OK,
+          "%s", err.message);
+    free(data);
+    if (sl_read_file(path, &data, &dsize, &err) == SL_OK) {
+        CHECK(sl_model_load_memory(data, dsize, "tr.gguf", &m, &err) == SL_OK, "%s", err.message);
+        CHECK(m && !sl_model_decoder(m, SL_DECODE_VITERBI).transitions, "transitions removed");
+        sl_model_free(m);
+        free(data);
+    }
+    /* a probability above 1, a NaN, a weight out of range */
+    const struct {
+        const char *what;
+        float value, weight;
+        const char *needle;
+    } bad[] = {{"log-probability above 0", 0.5f, 1, "not a log-probability"},
+               {"NaN", NAN, 1, "not a log-probability"},
+               {"weight", -1, -2, "surligne.transition_weight"},
+               {"weight", -1, 1000, "surligne.transition_weight"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const float keep = table[3];
+        table[3] = bad[i].value;
+        CHECK(sl_model_file_with_transitions(gguf, size, "tiny", table, bad[i].weight, path, NULL, NULL,
+                                             &err) == SL_OK,
+              "%s", err.message);
+        table[3] = keep;
+        m = NULL;
+        if (sl_read_file(path, &data, &dsize, &err) != SL_OK) continue;
+        sl_status s = sl_model_load_memory(data, dsize, "tr.gguf", &m, &err);
+        CHECK(s == SL_ERR_FORMAT && strstr(err.message, bad[i].needle) && strstr(err.message, "tr.gguf"),
+              "%s: %s '%s'", bad[i].what, sl_status_name(s), err.message);
+        sl_model_free(m);
+        free(data);
+    }
+    sl_entities_free(&plain);
+    sl_entities_free(&with);
+    sl_entities_free(&argmax);
+    free(table);
+    free(gguf);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -335,6 +429,7 @@ int main(void) {
     }
     test_checkpoints();
     test_gguf();
+    test_transitions();
     test_cli();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

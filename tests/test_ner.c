@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const sl_decoder ARGMAX = {SL_DECODE_ARGMAX, NULL, 0}, VITERBI = {SL_DECODE_VITERBI, NULL, 0};
+
 #define CASES_PATH "tests/fixtures/ner_cases.txt"
 #define MAX_LABELS 64
 #define MAX_TOKENS 512
@@ -86,7 +88,7 @@ static int check_case(FILE *f, const char *header, int *line_no, int *n_runs_don
         }
         sl_aggregation agg = (sl_aggregation)parse_aggregation(agg_name);
         sl_entities got = {0};
-        sl_status st = sl_ner_decode(&ls, &ts, agg, SL_DECODE_ARGMAX, (float)threshold, NULL, &got, &err);
+        sl_status st = sl_ner_decode(&ls, &ts, agg, &ARGMAX, (float)threshold, NULL, &got, &err);
         CHECK(st == SL_OK, "case %d (%s) %s: %s", id, scheme, agg_name, err.message);
         CHECK(got.n == (size_t)n_expected, "case %d (%s) %s threshold %g: %zu entities, expected %d", id,
               scheme, agg_name, threshold, got.n, n_expected);
@@ -206,32 +208,29 @@ static void test_decode(void) {
         one_hot(scores, 5, label, p, 5);
         sl_token_scores ts = {.n_tokens = 5, .scores = scores, .start = start, .end = end};
         sl_entities e = {0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
-              err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, &ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
         CHECK(e.n == 3 && entity_is(&e, 0, "TAG", 0, 5) && entity_is(&e, 1, "TAG2", 6, 7) &&
                   entity_is(&e, 2, "TAG2", 8, 9),
               "docstring example: %zu entities", e.n);
         CHECK(e.n == 3 && fabsf(e.items[0].score - 0.8f) < 1e-6f, "mean score %g",
               e.n ? e.items[0].score : 0);
         /* appending keeps what was there; the threshold drops the 0.6 entity */
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, SL_DECODE_ARGMAX, 0.7f, NULL, &e, &err) == SL_OK, "%s",
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, &ARGMAX, 0.7f, NULL, &e, &err) == SL_OK, "%s",
               err.message);
         CHECK(e.n == 5 && entity_is(&e, 3, "TAG", 0, 5) && entity_is(&e, 4, "TAG2", 8, 9), "%zu entities",
               e.n);
         /* none: one entity per token, full label names pointing into the label set */
         e.n = 0;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
-              err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, &ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
         CHECK(e.n == 5 && entity_is(&e, 1, "I-TAG", 2, 3) && e.items[1].label == ls.labels[2], "none");
         /* a score equal to the threshold is kept (HF has no threshold; ours drops scores below it) */
         e.n = 0;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0.95f, NULL, &e, &err) == SL_OK, "%s",
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, &ARGMAX, 0.95f, NULL, &e, &err) == SL_OK, "%s",
               err.message);
         CHECK(e.n == 1 && entity_is(&e, 0, "B-TAG2", 8, 9) && e.items[0].score == 0.95f, "threshold 0.95");
         /* word aggregation without word_start flags: every token is a word */
         e.n = 0;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
-              err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, &ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
         CHECK(e.n == 3 && entity_is(&e, 0, "TAG", 0, 5) && e.items[0].label == ls.types[0], "first");
         sl_entities_free(&e);
     }
@@ -246,7 +245,7 @@ static void test_decode(void) {
         one_hot(scores, 5, label, p, 4);
         sl_token_scores ts = {.n_tokens = 4, .scores = scores, .start = start, .end = end};
         sl_entities e = {0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_AVERAGE, SL_DECODE_ARGMAX, 0, text, &e, &err) == SL_OK, "%s",
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_AVERAGE, &ARGMAX, 0, text, &e, &err) == SL_OK, "%s",
               err.message);
         CHECK(e.n == 2 && entity_is(&e, 0, "TAG", 1, 6) && entity_is(&e, 1, "TAG2", 13, 17),
               "trimmed spans: %zu entities, [%zu,%zu) [%zu,%zu)", e.n, e.n > 0 ? e.items[0].start : 0,
@@ -254,8 +253,7 @@ static void test_decode(void) {
         label[3] = 1; /* the final " " alone */
         one_hot(scores, 5, label, p, 4);
         e.n = 0;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0, text, &e, &err) == SL_OK, "%s",
-              err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, &ARGMAX, 0, text, &e, &err) == SL_OK, "%s", err.message);
         CHECK(e.n == 3 && entity_is(&e, 2, "B-TAG", 17, 18), "all-space span kept");
         sl_entities_free(&e);
     }
@@ -265,18 +263,17 @@ static void test_decode(void) {
         int32_t start[] = {3}, end[] = {2};
         sl_token_scores ts = {.n_tokens = 1, .scores = scores, .start = start, .end = end};
         sl_entities e = {0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_ERR_ARGUMENT &&
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, &ARGMAX, 0, NULL, &e, &err) == SL_ERR_ARGUMENT &&
                   strstr(err.message, "token 0"),
               "reversed span: %s", err.message);
         end[0] = 4;
-        CHECK(sl_ner_decode(&ls, &ts, (sl_aggregation)7, SL_DECODE_ARGMAX, 0, NULL, &e, &err) ==
-                  SL_ERR_ARGUMENT,
+        CHECK(sl_ner_decode(&ls, &ts, (sl_aggregation)7, &ARGMAX, 0, NULL, &e, &err) == SL_ERR_ARGUMENT,
               "aggregation 7");
         ts.n_tokens = -1;
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_ERR_ARGUMENT,
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_NONE, &ARGMAX, 0, NULL, &e, &err) == SL_ERR_ARGUMENT,
               "-1 tokens");
         ts = (sl_token_scores){0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_MAX, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK && e.n == 0,
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_MAX, &ARGMAX, 0, NULL, &e, &err) == SL_OK && e.n == 0,
               "no tokens");
         sl_entities_free(&e);
     }
@@ -294,8 +291,7 @@ static void test_decode(void) {
         one_hot(scores, 5, label, p, 8);
         sl_token_scores ts = {.n_tokens = 8, .scores = scores, .start = start, .end = end};
         sl_entities e = {0};
-        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
-              err.message);
+        CHECK(sl_ner_decode(&ls, &ts, SL_AGG_SIMPLE, &ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
         CHECK(e.n == 5 && entity_is(&e, 0, "PER", 0, 1) && entity_is(&e, 1, "PER", 2, 3) &&
                   entity_is(&e, 2, "PER", 4, 9) && entity_is(&e, 3, "PER", 10, 13) &&
                   entity_is(&e, 4, "PER", 14, 15),
@@ -397,9 +393,9 @@ static int sequence_valid(const sl_labelset *ls, const int *y, int n) {
     return 1;
 }
 
-/* sl_ner_viterbi against every label sequence, on random log-probabilities, for IOB2, IOB1 and BIOES sets:
-   its path is valid and scores as high as the best valid sequence (the first best in enumeration order,
-   lowest labels first, on ties: here none, the scores being random floats). */
+/* sl_ner_viterbi against every label sequence, on random log-probabilities, for IOB2, IOB1 and BIOES sets,
+   without and with random label transitions (weight 0.7): its path is valid and scores as high as the best
+   valid sequence (ties: none, the scores being random floats). */
 static void test_viterbi(void) {
     const char *iob2[] = {"O", "B-PER", "I-PER", "B-LOC", "I-LOC"};
     const char *iob1[] = {"O", "I-PER", "I-LOC", "B-LOC"};
@@ -414,24 +410,34 @@ static void test_viterbi(void) {
         sl_labelset ls;
         CHECK(sl_labelset_init(&ls, sets[si].labels, sets[si].n, &err) == SL_OK, "%s", err.message);
         const int L = ls.n_labels;
-        for (int trial = 0; trial < 40; trial++) {
+        for (int trial = 0; trial < 80; trial++) {
             const int n = 1 + trial % 5;
-            float logp[5 * 8];
+            float logp[5 * 8], trans[9 * 8];
             for (int i = 0; i < n * L; i++) {
                 rng = rng * 1664525u + 1013904223u;
                 logp[i] = -8.0f * (float)(rng >> 8) / (float)(1u << 24);
             }
+            for (int i = 0; i < (L + 1) * L; i++) {
+                rng = rng * 1664525u + 1013904223u;
+                trans[i] = -5.0f * (float)(rng >> 8) / (float)(1u << 24);
+            }
+            const sl_decoder with = {SL_DECODE_VITERBI, trans, 0.7f};
+            const sl_decoder *dec = trial % 2 ? &with : NULL;
             int path[5], y[5] = {0};
-            CHECK(sl_ner_viterbi(&ls, logp, n, path, &err) == SL_OK, "%s", err.message);
+            CHECK(sl_ner_viterbi(&ls, logp, n, dec, path, &err) == SL_OK, "%s", err.message);
             double best = -INFINITY, got = 0;
             int total = 1;
-            for (int i = 0; i < n; i++) total *= L, got += logp[i * L + path[i]];
-            for (int k = 0; k < total; k++) {
-                for (int i = 0, r = k; i < n; i++, r /= L) y[n - 1 - i] = r % L;
+            for (int i = 0; i < n; i++) total *= L;
+            for (int k = -1; k < total; k++) { /* k = -1: Viterbi's path */
+                for (int i = 0, r = k; i < n; i++, r /= L) y[n - 1 - i] = k < 0 ? path[n - 1 - i] : r % L;
                 if (!sequence_valid(&ls, y, n)) continue;
                 double sc = 0;
-                for (int i = 0; i < n; i++) sc += logp[i * L + y[i]];
-                if (sc > best) best = sc;
+                for (int i = 0; i < n; i++)
+                    sc += logp[i * L + y[i]] + (dec ? 0.7 * trans[(i ? 1 + y[i - 1] : 0) * L + y[i]] : 0);
+                if (k < 0)
+                    got = sc;
+                else if (sc > best)
+                    best = sc;
             }
             CHECK(sequence_valid(&ls, path, n), "set %d trial %d: the path is not a valid sequence", si,
                   trial);
@@ -452,12 +458,10 @@ static void test_viterbi(void) {
     const int32_t start[] = {0, 3}, end[] = {2, 8};
     sl_token_scores ts = {.n_tokens = 2, .scores = scores, .start = start, .end = end};
     sl_entities e = {0};
-    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
-          err.message);
+    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, &ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
     CHECK(e.n == 1 && entity_is(&e, 0, "LOC", 3, 8), "argmax: 'Havre' alone (%zu entities)", e.n);
     e.n = 0;
-    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_VITERBI, 0, NULL, &e, &err) == SL_OK, "%s",
-          err.message);
+    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, &VITERBI, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
     CHECK(e.n == 1 && entity_is(&e, 0, "LOC", 0, 8), "viterbi: 'Le Havre' (%zu entities)", e.n);
     CHECK(e.n == 1 && fabsf(e.items[0].score - (0.45f + 0.90f) / 2) < 1e-6f, "viterbi score %g",
           e.n ? e.items[0].score : 0);
@@ -466,12 +470,10 @@ static void test_viterbi(void) {
                              0.10f, 0.00f, 0.20f, 0.00f, 0.70f}; /* I-LOC 0.7, I-PER 0.2 */
     ts.scores = scores2;
     e.n = 0;
-    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s",
-          err.message);
+    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, &ARGMAX, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
     CHECK(e.n == 2, "argmax: PER then LOC (%zu entities)", e.n);
     e.n = 0;
-    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, SL_DECODE_VITERBI, 0, NULL, &e, &err) == SL_OK, "%s",
-          err.message);
+    CHECK(sl_ner_decode(&ls, &ts, SL_AGG_FIRST, &VITERBI, 0, NULL, &e, &err) == SL_OK, "%s", err.message);
     /* B-LOC I-LOC: log 0.4 + log 0.7 = -1.27 beats B-PER I-PER: log 0.6 + log 0.2 = -2.12, and O I-... is
      * invalid */
     CHECK(e.n == 1 && entity_is(&e, 0, "LOC", 0, 8), "viterbi: one LOC (%zu entities)", e.n);

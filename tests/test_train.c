@@ -268,9 +268,10 @@ static void check_evaluate_decoding(const sl_conll *conll, const sl_dataset *d) 
     sl_error err;
     CHECK(sl_metrics_init(&m1, ls, &err) == SL_OK && sl_metrics_init(&m2, ls, &err) == SL_OK, "%s",
           err.message);
-    CHECK(sl_evaluate(conll, d, 4, made_up_logits, &L, L, SL_DECODE_ARGMAX, &m1, arg, &err) == SL_OK, "%s",
+    const sl_decoder argmax = {SL_DECODE_ARGMAX, NULL, 0}, viterbi = {SL_DECODE_VITERBI, NULL, 0};
+    CHECK(sl_evaluate(conll, d, 4, made_up_logits, &L, L, &argmax, &m1, arg, &err) == SL_OK, "%s",
           err.message);
-    CHECK(sl_evaluate(conll, d, 4, made_up_logits, &L, L, SL_DECODE_VITERBI, &m2, vit, &err) == SL_OK, "%s",
+    CHECK(sl_evaluate(conll, d, 4, made_up_logits, &L, L, &viterbi, &m2, vit, &err) == SL_OK, "%s",
           err.message);
     int o = 0;
     while (o < L && ls->tag_of[o] != 'O') o++;

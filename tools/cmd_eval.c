@@ -9,12 +9,14 @@
 
 #define EVAL_USAGE                                                                                           \
     "usage: surligne eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L]\n"       \
-    "                     [--unknown-labels error|O] [--decoding viterbi|argmax] [--kernel NAME]\n"
+    "                     [--unknown-labels error|O] [--decoding viterbi|argmax] [--transition-weight W]\n"  \
+    "                     [--kernel NAME]\n"
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *v;
     int json = 0, unknown_to_o = 0, decoding = SL_DECODE_VITERBI;
     long batch = 16, threads = 1, max_len = 128;
+    double transition_weight = -1; /* the model file's */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
             if (!(model_path = cli_value("eval", argc, argv, &i))) return 2;
@@ -34,6 +36,10 @@ int cmd_eval(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--unknown-labels")) {
             if (!(v = cli_value("eval", argc, argv, &i)) ||
                 (unknown_to_o = cli_unknown_labels("eval", v)) < 0)
+                return 2;
+        } else if (!strcmp(argv[i], "--transition-weight")) {
+            if (!(v = cli_value("eval", argc, argv, &i)) ||
+                !cli_float("eval", "--transition-weight", v, 0, 100, &transition_weight))
                 return 2;
         } else if (!strcmp(argv[i], "--decoding")) {
             if (!(v = cli_value("eval", argc, argv, &i)) || (decoding = cli_decoding("eval", v)) < 0)
@@ -80,8 +86,11 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_read_conll("eval", data_path, m, unknown_to_o, &conll, log) ||
         !cli_build_dataset("eval", &conll, m, (int)max_len, &d, log))
         goto done;
-    if (sl_evaluate(&conll, &d, (int)batch, sl_model_logits_fn, m, sl_model_n_labels(m),
-                    (sl_decoding)decoding, &metrics, NULL, &err)) {
+    /* Viterbi with the model's label transitions, weighted as its file says or as --transition-weight */
+    sl_decoder dec = sl_model_decoder(m, (sl_decoding)decoding);
+    if (transition_weight >= 0) dec.weight = (float)transition_weight;
+    if (sl_evaluate(&conll, &d, (int)batch, sl_model_logits_fn, m, sl_model_n_labels(m), &dec, &metrics, NULL,
+                    &err)) {
         fprintf(stderr, "surligne eval: %s: %s\n", data_path, err.message);
         goto done;
     }

@@ -44,7 +44,7 @@
     "         [--threads 1] [--max-steps N] [--shuffle none|epoch] [--dropout 0.1]\n"                        \
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
     "         [--log-every STEPS] [--unknown-labels error|O] [--precision f32|bf16] [--init-std 0.02]\n"     \
-    "         [--local-heads]\n"
+    "         [--local-heads] [--transition-weight 0.5]\n"
 
 /* Without --save-every, the state is also saved when this much time has passed since the last save. */
 #define SAVE_SECONDS 600.0
@@ -78,7 +78,7 @@ enum {
 typedef struct {
     const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer;
     long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
-    double lr, warmup, dropout, init_std;
+    double lr, warmup, dropout, init_std, transition_weight;
     int shuffle, unknown_to_o, precision, local_heads;
 } train_args;
 
@@ -144,8 +144,9 @@ static int end_epoch(run *r, int e) {
     if (r->a.dev) {
         double t0 = now_seconds();
         sl_metrics_reset(&r->metrics);
+        const sl_decoder dec = sl_trainer_decoder(r->trainer);
         if (sl_evaluate(&r->dev_conll, &r->dev, r->opt.batch, sl_trainer_logits_fn, r->trainer,
-                        sl_model_n_labels(r->model), SL_DECODE_VITERBI, &r->metrics, NULL, &err) != SL_OK) {
+                        sl_model_n_labels(r->model), &dec, &r->metrics, NULL, &err) != SL_OK) {
             fprintf(stderr, "surligne train: evaluating on %s: %s\n", r->a.dev, err.message);
             return 0;
         }
@@ -316,21 +317,35 @@ static int parse_args(int argc, char **argv, train_args *a) {
                       .lr = 5e-5,
                       .warmup = 0.1,
                       .dropout = 0.1,
-                      .shuffle = 1};
+                      .shuffle = 1,
+                      .transition_weight = 0.5};
     const char *shuffle = NULL, *unknown = NULL, *precision = NULL;
-    const cli_option opts[] = {
-        {"--init", CLI_STRING, &a->init, 0, 0},         {"--config", CLI_STRING, &a->config, 0, 0},
-        {"--train", CLI_STRING, &a->train, 0, 0},       {"--dev", CLI_STRING, &a->dev, 0, 0},
-        {"-o", CLI_STRING, &a->out, 0, 0},              {"--output", CLI_STRING, &a->out, 0, 0},
-        {"--labels", CLI_STRING, &a->labels, 0, 0},     {"--resume", CLI_STRING, &a->resume, 0, 0},
-        {"--tokenizer", CLI_STRING, &a->tokenizer, 0, 0}, {"--shuffle", CLI_STRING, &shuffle, 0, 0},
-        {"--unknown-labels", CLI_STRING, &unknown, 0, 0}, {"--precision", CLI_STRING, &precision, 0, 0}, {"--epochs", CLI_INT, &a->epochs, 1, 100000},
-        {"--batch", CLI_INT, &a->batch, 1, 4096},       {"--max-len", CLI_INT, &a->max_len, 3, 100000},
-        {"--seed", CLI_INT, &a->seed, 0, 0x1p62},       {"--threads", CLI_INT, &a->threads, 1, 256},
-        {"--max-steps", CLI_INT, &a->max_steps, 1, 0x1p30}, {"--save-every", CLI_INT, &a->save_every, 1, 0x1p30},
-        {"--log-every", CLI_INT, &a->log_every, 1, 0x1p30}, {"--lr", CLI_REAL, &a->lr, 0, 1},
-        {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1}, {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
-        {"--init-std", CLI_REAL, &a->init_std, 1e-6, 1}, {"--local-heads", CLI_SWITCH, &a->local_heads, 0, 0}};
+    const cli_option opts[] = {{"--init", CLI_STRING, &a->init, 0, 0},
+                               {"--config", CLI_STRING, &a->config, 0, 0},
+                               {"--train", CLI_STRING, &a->train, 0, 0},
+                               {"--dev", CLI_STRING, &a->dev, 0, 0},
+                               {"-o", CLI_STRING, &a->out, 0, 0},
+                               {"--output", CLI_STRING, &a->out, 0, 0},
+                               {"--labels", CLI_STRING, &a->labels, 0, 0},
+                               {"--resume", CLI_STRING, &a->resume, 0, 0},
+                               {"--tokenizer", CLI_STRING, &a->tokenizer, 0, 0},
+                               {"--shuffle", CLI_STRING, &shuffle, 0, 0},
+                               {"--unknown-labels", CLI_STRING, &unknown, 0, 0},
+                               {"--precision", CLI_STRING, &precision, 0, 0},
+                               {"--epochs", CLI_INT, &a->epochs, 1, 100000},
+                               {"--batch", CLI_INT, &a->batch, 1, 4096},
+                               {"--max-len", CLI_INT, &a->max_len, 3, 100000},
+                               {"--seed", CLI_INT, &a->seed, 0, 0x1p62},
+                               {"--threads", CLI_INT, &a->threads, 1, 256},
+                               {"--max-steps", CLI_INT, &a->max_steps, 1, 0x1p30},
+                               {"--save-every", CLI_INT, &a->save_every, 1, 0x1p30},
+                               {"--log-every", CLI_INT, &a->log_every, 1, 0x1p30},
+                               {"--lr", CLI_REAL, &a->lr, 0, 1},
+                               {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1},
+                               {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
+                               {"--init-std", CLI_REAL, &a->init_std, 1e-6, 1},
+                               {"--local-heads", CLI_SWITCH, &a->local_heads, 0, 0},
+                               {"--transition-weight", CLI_REAL, &a->transition_weight, 0, 100}};
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -465,6 +480,25 @@ static int prepare(run *r) {
     if (sl_trainer_create(r->model, o, &r->trainer, &err) != SL_OK) {
         fprintf(stderr, "surligne train: %s\n", err.message);
         return 1;
+    }
+    /* the training data's label transitions, for Viterbi decoding (the dev scores and the files) */
+    if (a->transition_weight > 0 && c->n_labels > 0) {
+        const size_t n = (size_t)(c->n_labels + 1) * c->n_labels;
+        double *counts = calloc(n, sizeof *counts);
+        float *table = malloc(n * sizeof *table);
+        sl_status st =
+            counts && table ? SL_OK : sl_fail(&err, SL_ERR_MEMORY, "no memory for label transitions");
+        if (st == SL_OK) {
+            sl_conll_count_transitions(&r->train_conll, counts);
+            sl_ner_transitions_from_counts(counts, c->n_labels, table);
+            st = sl_trainer_set_transitions(r->trainer, table, (float)a->transition_weight, &err);
+        }
+        free(counts);
+        free(table);
+        if (st != SL_OK) {
+            fprintf(stderr, "surligne train: %s\n", err.message);
+            return 1;
+        }
     }
     uint64_t *s = r->state;
     s[STATE_VERSION] = STATE_FORMAT;

@@ -13,5 +13,6 @@ int cmd_quantize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_transitions(int argc, char **argv);
 
 #endif

@@ -24,11 +24,14 @@ static const struct {
      "(pretrain --help)"},
     {"eval", cmd_eval,
      "eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L] [--unknown-labels "
-     "error|O] [--decoding viterbi|argmax] [--kernel NAME]"},
+     "error|O] [--decoding viterbi|argmax] [--transition-weight W] [--kernel NAME]"},
     {"convert", cmd_convert, "convert HF_DIR -o MODEL.gguf [--labels PER,ORG,LOC|FILE.conll] [--seed N]"},
     {"export", cmd_export,
      "export MODEL.gguf -o HF_DIR [--arch auto|masked-lm|token-classification|model] [--force]"},
     {"quantize", cmd_quantize, "quantize IN.gguf -o OUT.gguf [--type q8_0|f16|f32]"},
+    {"transitions", cmd_transitions,
+     "transitions MODEL.gguf --from FILE.conll [--from ...] -o OUT.gguf [--weight 0.5] (label transitions "
+     "for Viterbi decoding)"},
     {"inspect", cmd_inspect, "inspect MODEL.gguf"},
     {"bench", cmd_bench,
      "bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N] [--kernel NAME]"},

@@ -98,6 +98,13 @@ static void models(void) {
         put("model", types[i].name, q, nq);
         free(q);
     }
+    /* with label transitions (surligne.label_transitions, surligne.transition_weight) */
+    float table[(FUZZ_N_LABELS + 1) * FUZZ_N_LABELS];
+    for (int i = 0; i < (FUZZ_N_LABELS + 1) * FUZZ_N_LABELS; i++) table[i] = -0.25f * (float)(i % 7);
+    if (sl_model_file_with_transitions(f32, n32, "tiny", table, 0.5f, NULL, &q, &nq, &err))
+        fail("transitions", &err);
+    put("model", "tiny-transitions.gguf", q, nq);
+    free(q);
     convert_seed(f32, n32, "tiny");
     convert_seed(mlm, nmlm, "tiny-mlm");
     free(f32);

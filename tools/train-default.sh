@@ -14,8 +14,10 @@
 #        random: fresh random weights (`--config small --local-heads`; dev F1 0.748 instead of 0.791);
 #        FILE.gguf: that encoder (for instance a committed checkpoint, runs/pretrain-local/pt3.f16.gguf).
 #   2. fine-tuning (a fresh classifier) on WikiAnn-fr train + Europeana-fr train (CC0), 8 epochs, keeping the
-#      epoch with the best WikiAnn-fr dev F1 -> OUT/surligne-small-fr.f32.gguf: about 50 min with 1 thread
-#      (bf16 products) on the 2-core machine.
+#      epoch with the best WikiAnn-fr dev F1 (Viterbi decoding with the training data's label transitions,
+#      weight 0.5, which the file stores) -> OUT/surligne-small-fr.f32.gguf: about 50 min with 1 thread
+#      (bf16 products) on the 2-core AMD EPYC (Zen 4); about 4 h on a 2-core AMD EPYC without AVX-512 (AVX2,
+#      2 GHz), where bf16 products fall back to f32.
 #   3. q8_0 -> OUT/surligne-small-fr.gguf, and the scores of both files on WikiAnn-fr dev and Europeana-fr dev
 #      -> OUT/scores.json.
 # Run it in the background and watch OUT/*.log:

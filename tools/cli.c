@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "gemm_bf16.h"
 #include "json.h"
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,11 @@ int cli_kernel(const char *cmd, const char *value) {
             "'scalar' and 'scalar-u7' everywhere)\n",
             cmd, value, fastest);
     return -1;
+}
+
+const char *cli_precision_name(int precision) {
+    if (precision != SL_PRECISION_BF16) return "f32";
+    return sl_gemm_bf16_available() ? "bf16" : "f32 (no AVX-512 BF16 here)";
 }
 
 int cli_precision(const char *cmd, const char *value) {

@@ -493,15 +493,15 @@ static int prepare(run *r) {
         for (int i = 0; sl_trainer_tensor(r->trainer, i, &name, &n, &p, &g); i++) n_params += n;
         printf("model: %d layers x %d, %d heads, intermediate %d, %.2fM parameters (MLM head included)\n",
                c->n_layer, c->n_embd, c->n_head, c->n_ff, n_params / 1e6);
-        printf("training: %ld steps of %ld x %ld tokens (%.1fM tokens, %.2f passes over %lld sequences), warm-up "
-               "%d, lr %g, masking %g%s, dropout %g, %s products, seed %ld, %ld thread(s) x %d process(es); validation: %d "
+        printf("training: %ld steps of %ld x %ld tokens (%.1fM tokens, %.2f passes over %lld sequences), "
+               "warm-up "
+               "%d, lr %g, masking %g%s, dropout %g, %s products, seed %ld, %ld thread(s) x %d process(es); "
+               "validation: %d "
                "sequences every %ld steps\n",
                total, a->batch, a->max_len, total * a->batch * a->max_len / 1e6,
-               (double)total * a->batch / (double)n_train, (long long)n_train, sl_train_warmup_steps(o), a->lr,
-               a->mask_prob, a->whole_word ? " (whole words)" : "", a->dropout,
-               a->precision == SL_PRECISION_BF16 ? (sl_gemm_bf16_available() ? "bf16" : "f32 (no AVX-512 BF16 here)") : "f32",
-               a->seed, a->threads, r->par.size,
-               r->n_valid, a->eval_every);
+               (double)total * a->batch / (double)n_train, (long long)n_train, sl_train_warmup_steps(o),
+               a->lr, a->mask_prob, a->whole_word ? " (whole words)" : "", a->dropout,
+               cli_precision_name(a->precision), a->seed, a->threads, r->par.size, r->n_valid, a->eval_every);
         fflush(stdout);
     }
     return -1;

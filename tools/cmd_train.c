@@ -544,9 +544,9 @@ static int prepare(run *r) {
     for (int i = 0; i < sl_model_n_labels(r->model); i++) printf(" %s", sl_model_label(r->model, i));
     printf(
         "\ntraining: %d epoch(s) of %d batches of %ld, %ld steps (warm-up %d), lr %g, dropout %g, seed %ld, "
-        "%ld thread(s), shuffle %s\n",
+        "%ld thread(s), shuffle %s, products %s\n",
         r->n_epochs, r->n_batches, a->batch, total, sl_train_warmup_steps(o), a->lr, a->dropout, a->seed,
-        a->threads, a->shuffle ? "each epoch" : "none");
+        a->threads, a->shuffle ? "each epoch" : "none", cli_precision_name(a->precision));
     fflush(stdout);
     return -1;
 }

@@ -131,6 +131,40 @@ void sl_dataset_order(const sl_dataset *d, int shuffle, uint64_t seed, int *orde
     }
 }
 
+int sl_dataset_order_grouped(const sl_dataset *d, int batch, uint64_t seed, int *order) {
+    const int n = d->n_examples, group = batch * SL_GROUP_BATCHES, full = batch > 0 ? n / batch : 0;
+    int *tmp = malloc(((size_t)n + 1) * sizeof *tmp), *perm = malloc(((size_t)full + 1) * sizeof *perm);
+    if (!tmp || !perm || batch < 1) {
+        free(tmp), free(perm);
+        return -1;
+    }
+    sl_dataset_order(d, 1, seed, tmp);
+    /* each group sorted by length, by insertion: stable (ties in permutation order), and a group is small */
+    for (int g0 = 0; g0 < n; g0 += group) {
+        const int gn = n - g0 < group ? n - g0 : group;
+        for (int i = g0 + 1; i < g0 + gn; i++) {
+            const int e = tmp[i], le = d->len[e];
+            int j = i - 1;
+            while (j >= g0 && d->len[tmp[j]] > le) tmp[j + 1] = tmp[j], j--;
+            tmp[j + 1] = e;
+        }
+    }
+    /* the full batches in a seeded order (Fisher-Yates on batch indices), the partial one last */
+    for (int k = 0; k < full; k++) perm[k] = k;
+    uint64_t state = sl_hash64(seed ^ 0x5bd1e9955bd1e995ull);
+    for (int k = full - 1; k > 0; k--) {
+        state = sl_hash64(state + 0x9e3779b97f4a7c15ull);
+        const int j = (int)(state % (uint64_t)(k + 1)), t = perm[k];
+        perm[k] = perm[j], perm[j] = t;
+    }
+    for (int k = 0; k < full; k++)
+        memcpy(order + (size_t)k * batch, tmp + (size_t)perm[k] * batch, (size_t)batch * sizeof *order);
+    memcpy(order + (size_t)full * batch, tmp + (size_t)full * batch,
+           (size_t)(n - full * batch) * sizeof *order);
+    free(tmp), free(perm);
+    return 0;
+}
+
 int sl_dataset_n_batches(const sl_dataset *d, int batch) { return (d->n_examples + batch - 1) / batch; }
 
 void sl_dataset_batch(const sl_dataset *d, const int *order, int k, int batch, sl_batch *b) {

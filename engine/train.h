@@ -53,6 +53,12 @@ void sl_dataset_free(sl_dataset *d);
 
 /* An order of the examples: identity (seed 0 and shuffle off) or a seeded Fisher-Yates permutation. */
 void sl_dataset_order(const sl_dataset *d, int shuffle, uint64_t seed, int *order);
+/* A seeded order whose batches of `batch` hold examples of similar lengths, so little of a batch is padding
+   (Hugging Face's group_by_length): the seeded permutation, cut into groups of SL_GROUP_BATCHES batches, each
+   group sorted by length (ties in permutation order), then the full batches in a seeded order; a last,
+   partial batch stays last. Returns -1 (order untouched) without memory. */
+#define SL_GROUP_BATCHES 32
+int sl_dataset_order_grouped(const sl_dataset *d, int batch, uint64_t seed, int *order);
 
 typedef struct {
     int B, T;

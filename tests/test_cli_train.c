@@ -267,7 +267,7 @@ static void test_errors(void) {
     rc = run_cli(log, "train --config huge --train %s -o %s", misc, tmp("h.gguf"));
     expect("an unknown --config", rc, 1, log, "unknown model shape 'huge'");
     rc = run_cli(log, "%s --train %s -o %s --shuffle sometimes", init, misc, tmp("e.gguf"));
-    expect("a bad --shuffle", rc, 2, log, "--shuffle 'sometimes'");
+    expect("a bad --shuffle", rc, 2, log, "--shuffle 'sometimes': expected none, epoch or grouped");
 }
 
 int main(void) {

@@ -321,6 +321,57 @@ static void check_evaluate_decoding(const sl_conll *conll, const sl_dataset *d) 
     free(arg), free(vit), free(lp);
 }
 
+/* Batches grouped by length: a permutation of the examples, the same for a seed and another for another seed;
+   with one group (80 examples < 32 batches), the full batches are slices of the examples sorted by length (no
+   two overlap in length) in a shuffled order, the partial batch last, and the padding is less than a plain
+   shuffle's. */
+static void check_grouped_order(const sl_dataset *d) {
+    const int n = d->n_examples;
+    int a[80], b[80], c[80], plain[80], seen[80] = {0};
+    CHECK(n == 80, "%d examples", n);
+    if (n != 80) return;
+    CHECK(sl_dataset_order_grouped(d, 3, 7, a) == 0 && sl_dataset_order_grouped(d, 3, 7, b) == 0 &&
+              sl_dataset_order_grouped(d, 3, 8, c) == 0,
+          "grouped order");
+    int same = 1, other = 1, perm = 1;
+    for (int i = 0; i < n; i++) {
+        same &= a[i] == b[i], other &= a[i] == c[i];
+        perm &= a[i] >= 0 && a[i] < n && !seen[a[i]]++;
+    }
+    CHECK(perm && same && !other, "a permutation (%d), the same for one seed (%d), another for another (%d)",
+          perm, same, !other);
+    int lo[27], hi[27], ordered = 1;
+    for (int k = 0; k < 26; k++) {
+        lo[k] = 1 << 30, hi[k] = 0;
+        for (int r = 0; r < 3; r++) {
+            const int len = d->len[a[3 * k + r]];
+            lo[k] = len < lo[k] ? len : lo[k], hi[k] = len > hi[k] ? len : hi[k];
+        }
+    }
+    for (int k = 0; k < 26; k++)
+        for (int j = 0; j < 26; j++) ordered &= j == k || hi[k] <= lo[j] || hi[j] <= lo[k];
+    CHECK(ordered, "full batches overlap in length");
+    CHECK(d->len[a[78]] >= hi[0] && d->len[a[79]] >= d->len[a[78]],
+          "the partial batch holds the longest, last");
+    int shuffled = 0;
+    for (int k = 1; k < 26; k++) shuffled |= lo[k] < lo[k - 1];
+    CHECK(shuffled, "the batches come in length order: not shuffled");
+    sl_dataset_order(d, 1, 7, plain);
+    long pad_grouped = 0, pad_plain = 0;
+    for (int k = 0; k < 27; k++) {
+        int tg = 0, tp = 0;
+        for (int r = 3 * k; r < 3 * k + 3 && r < n; r++) {
+            tg = d->len[a[r]] > tg ? d->len[a[r]] : tg;
+            tp = d->len[plain[r]] > tp ? d->len[plain[r]] : tp;
+        }
+        for (int r = 3 * k; r < 3 * k + 3 && r < n; r++)
+            pad_grouped += tg - d->len[a[r]], pad_plain += tp - d->len[plain[r]];
+    }
+    CHECK(pad_grouped < pad_plain, "padding %ld grouped, %ld shuffled", pad_grouped, pad_plain);
+    printf("  batches of 3 grouped by length: %ld padding tokens, %ld with a plain shuffle\n", pad_grouped,
+           pad_plain);
+}
+
 /* The data pipeline: the first 80 WikiAnn sentences give the reference's batches. */
 static void check_pipeline(sl_model *m, fixture_batch *b) {
     sl_conll conll;
@@ -346,6 +397,7 @@ static void check_pipeline(sl_model *m, fixture_batch *b) {
         CHECK(same, "batch %d differs from the reference (%dx%d vs %dx%d)", k + 1, batch.B, batch.T, b[k].B, b[k].T);
     }
     check_evaluate_decoding(&conll, &d);
+    check_grouped_order(&d);
     sl_dataset_free(&d);
     sl_conll_free(&conll);
 }

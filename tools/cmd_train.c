@@ -41,7 +41,7 @@
     "usage: surligne train --init MODEL.gguf|HF_DIR | --config tiny|small|base [--tokenizer SPM.model]\n"    \
     "         --train FILE.conll [--dev FILE.conll] -o OUT.gguf\n"                                           \
     "         [--epochs 3] [--batch 16] [--lr 5e-5] [--warmup-ratio 0.1] [--max-len 128] [--seed 42]\n"      \
-    "         [--threads 1] [--max-steps N] [--shuffle none|epoch] [--dropout 0.1]\n"                        \
+    "         [--threads 1] [--max-steps N] [--shuffle none|epoch|grouped] [--dropout 0.1]\n"                \
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
     "         [--log-every STEPS] [--unknown-labels error|O] [--precision f32|bf16] [--init-std 0.02]\n"     \
     "         [--local-heads] [--transition-weight 0.5]\n"
@@ -205,7 +205,7 @@ static int check_resumed_state(const run *r, const uint64_t *now) {
                                              {STATE_BATCH, "--batch", 0},
                                              {STATE_MAX_LEN, "--max-len", 0},
                                              {STATE_SEED, "--seed", 0},
-                                             {STATE_SHUFFLE, "--shuffle (1 = epoch)", 0},
+                                             {STATE_SHUFFLE, "--shuffle (1 = epoch, 2 = grouped)", 0},
                                              {STATE_TOTAL_STEPS, "total steps (--epochs, --max-steps)", 0},
                                              {STATE_LR, "--lr", 1},
                                              {STATE_WARMUP, "--warmup-ratio", 1},
@@ -365,11 +365,11 @@ static int parse_args(int argc, char **argv, train_args *a) {
         }
     }
     if (shuffle) {
-        if (strcmp(shuffle, "none") && strcmp(shuffle, "epoch")) {
-            fprintf(stderr, "surligne train: --shuffle '%s': expected none or epoch\n", shuffle);
+        if (strcmp(shuffle, "none") && strcmp(shuffle, "epoch") && strcmp(shuffle, "grouped")) {
+            fprintf(stderr, "surligne train: --shuffle '%s': expected none, epoch or grouped\n", shuffle);
             return 0;
         }
-        a->shuffle = !strcmp(shuffle, "epoch");
+        a->shuffle = !strcmp(shuffle, "epoch") ? 1 : !strcmp(shuffle, "grouped") ? 2 : 0;
     }
     if (unknown && (a->unknown_to_o = cli_unknown_labels("train", unknown)) < 0) return 0;
     if ((a->precision = cli_precision("train", precision)) < 0) return 0;
@@ -546,7 +546,11 @@ static int prepare(run *r) {
         "\ntraining: %d epoch(s) of %d batches of %ld, %ld steps (warm-up %d), lr %g, dropout %g, seed %ld, "
         "%ld thread(s), shuffle %s, products %s\n",
         r->n_epochs, r->n_batches, a->batch, total, sl_train_warmup_steps(o), a->lr, a->dropout, a->seed,
-        a->threads, a->shuffle ? "each epoch" : "none", cli_precision_name(a->precision));
+        a->threads,
+        a->shuffle == 2 ? "each epoch, batches grouped by length"
+        : a->shuffle    ? "each epoch"
+                        : "none",
+        cli_precision_name(a->precision));
     fflush(stdout);
     return -1;
 }
@@ -604,8 +608,14 @@ int cmd_train(int argc, char **argv) {
             const int epoch = step / r.n_batches, k = step % r.n_batches;
             if (epoch != order_epoch) {
                 /* each epoch's order depends on the seed and the epoch only */
-                sl_dataset_order(&r.train, a->shuffle,
-                                 sl_hash64((uint64_t)a->seed * 0x9e3779b97f4a7c15ull + epoch + 1), order);
+                const uint64_t seed = sl_hash64((uint64_t)a->seed * 0x9e3779b97f4a7c15ull + epoch + 1);
+                if (a->shuffle != 2) {
+                    sl_dataset_order(&r.train, a->shuffle, seed, order);
+                } else if (sl_dataset_order_grouped(&r.train, (int)a->batch, seed, order)) {
+                    fprintf(stderr, "surligne train: no memory to order the examples\n");
+                    rc = 1;
+                    break;
+                }
                 order_epoch = epoch;
             }
             sl_dataset_batch(&r.train, order, k, B, &batch);

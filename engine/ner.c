@@ -428,7 +428,7 @@ static sl_status decode(const sl_labelset *ls, const sl_token_scores *ts, sl_agg
         }
         if (st == SL_OK) first[n_words] = ts->n_tokens;
         if (st == SL_OK && dec->mode == SL_DECODE_VITERBI) {
-            /* the log-probabilities, in place (the scores are kept in label[] order afterwards) */
+            /* Viterbi reads log-probabilities; the scores stay in rows for the entities' scores */
             float *logp = malloc(((size_t)n_words + 1) * L * sizeof *logp);
             if (!logp) st = sl_fail(err, SL_ERR_MEMORY, "no memory to decode %d words", n_words);
             for (size_t i = 0; st == SL_OK && i < (size_t)n_words * L; i++)

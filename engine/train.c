@@ -118,17 +118,20 @@ sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int ma
     return s;
 }
 
-void sl_dataset_order(const sl_dataset *d, int shuffle, uint64_t seed, int *order) {
-    for (int i = 0; i < d->n_examples; i++) order[i] = i;
-    if (!shuffle) return;
-    uint64_t state = seed;
-    for (int i = d->n_examples - 1; i > 0; i--) {
+/* A seeded Fisher-Yates shuffle of a[0..n). */
+static void shuffle_ints(int *a, int n, uint64_t state) {
+    for (int i = n - 1; i > 0; i--) {
         state = sl_hash64(state + 0x9e3779b97f4a7c15ull);
         int j = (int)(state % (uint64_t)(i + 1));
-        int t = order[i];
-        order[i] = order[j];
-        order[j] = t;
+        int t = a[i];
+        a[i] = a[j];
+        a[j] = t;
     }
+}
+
+void sl_dataset_order(const sl_dataset *d, int shuffle, uint64_t seed, int *order) {
+    for (int i = 0; i < d->n_examples; i++) order[i] = i;
+    if (shuffle) shuffle_ints(order, d->n_examples, seed);
 }
 
 int sl_dataset_order_grouped(const sl_dataset *d, int batch, uint64_t seed, int *order) {
@@ -151,12 +154,7 @@ int sl_dataset_order_grouped(const sl_dataset *d, int batch, uint64_t seed, int 
     }
     /* the full batches in a seeded order (Fisher-Yates on batch indices), the partial one last */
     for (int k = 0; k < full; k++) perm[k] = k;
-    uint64_t state = sl_hash64(seed ^ 0x5bd1e9955bd1e995ull);
-    for (int k = full - 1; k > 0; k--) {
-        state = sl_hash64(state + 0x9e3779b97f4a7c15ull);
-        const int j = (int)(state % (uint64_t)(k + 1)), t = perm[k];
-        perm[k] = perm[j], perm[j] = t;
-    }
+    shuffle_ints(perm, full, sl_hash64(seed ^ 0x5bd1e9955bd1e995ull));
     for (int k = 0; k < full; k++)
         memcpy(order + (size_t)k * batch, tmp + (size_t)perm[k] * batch, (size_t)batch * sizeof *order);
     memcpy(order + (size_t)full * batch, tmp + (size_t)full * batch,
@@ -216,8 +214,7 @@ typedef struct {
 
 struct sl_trainer {
     const sl_model *init;
-    float
-        *transitions; /* the label transitions its files get (sl_trainer_set_transitions), NULL: the init's */
+    float *transitions; /* label transitions for its files (sl_trainer_set_transitions); NULL: the init's */
     float transition_weight;
     sl_config cfg;
     sl_train_options opt;

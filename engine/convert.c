@@ -774,3 +774,118 @@ done:
     if (report) *report = rep;
     return s;
 }
+
+/* ---- averaging model files ------------------------------------------------------------------------- */
+
+/* Whether two files name the same labels (both none counts as the same). */
+static sl_status same_labels(const sl_gguf *a, const sl_gguf *b, const char *name_a, const char *name_b,
+                             sl_error *err) {
+    const sl_gguf_kv *ka = sl_gguf_find_kv(a, "surligne.labels"), *kb = sl_gguf_find_kv(b, "surligne.labels");
+    const uint64_t na = ka ? ka->arr_n : 0, nb = kb ? kb->arr_n : 0;
+    if (na != nb)
+        return sl_fail(err, SL_ERR_ARGUMENT, "%s has %llu labels, %s %llu: average models of one label set",
+                       name_b, (unsigned long long)nb, name_a, (unsigned long long)na);
+    for (uint64_t i = 0; i < na; i++) {
+        const char *sa, *sb;
+        size_t la, lb;
+        sl_status s;
+        if ((s = sl_gguf_arr_str(a, "surligne.labels", i, &sa, &la, err)) ||
+            (s = sl_gguf_arr_str(b, "surligne.labels", i, &sb, &lb, err)))
+            return s;
+        if (la != lb || memcmp(sa, sb, la))
+            return sl_fail(err, SL_ERR_ARGUMENT, "%s: label %llu is '%.*s', in %s '%.*s'", name_b,
+                           (unsigned long long)i, (int)lb, sb, name_a, (int)la, sa);
+    }
+    return SL_OK;
+}
+
+sl_status sl_model_average(const uint8_t *const *data, const size_t *size, const char *const *names, int n,
+                           const double *weights, const char *out_path, uint8_t **out_data, size_t *out_size,
+                           sl_error *err) {
+    if (n < 1) return sl_fail(err, SL_ERR_ARGUMENT, "averaging needs at least one model");
+    double total = 0;
+    for (int k = 0; k < n; k++) {
+        const double wk = weights ? weights[k] : 1.0;
+        if (!(wk > 0) || !isfinite(wk))
+            return sl_fail(err, SL_ERR_ARGUMENT, "%s: weight %g: weights must be positive", names[k], wk);
+        total += wk;
+    }
+    sl_gguf **g = calloc((size_t)n, sizeof *g);
+    if (!g) return sl_fail(err, SL_ERR_MEMORY, "no memory");
+    sl_status s = SL_OK;
+    for (int k = 0; s == SL_OK && k < n; k++) s = sl_gguf_parse(data[k], size[k], names[k], &g[k], err);
+    for (int k = 1; s == SL_OK && k < n; k++) {
+        s = same_labels(g[0], g[k], names[0], names[k], err);
+        if (s == SL_OK && sl_gguf_n_tensors(g[k]) != sl_gguf_n_tensors(g[0]))
+            s = sl_fail(err, SL_ERR_ARGUMENT, "%s has %zu tensors, %s %zu: average models of one shape",
+                        names[k], sl_gguf_n_tensors(g[k]), names[0], sl_gguf_n_tensors(g[0]));
+    }
+    sl_gguf_writer *w = s == SL_OK ? sl_gguf_writer_new() : NULL;
+    if (s == SL_OK && !w) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+    for (size_t i = 0; s == SL_OK && i < sl_gguf_n_kv(g[0]); i++) {
+        const sl_gguf_kv *kv = sl_gguf_kv_at(g[0], i);
+        if (!key_is(kv, "general.alignment") && !key_is(kv, "general.file_type")) sl_gguf_add_kv_copy(w, kv);
+    }
+    if (s == SL_OK) sl_gguf_add_u32(w, "general.file_type", 0); /* all f32, as ggml numbers it */
+    const size_t n_tensors = s == SL_OK ? sl_gguf_n_tensors(g[0]) : 0;
+    float **avg = calloc(n_tensors + 1, sizeof *avg);
+    if (s == SL_OK && !avg) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+    for (size_t i = 0; s == SL_OK && i < n_tensors; i++) {
+        const sl_gguf_tensor *t0 = sl_gguf_tensor_at(g[0], i);
+        char tn[256];
+        if (t0->name_len >= sizeof tn) {
+            s = sl_fail(err, SL_ERR_FORMAT, "%s: tensor name of %zu bytes is too long", names[0],
+                        t0->name_len);
+            break;
+        }
+        memcpy(tn, t0->name, t0->name_len);
+        tn[t0->name_len] = 0;
+        int64_t count = 1;
+        for (int d = 0; d < t0->n_dims; d++) count *= t0->ne[d];
+        double *acc = calloc((size_t)count + 1, sizeof *acc);
+        if (!acc || !(avg[i] = malloc((size_t)count * sizeof *avg[i] + 1))) {
+            free(acc);
+            s = sl_fail(err, SL_ERR_MEMORY, "no memory for tensor %s", tn);
+            break;
+        }
+        for (int k = 0; s == SL_OK && k < n; k++) {
+            const sl_gguf_tensor *t = sl_gguf_find_tensor(g[k], tn);
+            if (!t) {
+                s = sl_fail(err, SL_ERR_ARGUMENT, "%s has no tensor %s (%s has)", names[k], tn, names[0]);
+                break;
+            }
+            int same = t->n_dims == t0->n_dims;
+            for (int d = 0; same && d < t->n_dims; d++) same = t->ne[d] == t0->ne[d];
+            if (!same) {
+                s = sl_fail(err, SL_ERR_ARGUMENT, "%s: tensor %s has another shape than in %s", names[k], tn,
+                            names[0]);
+                break;
+            }
+            const double wk = (weights ? weights[k] : 1.0) / total;
+            if (t->type == SL_GGML_F32) {
+                const float *x = (const float *)t->data;
+                for (int64_t j = 0; j < count; j++) acc[j] += wk * x[j];
+            } else if (t->type == SL_GGML_F16) {
+                const uint16_t *x = (const uint16_t *)t->data;
+                for (int64_t j = 0; j < count; j++) acc[j] += wk * sl_fp16_to_fp32(x[j]);
+            } else {
+                s = sl_fail(
+                    err, SL_ERR_ARGUMENT,
+                    "%s: tensor %s is %s: average f32 or f16 models (quantize the average afterwards)",
+                    names[k], tn, sl_ggml_type_name(t->type));
+            }
+        }
+        for (int64_t j = 0; s == SL_OK && j < count; j++) avg[i][j] = (float)acc[j];
+        free(acc);
+        if (s == SL_OK) sl_gguf_add_tensor(w, tn, SL_GGML_F32, t0->n_dims, t0->ne, avg[i]);
+    }
+    if (s == SL_OK)
+        s = out_path ? sl_gguf_writer_write(w, out_path, err)
+                     : sl_gguf_writer_to_memory(w, out_data, out_size, err);
+    for (size_t i = 0; avg && i < n_tensors; i++) free(avg[i]);
+    free(avg);
+    sl_gguf_writer_free(w);
+    for (int k = 0; k < n; k++) sl_gguf_free(g[k]);
+    free(g);
+    return s;
+}

@@ -54,9 +54,16 @@ sl_status sl_model_random(const char *shape, const sl_vocab *vocab, const char *
                           uint64_t seed, const sl_random_init *init, uint8_t **out_data, size_t *out_size,
                           sl_error *err);
 
-/* A model (GGUF bytes, e.g. a pre-trained encoder) with a fresh token-classification head for `labels`
-   (normal(0, 0.02) weights, zero bias, as Hugging Face initialises one), in place of any classifier it had;
-   its MLM head is dropped. Every other key and tensor is kept as it is. Malloc'ed GGUF bytes. */
+/* The weighted average of n model files' parameters (GGUF bytes; names for messages): a "model soup" of
+   fine-tuning runs that started from one pre-trained encoder, or the average of one run's checkpoints. The
+   files must have the same tensors (names and shapes) and the same labels; f32 and f16 tensors are averaged
+   (in double) and written f32; a quantized tensor is an error (average the f32 files, then quantize). weights
+   (may be NULL: equal) must be positive and are normalised to sum 1. The keys, label transitions included,
+   are the first file's. Written to out_path (atomically), or with out_path NULL to malloc'ed bytes. */
+sl_status sl_model_average(const uint8_t *const *data, const size_t *size, const char *const *names, int n,
+                           const double *weights, const char *out_path, uint8_t **out_data, size_t *out_size,
+                           sl_error *err);
+
 /* The model file `data` with the label transitions `transitions` ((n_labels + 1) x n_labels
    log-probabilities, model.h's sl_gguf_add_transitions) and their weight in place of any it had, or with none
    when transitions is NULL; every other key and tensor as it was. Written to out_path (atomically), or with
@@ -65,6 +72,9 @@ sl_status sl_model_file_with_transitions(const uint8_t *data, size_t size, const
                                          const float *transitions, float weight, const char *out_path,
                                          uint8_t **out_data, size_t *out_size, sl_error *err);
 
+/* A model (GGUF bytes, e.g. a pre-trained encoder) with a fresh token-classification head for `labels`
+   (normal(0, 0.02) weights, zero bias, as Hugging Face initialises one), in place of any classifier it had;
+   its MLM head is dropped. Every other key and tensor is kept as it is. Malloc'ed GGUF bytes. */
 sl_status sl_model_with_fresh_head(const uint8_t *data, size_t size, const char *name, const char *const *labels,
                                    int n_labels, uint64_t seed, uint8_t **out_data, size_t *out_size, sl_error *err);
 

@@ -6,6 +6,8 @@
    - a run killed with SIGKILL at some step and resumed with --resume, and one stopped with Ctrl-C (SIGINT)
      and resumed, end with the same tensors, bit for bit, as a run never stopped;
    - bad inputs give status 1 (bad data, naming file:line) or 2 (bad options, naming the option). */
+#include <math.h>
+
 #include "cli_run.h"
 #include "json.h"
 
@@ -133,6 +135,87 @@ static void test_overfit(void) {
     free(eval_out);
     free(jsonl);
     free(log);
+}
+
+/* ---- surligne average: the mean of models' parameters ---- */
+
+/* Largest |w - (a*x + b*y)| over every tensor of three f32 files with the same tensors (-1 if unreadable);
+ *n_differ counts the tensors where x and y differ. */
+static double mix_error(const char *wp, const char *xp, const char *yp, double a, double b, int *n_differ) {
+    const char *paths[3] = {wp, xp, yp};
+    uint8_t *d[3] = {0};
+    size_t n[3];
+    sl_gguf *g[3] = {0};
+    sl_error err;
+    double worst = -1;
+    *n_differ = 0;
+    int ok = 1;
+    for (int k = 0; ok && k < 3; k++)
+        ok = sl_read_file(paths[k], &d[k], &n[k], &err) == SL_OK &&
+             sl_gguf_parse(d[k], n[k], paths[k], &g[k], &err) == SL_OK;
+    if (!ok) fprintf(stderr, "%s\n", err.message);
+    for (size_t i = 0; ok && i < sl_gguf_n_tensors(g[0]); i++) {
+        const sl_gguf_tensor *w = sl_gguf_tensor_at(g[0], i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)w->name_len, w->name);
+        const sl_gguf_tensor *x = sl_gguf_find_tensor(g[1], name), *y = sl_gguf_find_tensor(g[2], name);
+        if (!x || !y || w->type != SL_GGML_F32 || x->type != SL_GGML_F32 || y->type != SL_GGML_F32 ||
+            x->nbytes != w->nbytes || y->nbytes != w->nbytes) {
+            fprintf(stderr, "tensor %s: missing, not f32 or of another size\n", name);
+            worst = -1;
+            break;
+        }
+        if (worst < 0) worst = 0;
+        const float *wv = (const float *)w->data, *xv = (const float *)x->data, *yv = (const float *)y->data;
+        *n_differ += memcmp(x->data, y->data, x->nbytes) != 0;
+        for (size_t j = 0; j < w->nbytes / 4; j++) {
+            const double e = fabs(wv[j] - (a * xv[j] + b * yv[j]));
+            if (e > worst) worst = e;
+        }
+    }
+    for (int k = 0; k < 3; k++) sl_gguf_free(g[k]), free(d[k]);
+    return worst;
+}
+
+static void test_average(void) {
+    char out[512], m[512], fresh[512], train[512]; /* copies: tmp() reuses its buffers */
+    snprintf(out, sizeof out, "%s", tmp("average.txt"));
+    snprintf(m, sizeof m, "%s", tmp("overfit.gguf"));
+    snprintf(fresh, sizeof fresh, "%s", tmp("fresh.gguf"));
+    snprintf(train, sizeof train, "%s", tmp("small.conll"));
+    /* the checkpoint the run started from: the same labels, other values in every tensor */
+    expect("convert", run_cli(out, "convert tests/fixtures/tiny-hf -o %s", fresh), 0, out, "wrote");
+    /* a model averaged with itself is itself, bit for bit */
+    expect("average m m", run_cli(out, "average %s %s -o %s", m, m, tmp("self.gguf")), 0, out,
+           "the plain mean of 2 models");
+    CHECK(differing_tensors(m, tmp("self.gguf")) == 0, "the mean of a model and itself differs from it");
+    /* weighted: every parameter is 0.25 m + 0.75 its start (to float rounding), and the result evaluates */
+    expect("average --weights", run_cli(out, "average %s %s --weights 1,3 -o %s", m, fresh, tmp("mix.gguf")),
+           0, out, "the weighted mean of 2 models");
+    int n_differ = 0;
+    const double e = mix_error(tmp("mix.gguf"), m, fresh, 0.25, 0.75, &n_differ);
+    CHECK(e >= 0 && e < 1e-6, "the weighted mean is off by %g", e);
+    CHECK(n_differ >= 2, "the trained and the fresh model differ in %d tensors (the test needs some)",
+          n_differ);
+    printf("  average --weights 1,3: within %.1e of 0.25 x + 0.75 y over %d differing tensors\n", e,
+           n_differ);
+    expect("eval the mean", run_cli(out, "eval -m %s %s", tmp("mix.gguf"), train), 0, out, "micro avg");
+    /* what cannot be averaged */
+    expect("quantize", run_cli(out, "quantize %s -o %s --type q8_0", m, tmp("q8.gguf")), 0, out, "");
+    expect("average q8_0", run_cli(out, "average %s %s -o %s", m, tmp("q8.gguf"), tmp("bad.gguf")), 1, out,
+           "quantize the average afterwards");
+    expect("convert PER", run_cli(out, "convert tests/fixtures/tiny-hf --labels PER -o %s", tmp("per.gguf")),
+           0, out, "");
+    expect("average other labels", run_cli(out, "average %s %s -o %s", m, tmp("per.gguf"), tmp("bad.gguf")),
+           1, out, "labels");
+    expect("average missing", run_cli(out, "average %s %s -o %s", m, tmp("none.gguf"), tmp("bad.gguf")), 1,
+           out, "none.gguf");
+    expect("average --weights count", run_cli(out, "average %s %s --weights 1 -o %s", m, m, tmp("bad.gguf")),
+           2, out, "gives 1 weight(s) for 2 model(s)");
+    expect("average --weights 0", run_cli(out, "average %s %s --weights 1,0 -o %s", m, m, tmp("bad.gguf")), 2,
+           out, "positive numbers");
+    expect("average one model", run_cli(out, "average %s -o %s", m, tmp("bad.gguf")), 2, out, "usage");
+    CHECK(!exists(tmp("bad.gguf")), "a failed average wrote its output");
 }
 
 /* ---- stopped runs resume to the same weights ---- */
@@ -273,6 +356,7 @@ static void test_errors(void) {
 int main(void) {
     if (!tmpdir_create()) return 1;
     test_overfit();
+    test_average();
     test_resume();
     test_errors();
     tmpdir_finish();

@@ -14,5 +14,6 @@ int cmd_train(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_transitions(int argc, char **argv);
+int cmd_average(int argc, char **argv);
 
 #endif

@@ -32,6 +32,8 @@ static const struct {
     {"transitions", cmd_transitions,
      "transitions MODEL.gguf --from FILE.conll [--from ...] -o OUT.gguf [--weight 0.5] (label transitions "
      "for Viterbi decoding)"},
+    {"average", cmd_average,
+     "average MODEL.gguf MODEL.gguf [...] -o OUT.gguf [--weights 1,1,...] (the mean of models' parameters)"},
     {"inspect", cmd_inspect, "inspect MODEL.gguf"},
     {"bench", cmd_bench,
      "bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N] [--kernel NAME]"},

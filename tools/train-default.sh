@@ -4,26 +4,30 @@
 #   1. the encoder, by SURLIGNE_ENCODER:
 #        pretrain (the default, and the published model's recipe): masked-language-model pre-training by
 #          runs/pretrain-local/run.sh (`--config small --local-heads`: two heads of each of the first two layers
-#          start on the previous / next token) on the six sources of ../shared/data/french-text/ ->
-#          OUT/pt3.gguf, stopped after SURLIGNE_PRETRAIN_STEPS steps (default 5,500 of its 24,000-step schedule:
-#          22.5 M tokens: about 2 h with 1 thread in bf16 on a 2-core AMD EPYC (Zen 4), 70 min with 2; all
-#          24,000 are 98 M tokens, about 5 h with 2 threads); a re-run resumes it from OUT/pt3.state.gguf, so
-#          a larger SURLIGNE_PRETRAIN_STEPS continues the same run. The published encoder ran steps 1-3,252
-#          with 1 thread and the rest with 2: one thread count throughout is the same run to float rounding,
-#          not bit for bit;
-#        random: fresh random weights (`--config small --local-heads`; dev F1 0.748 instead of 0.791);
-#        FILE.gguf: that encoder (for instance a committed checkpoint, runs/pretrain-local/pt3.f16.gguf).
-#   2. fine-tuning (a fresh classifier) on WikiAnn-fr train + Europeana-fr train (CC0), 8 epochs, keeping the
-#      epoch with the best WikiAnn-fr dev F1 (Viterbi decoding with the training data's label transitions,
-#      weight 0.5, which the file stores) -> OUT/surligne-small-fr.f32.gguf: about 50 min with 1 thread
-#      (bf16 products) on the 2-core AMD EPYC (Zen 4); about 4 h on a 2-core AMD EPYC without AVX-512 (AVX2,
+#          start on the previous / next token) on the six sources of ../shared/data/french-text/, in two stages
+#          as the published encoder was made (runs/pretrain-local/README.md):
+#          a. steps 1-8,000 of the 24,000-step schedule (32.8 M tokens) -> OUT/pt3.gguf, copied to f16
+#             (OUT/pt3.f16.gguf, as the committed runs/pretrain-local/pt3.f16.gguf);
+#          b. a warm restart from that copy (new Adam moments; lr 4.86e-4, 1 % warm-up, linear decay over
+#             16,000 steps, seed 2) stopped after 4,500 steps (51.2 M tokens in all) -> OUT/pt4.gguf, copied to
+#             f16 (OUT/pt4.f16.gguf, as the committed runs/pretrain-local/pt4.f16.gguf), which fine-tuning reads.
+#          About 2 h with 2 threads in bf16 on a 2-core AMD EPYC (Zen 4), about 3 times that without AVX-512
+#          BF16; a re-run resumes each stage from its state file (OUT/pt3.state.gguf, OUT/pt4.state.gguf). The
+#          published encoder's steps ran with 1 or 2 threads (its README): one thread count throughout is the
+#          same run to float rounding, not bit for bit;
+#        random: fresh random weights (`--config small --local-heads`);
+#        FILE.gguf: that encoder (for instance the committed runs/pretrain-local/pt4.f16.gguf, to skip stage 1).
+#   2. fine-tuning (a fresh classifier, seed 42) on WikiAnn-fr train + Europeana-fr train, 6 epochs, lr 3e-4,
+#      batches grouped by length (`--shuffle grouped`), keeping the epoch with the best WikiAnn-fr dev F1
+#      (Viterbi decoding with the training data's label transitions, weight 0.5, which the file stores) ->
+#      OUT/surligne-small-fr.f32.gguf: about 65 min with 1 thread on a 2-core AMD EPYC without AVX-512 (AVX2,
 #      2 GHz), where bf16 products fall back to f32.
 #   3. q8_0 -> OUT/surligne-small-fr.gguf, and the scores of both files on WikiAnn-fr dev and Europeana-fr dev
 #      -> OUT/scores.json.
 # Run it in the background and watch OUT/*.log:
 #   bash tools/train-default.sh [OUT_DIR] > /dev/null 2>&1 &   tail -f build/default-model/finetune.log
-# SURLIGNE_THREADS sets the thread count (default 1: the published run; 2 is about 1.6x faster, rounded apart);
-# SURLIGNE_SEED (42), SURLIGNE_LR (5e-4) and SURLIGNE_EPOCHS (8) change the fine-tuning run, to measure its
+# SURLIGNE_THREADS sets the thread count (default 1: the published fine-tuning; 2 is faster, rounded apart);
+# SURLIGNE_SEED (42), SURLIGNE_LR (3e-4) and SURLIGNE_EPOCHS (6) change the fine-tuning run, to measure its
 # spread over seeds or to search the recipe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,11 +45,24 @@ encoder=${SURLIGNE_ENCODER:-pretrain}
 case "$encoder" in
   random) init=(--config small --local-heads --tokenizer weights/sentencepiece.bpe.model) ;;
   pretrain)
+    # a. the first 8,000 steps of the schedule, then their f16 copy
     resume=()
     [ -f "$out/pt3.state.gguf" ] && resume=(--resume "$out/pt3.state.gguf")
-    bash runs/pretrain-local/run.sh -o "$out/pt3.gguf" --threads "$threads" \
-      --stop-at "${SURLIGNE_PRETRAIN_STEPS:-5500}" "${resume[@]}" 2>&1 | tee -a "$out/pretrain.log"
-    init=(--init "$out/pt3.gguf")
+    [ -f "$out/pt3.f16.gguf" ] || {
+      bash runs/pretrain-local/run.sh -o "$out/pt3.gguf" --threads "$threads" --stop-at 8000 "${resume[@]}" \
+        2>&1 | tee -a "$out/pretrain.log"
+      ./build/surligne quantize "$out/pt3.gguf" -o "$out/pt3.f16.gguf" --type f16
+    }
+    # b. the warm restart from that copy, 4,500 steps, then its f16 copy
+    resume=()
+    [ -f "$out/pt4.state.gguf" ] && resume=(--resume "$out/pt4.state.gguf")
+    [ -f "$out/pt4.f16.gguf" ] || {
+      bash runs/pretrain-local/run.sh --init "$out/pt3.f16.gguf" -o "$out/pt4.gguf" --steps 16000 --lr 4.86e-4 \
+        --warmup-ratio 0.01 --seed 2 --threads "$threads" --save-every 250 --stop-at 4500 "${resume[@]}" \
+        2>&1 | tee -a "$out/pretrain.log"
+      ./build/surligne quantize "$out/pt4.gguf" -o "$out/pt4.f16.gguf" --type f16
+    }
+    init=(--init "$out/pt4.f16.gguf")
     ;;
   *) init=(--init "$encoder") ;;
 esac
@@ -54,9 +71,9 @@ esac
 cat "$wikiann/train.conll" "$europeana/train.txt" > "$out/train-mix.conll"
 rm -f "$out/surligne-small-fr.f32.state.gguf"
 ./build/surligne train "${init[@]}" --train "$out/train-mix.conll" --dev "$wikiann/dev.conll" \
-  --epochs "${SURLIGNE_EPOCHS:-8}" --batch 16 --lr "${SURLIGNE_LR:-5e-4}" --warmup-ratio 0.06 --max-len 128 \
+  --epochs "${SURLIGNE_EPOCHS:-6}" --batch 16 --lr "${SURLIGNE_LR:-3e-4}" --warmup-ratio 0.06 --max-len 128 \
   --seed "${SURLIGNE_SEED:-42}" --threads "$threads" \
-  --precision bf16 -o "$out/surligne-small-fr.f32.gguf" 2>&1 | tee "$out/finetune.log"
+  --precision bf16 --shuffle grouped -o "$out/surligne-small-fr.f32.gguf" 2>&1 | tee "$out/finetune.log"
 
 # 3. q8_0 and the scores
 ./build/surligne quantize "$out/surligne-small-fr.f32.gguf" -o "$out/surligne-small-fr.gguf" --type q8_0

@@ -41,10 +41,12 @@ $cc -std=c11 -Wall -Wextra -Werror -o "$tmp/example-static" "$tmp/example.c" $(p
 readelf -d "$tmp/example" | grep -q 'NEEDED.*libsurligne\.so' || fail "example not linked to libsurligne.so"
 ! readelf -d "$tmp/example-static" | grep -q 'libsurligne' || fail "static example needs libsurligne.so"
 
-want=$'PER 1.000 Gérald Darmanin \nPER 1.000 Nicolas Sarkozy \nDATE 1.000 le 3 mars 2024 2024-03-03'
+# the two people and the date, each with a score of at least 0.9 (the showcase's requirement; the exact scores
+# are the model's, and tests/weights checks them through the command-line program)
+want=$'PER >=0.9 Gérald Darmanin \nPER >=0.9 Nicolas Sarkozy \nDATE >=0.9 le 3 mars 2024 2024-03-03'
 for exe in example example-static; do
   got=$(LD_LIBRARY_PATH="$libdir" "$tmp/$exe" "$model") || fail "$exe failed: $got"
-  [ "$got" = "$want" ] || fail "$exe printed:
+  [ "$(echo "$got" | sed -E 's/^([A-Z]+) (0\.9[0-9][0-9]|1\.000) /\1 >=0.9 /')" = "$want" ] || fail "$exe printed:
 $got
 expected:
 $want"

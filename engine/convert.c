@@ -559,6 +559,16 @@ sl_status sl_labels_from_conll(const char *path, char ***labels, int *n, sl_erro
 
 /* ---- a fresh classification head ------------------------------------------------------------------ */
 
+/* A tensor's name as a C string in buf[256] (names in the file are not 0-terminated); an error naming the
+   file when it is longer. */
+static sl_status tensor_name(const sl_gguf_tensor *t, const char *file, char buf[256], sl_error *err) {
+    if (t->name_len >= 256)
+        return sl_fail(err, SL_ERR_FORMAT, "%s: tensor name of %zu bytes is too long", file, t->name_len);
+    memcpy(buf, t->name, t->name_len);
+    buf[t->name_len] = 0;
+    return SL_OK;
+}
+
 static int key_is(const sl_gguf_kv *kv, const char *key) {
     return kv->name_len == strlen(key) && !memcmp(kv->name, key, kv->name_len);
 }
@@ -585,12 +595,7 @@ sl_status sl_model_file_with_transitions(const uint8_t *data, size_t size, const
     for (size_t i = 0; s == SL_OK && i < sl_gguf_n_tensors(g); i++) {
         const sl_gguf_tensor *t = sl_gguf_tensor_at(g, i);
         char tn[256];
-        if (t->name_len >= sizeof tn) {
-            s = sl_fail(err, SL_ERR_FORMAT, "%s: tensor name of %zu bytes is too long", name, t->name_len);
-            break;
-        }
-        memcpy(tn, t->name, t->name_len);
-        tn[t->name_len] = 0;
+        if ((s = tensor_name(t, name, tn, err))) break;
         sl_gguf_add_tensor(w, tn, t->type, t->n_dims, t->ne, t->data);
     }
     if (s == SL_OK)
@@ -739,12 +744,7 @@ sl_status sl_quantize_model(const uint8_t *data, size_t size, const char *name, 
     for (size_t i = 0; i < n_tensors; i++) {
         const sl_gguf_tensor *t = sl_gguf_tensor_at(g, i);
         char tname[256];
-        if (t->name_len >= sizeof tname) {
-            s = sl_fail(err, SL_ERR_FORMAT, "%s: tensor name of %zu bytes is too long", name, t->name_len);
-            goto done;
-        }
-        memcpy(tname, t->name, t->name_len);
-        tname[t->name_len] = 0;
+        if ((s = tensor_name(t, name, tname, err))) goto done;
         const void *bytes = t->data;
         uint32_t ttype = t->type;
         if (is_encoder_linear(tname, t->n_dims, (int)n_layer) && t->type != type) {
@@ -833,13 +833,7 @@ sl_status sl_model_average(const uint8_t *const *data, const size_t *size, const
     for (size_t i = 0; s == SL_OK && i < n_tensors; i++) {
         const sl_gguf_tensor *t0 = sl_gguf_tensor_at(g[0], i);
         char tn[256];
-        if (t0->name_len >= sizeof tn) {
-            s = sl_fail(err, SL_ERR_FORMAT, "%s: tensor name of %zu bytes is too long", names[0],
-                        t0->name_len);
-            break;
-        }
-        memcpy(tn, t0->name, t0->name_len);
-        tn[t0->name_len] = 0;
+        if ((s = tensor_name(t0, names[0], tn, err))) break;
         int64_t count = 1;
         for (int d = 0; d < t0->n_dims; d++) count *= t0->ne[d];
         double *acc = calloc((size_t)count + 1, sizeof *acc);

@@ -1,9 +1,11 @@
 #include "cli.h"
+
 #include "surligne.h"
 #include "kernels.h"
 
 #include <errno.h>
 #include <libgen.h>
+#include <math.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -100,6 +102,24 @@ int cli_int_list(const char *cmd, const char *flag, const char *value, long *out
         if (end == p || v <= 0 || n == max || (*end && *end != ',')) {
             fprintf(stderr, "surligne %s: %s '%s': expected up to %d positive integers separated by commas\n", cmd,
                     flag, value, max);
+            return 0;
+        }
+        out[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (!n) fprintf(stderr, "surligne %s: %s is empty\n", cmd, flag);
+    return n;
+}
+
+int cli_real_list(const char *cmd, const char *flag, const char *value, double *out, int max) {
+    int n = 0;
+    const char *p = value;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !(v > 0) || !isfinite(v) || n == max || (*end && *end != ',')) {
+            fprintf(stderr, "surligne %s: %s '%s': expected up to %d positive numbers separated by commas\n",
+                    cmd, flag, value, max);
             return 0;
         }
         out[n++] = v;

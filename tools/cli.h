@@ -19,6 +19,8 @@ char *cli_read_all(const char *cmd, const char *path, size_t *size);
 void cli_json_string(FILE *f, const char *s, size_t len);
 /* A comma-separated list of positive integers ("32,128,512"); returns the count, 0 on error. */
 int cli_int_list(const char *cmd, const char *flag, const char *value, long *out, int max);
+/* The same for positive reals ("3,2.5,0.5"), such as weights. */
+int cli_real_list(const char *cmd, const char *flag, const char *value, double *out, int max);
 
 /* An option table: a flag, its kind, where its value goes and its range (integers and reals). */
 typedef enum { CLI_STRING, CLI_INT, CLI_REAL, CLI_SWITCH } cli_kind;

@@ -17,26 +17,6 @@
 
 #define MAX_MODELS 16
 
-/* "1,2,0.5" -> n positive reals; 0 with a message when malformed or not n of them. */
-static int parse_weights(const char *list, double *out, int n) {
-    int k = 0;
-    for (const char *p = list; *p;) {
-        char *end;
-        const double v = strtod(p, &end);
-        if (end == p || (*end && *end != ',') || !(v > 0) || v > 1e6 || k == MAX_MODELS) {
-            fprintf(stderr, "surligne average: --weights '%s': positive numbers separated by commas\n", list);
-            return 0;
-        }
-        out[k++] = v;
-        p = *end ? end + 1 : end;
-    }
-    if (k != n) {
-        fprintf(stderr, "surligne average: --weights gives %d weight(s) for %d model(s)\n", k, n);
-        return 0;
-    }
-    return 1;
-}
-
 int cmd_average(int argc, char **argv) {
     const char *in[MAX_MODELS], *out = NULL, *weights_arg = NULL;
     int n = 0;
@@ -60,7 +40,14 @@ int cmd_average(int argc, char **argv) {
         return 2;
     }
     double weights[MAX_MODELS];
-    if (weights_arg && !parse_weights(weights_arg, weights, n)) return 2;
+    if (weights_arg) {
+        const int k = cli_real_list("average", "--weights", weights_arg, weights, MAX_MODELS);
+        if (!k) return 2;
+        if (k != n) {
+            fprintf(stderr, "surligne average: --weights gives %d weight(s) for %d model(s)\n", k, n);
+            return 2;
+        }
+    }
     uint8_t *data[MAX_MODELS] = {0};
     size_t size[MAX_MODELS];
     sl_error err;

@@ -338,19 +338,11 @@ static void free_run(run *r) {
 static int parse_weights(const pretrain_args *a, double *w) {
     for (int k = 0; k < a->n_texts; k++) w[k] = 1;
     if (!a->weights) return 1;
-    const char *p = a->weights;
-    for (int k = 0; k < a->n_texts; k++) {
-        char *end;
-        w[k] = strtod(p, &end);
-        if (end == p || !(w[k] > 0) || (k + 1 < a->n_texts ? *end != ',' : *end != 0)) {
-            fprintf(stderr, "surligne pretrain: --weights '%s': expected %d positive numbers separated by commas, "
-                            "one per --text\n",
-                    a->weights, a->n_texts);
-            return 0;
-        }
-        p = end + 1;
-    }
-    return 1;
+    const int n = cli_real_list("pretrain", "--weights", a->weights, w, SL_MLM_MAX_SOURCES);
+    if (n && n != a->n_texts)
+        fprintf(stderr, "surligne pretrain: --weights '%s': expected %d positive numbers, one per --text\n",
+                a->weights, a->n_texts);
+    return n == a->n_texts;
 }
 
 static int prepare(run *r) {

@@ -87,7 +87,8 @@ if [ "$encoder" != random ] && [ "${SURLIGNE_TAPT:-0}" = 1 ]; then
   [ -f "$out/tapt.f16.gguf" ] || {
     bash runs/pretrain-local/run.sh "${init[@]}" -o "$out/tapt.gguf" --text "$out/wikiann-train.txt" \
       --text "$out/europeana-train.txt" --weights 3,2.5,1.5,1,0.5,0.5,4,2 --steps 1800 --lr 3.5e-4 \
-      --warmup-ratio 0.01 --seed 3 --threads "$threads" --save-every 250 "${resume[@]}" 2>&1 | tee -a "$out/pretrain.log"
+      --warmup-ratio 0.01 --seed 3 --threads "$threads" --save-every 250 "${resume[@]}" 2>&1 |
+      tee -a "$out/pretrain.log"
     ./build/surligne quantize "$out/tapt.gguf" -o "$out/tapt.f16.gguf" --type f16
   }
   init=(--init "$out/tapt.f16.gguf")

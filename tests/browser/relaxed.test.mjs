@@ -326,7 +326,13 @@ test('speed, one thread: the 128 x 768 x 768 product with each kernel (not check
       rates[engine].push(M * N * K / (await call('timeProduct', engine, kernel, M, N, K, 3)) / 1e6);
     }
   }
-  const chosen = await call('tile', 'relaxed');
+  // the engine's trial decides after enough tile time (25 ms of each tile, then 7 pairs of windows): on a fast
+  // processor the rounds above may not reach it, so the relaxed engine keeps working until it has chosen
+  let chosen = await call('tile', 'relaxed');
+  for (let extra = 0; !chosen && extra < 200; extra++) {
+    await call('timeProduct', 'relaxed', 'wasm-relaxed', M, N, K, 3);
+    chosen = await call('tile', 'relaxed');
+  }
   figures.relaxed_trial = await call('trial', 'relaxed');
   figures.product_128x768x768_gmacs = Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, median(v)]));
   figures.relaxed_tile_chosen = chosen;

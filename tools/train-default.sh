@@ -27,7 +27,7 @@
 #      batches grouped by length (`--shuffle grouped`), keeping the epoch with the best WikiAnn-fr dev F1
 #      (Viterbi decoding with the training data's label transitions, weight 0.5, which the file stores) ->
 #      OUT/surligne-small-fr.f32.gguf: about 65 min with 1 thread on a 2-core AMD EPYC without AVX-512 (AVX2,
-#      2 GHz), where bf16 products fall back to f32; 22 min with 1 thread (two runs at a time) on a 2-core
+#      2 GHz), where bf16 products fall back to f32; 25 min with 1 thread (two runs at a time) on a 2-core
 #      Intel Xeon with AVX-512 BF16.
 #   3. q8_0 -> OUT/surligne-small-fr.gguf, and the scores of both files on WikiAnn-fr dev and Europeana-fr dev
 #      -> OUT/scores.json.

@@ -5,13 +5,59 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
+#include <stdatomic.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #define TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 int sl_gemm_bf16_available(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+}
+
+/* AMX: the processor's AMX-TILE and AMX-BF16 (CPUID leaf 7: EDX bits 24 and 22) and Linux's permission to use
+   the tile data registers (arch_prctl ARCH_REQ_XCOMP_PERM, once for the process; refused by kernels before
+   5.16 and by hypervisors that do not pass the state through). */
+#define TARGET_AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
+
+static int amx_allowed(void) {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    unsigned a, b, c, d;
+    if (!sl_gemm_bf16_available() || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d >> 24 & 1) ||
+        !(d >> 22 & 1))
+        return 0;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
+}
+
+static atomic_int amx_state = -1; /* -1 not asked yet, 0 no, 1 yes */
+static atomic_int avx512_chosen;  /* sl_gemm_bf16_select("avx512") on a processor with AMX */
+
+static int amx_usable(void) {
+    int s = atomic_load_explicit(&amx_state, memory_order_acquire);
+    if (s < 0) atomic_store_explicit(&amx_state, s = amx_allowed(), memory_order_release); /* idempotent */
+    return s && !atomic_load_explicit(&avx512_chosen, memory_order_relaxed);
+}
+
+const char *sl_gemm_bf16_kernel(void) {
+    return !sl_gemm_bf16_available() ? NULL : amx_usable() ? "amx" : "avx512";
+}
+
+int sl_gemm_bf16_select(const char *name) {
+    if (!sl_gemm_bf16_available()) return name ? -1 : 0;
+    const int avx512 = name && !strcmp(name, "avx512");
+    if (name && !avx512 && strcmp(name, "amx")) return -1;
+    atomic_store_explicit(&avx512_chosen, 0, memory_order_relaxed);
+    if (name && !avx512 && !amx_usable()) return -1;
+    atomic_store_explicit(&avx512_chosen, avx512, memory_order_relaxed);
+    return 0;
 }
 
 /* Packed operands: 32-bit words holding a pair of bf16 values (k = 2p in the low half, 2p + 1 in the high
@@ -115,6 +161,26 @@ TARGET_BF16 static void pack_panel(uint32_t *dst, int W, const float *x, size_t 
     }
 }
 
+/* c (mr rows, nr <= NR columns) = [c +] sums (rows NR floats apart) [+ bias], as each kernel ends */
+TARGET_BF16 static inline __attribute__((always_inline)) void
+store_block(float *c, size_t ldc, const float *sums, int mr, int nr, int add, const float *bias) {
+    const __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    const __mmask16 k1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
+    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (size_t)r * ldc;
+        __m512 y0 = _mm512_add_ps(_mm512_loadu_ps(sums + r * NR), bias0);
+        __m512 y1 = _mm512_add_ps(_mm512_loadu_ps(sums + r * NR + 16), bias1);
+        if (add) {
+            y0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, cr), y0);
+            y1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, cr + 16), y1);
+        }
+        _mm512_mask_storeu_ps(cr, k0, y0);
+        _mm512_mask_storeu_ps(cr + 16, k1, y1);
+    }
+}
+
 /* c (mr <= MR, nr <= NR) = [c +] the product of A's rows (pair p of row r at ap[r * a_rs + p * a_ps]) and a
    B panel over np pairs [+ bias]. Inlined into two kernels with constant A strides. */
 TARGET_BF16 static inline __attribute__((always_inline)) void tile(float *c, size_t ldc, const uint32_t *ap,
@@ -132,20 +198,12 @@ TARGET_BF16 static inline __attribute__((always_inline)) void tile(float *c, siz
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], x, b1);
         }
     }
-    const __mmask16 k0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    const __mmask16 k1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(k0, bias) : _mm512_setzero_ps();
-    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(k1, bias + 16) : _mm512_setzero_ps();
-    for (int r = 0; r < mr; r++) {
-        float *cr = c + (size_t)r * ldc;
-        __m512 y0 = _mm512_add_ps(acc[r][0], bias0), y1 = _mm512_add_ps(acc[r][1], bias1);
-        if (add) {
-            y0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0, cr), acc[r][0]);
-            y1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1, cr + 16), acc[r][1]);
-        }
-        _mm512_mask_storeu_ps(cr, k0, y0);
-        _mm512_mask_storeu_ps(cr + 16, k1, y1);
+    float sums[MR * NR] __attribute__((aligned(64)));
+    for (int r = 0; r < MR; r++) {
+        _mm512_store_ps(sums + r * NR, acc[r][0]);
+        _mm512_store_ps(sums + r * NR + 16, acc[r][1]);
     }
+    store_block(c, ldc, sums, mr, nr, add, bias);
 }
 
 /* A in panels (pairs of a row MR words apart) */
@@ -213,10 +271,132 @@ static void gemm_task(void *arg, int j, int thread) {
     }
 }
 
+/* ---- AMX: tiles of 16 rows x 64 bytes
+   ---------------------------------------------------------------------- tdpbf16ps multiplies a tile of A (16
+   rows x 16 pairs) by a tile of B (16 pairs x 16 columns, the layout of the B panels above) into a tile of 16
+   x 16 f32 sums: 8,192 multiply-adds an instruction. Each block of 2 x 2 tiles of c (AMX_M rows x NR columns)
+   holds its sums in tiles 0-3 over AMX_KCP pairs at a time (tiles 4-5: A, 6-7: B), then adds them to c the
+   way tile() does. A is packed by rows, AKP words a row (KP rounded up to 16, the padding 0), rows past M 0
+   to a multiple of AMX_M; B by each task for its NR columns, AMX_KCP pairs at a time (pairs past K 0 to a
+   multiple of 16). */
+enum { AMX_M = 32, AMX_KCP = 512 };
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+TARGET_AMX static void amx_begin(void) {
+    amx_config cfg = {.palette = 1};
+    for (int t = 0; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    _tile_loadconfig(&cfg);
+}
+
+TARGET_AMX static void amx_end(void) {
+    _tile_release();
+}
+
+/* tmp (AMX_M x NR) = rows of A (ap, a_rs words apart) times a B panel, over np16 pairs (a multiple of 16) */
+TARGET_AMX static void amx_block(float *tmp, const uint32_t *ap, size_t a_rs, const uint32_t *bp, int np16) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int p = 0; p < np16; p += 16) {
+        _tile_loadd(4, ap + p, a_rs * 4);
+        _tile_loadd(5, ap + 16 * a_rs + p, a_rs * 4);
+        _tile_loadd(6, bp + (size_t)p * NR, NR * 4);
+        _tile_loadd(7, bp + (size_t)p * NR + 16, NR * 4);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, tmp, NR * 4);
+    _tile_stored(1, tmp + 16, NR * 4);
+    _tile_stored(2, tmp + 16 * NR, NR * 4);
+    _tile_stored(3, tmp + 16 * NR + 16, NR * 4);
+}
+
+typedef struct {
+    const gemm_ctx *g;
+    size_t akp; /* words a packed row of A */
+} amx_ctx;
+
+/* Rows [16 i, 16 i + 16) of A, by rows: converted by pack_row where k is contiguous, else by
+   pack_kstrided16 (16 rows, 16 pairs at a time, pairs by rows) and turned by rows through a 16 x 16 copy. */
+static void amx_pack_a_task(void *arg, int i, int thread) {
+    (void)thread;
+    const amx_ctx *x = arg;
+    const gemm_ctx *g = x->g;
+    const int m0 = 16 * i, mr = g->M - m0 < 16 ? (g->M - m0 > 0 ? g->M - m0 : 0) : 16;
+    uint32_t *dst = g->apack + (size_t)m0 * x->akp;
+    memset(dst, 0, 16 * x->akp * sizeof *dst);
+    if (g->a_rows) {
+        for (int r = 0; r < mr; r++)
+            pack_row(dst + (size_t)r * x->akp, g->a + (size_t)(m0 + r) * g->a_m, g->K);
+        return;
+    }
+    for (int p0 = 0; p0 < g->KP && mr > 0; p0 += 16) {
+        uint32_t t[16 * 16] = {0};
+        const int kn = g->K - 2 * p0 < 32 ? g->K - 2 * p0 : 32;
+        pack_kstrided16(t, 16, g->a + m0 + (size_t)(2 * p0) * g->a_k, g->a_k, mr, kn);
+        for (int r = 0; r < mr; r++)
+            for (int p = 0; p < 16; p++) dst[(size_t)r * x->akp + p0 + p] = t[p * 16 + r];
+    }
+}
+
+TARGET_AMX static void amx_gemm_task(void *arg, int j, int thread) {
+    const amx_ctx *x = arg;
+    const gemm_ctx *g = x->g;
+    const int n0 = j * NR, nr = g->N - n0 < NR ? g->N - n0 : NR;
+    uint32_t *bp = g->bpack + (size_t)thread * AMX_KCP * NR;
+    float tmp[AMX_M * NR] __attribute__((aligned(64)));
+    amx_begin();
+    for (int p0 = 0; p0 < g->KP; p0 += AMX_KCP) {
+        const int np = g->KP - p0 < AMX_KCP ? g->KP - p0 : AMX_KCP, np16 = (np + 15) / 16 * 16;
+        pack_panel(bp, NR, g->b + (size_t)n0 * g->b_n, g->b_n, g->b_k, nr, p0, np, g->K);
+        memset(bp + (size_t)np * NR, 0, (size_t)(np16 - np) * NR * sizeof *bp);
+        const int add = g->accumulate || p0 > 0;
+        const float *bias = add || !g->bias ? NULL : g->bias + n0;
+        for (int m0 = 0; m0 < g->M; m0 += AMX_M) {
+            const int mr = g->M - m0 < AMX_M ? g->M - m0 : AMX_M;
+            amx_block(tmp, g->apack + (size_t)m0 * x->akp + p0, x->akp, bp, np16);
+            store_block(g->c + (size_t)m0 * g->ldc + n0, g->ldc, tmp, mr, nr, add, bias);
+        }
+    }
+    amx_end();
+}
+
+/* The AMX product where A is contiguous along k or along m (the three forms of a Linear layer); 0 when not
+   done (other strides, no memory). */
+static int gemm_amx(gemm_ctx *g, sl_pool *pool) {
+    if (g->a_k != 1 && g->a_m != 1) return 0;
+    const size_t akp = (size_t)(g->KP + 15) / 16 * 16, rows = (size_t)(g->M + AMX_M - 1) / AMX_M * AMX_M;
+    const size_t a_words = rows * akp, b_words = (size_t)sl_pool_n_threads(pool) * AMX_KCP * NR;
+    const size_t bytes = ((a_words + b_words) * 4 + 63) / 64 * 64;
+    uint32_t *owned = pool ? NULL : aligned_alloc(64, bytes),
+             *mem = pool ? sl_pool_scratch(pool, bytes) : owned;
+    if (!mem) return 0;
+    g->a_rows = g->a_k == 1;
+    g->apack = mem;
+    g->bpack = mem + a_words;
+    amx_ctx x = {g, akp};
+    sl_pool_run(pool, (int)(rows / 16), amx_pack_a_task, &x);
+    sl_pool_run(pool, (g->N + NR - 1) / NR, amx_gemm_task, &x);
+    free(owned);
+    return 1;
+}
+
 int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, const float *b, size_t b_k, size_t b_n,
                  const float *bias, int M, int N, int K, int accumulate, sl_pool *pool) {
     if (!sl_gemm_bf16_available() || M < 1 || N < 1 || K < 1) return 0;
     const int KP = (K + 1) / 2, n_mpanels = (M + 2 * MR - 1) / (2 * MR) * 2; /* an even count: see pack_a2_task */
+    if (amx_usable()) {
+        gemm_ctx g = {c, ldc, a, b, bias, a_m, a_k, b_k, b_n, M, N, K, KP, accumulate, 0, NULL, NULL};
+        if (gemm_amx(&g, pool)) return 1;
+    }
     const size_t a_words = (size_t)n_mpanels * KP * MR, b_words = (size_t)sl_pool_n_threads(pool) * KCP * NR;
     const size_t bytes = ((a_words + b_words) * 4 + 63) / 64 * 64;
     uint32_t *owned = pool ? NULL : aligned_alloc(64, bytes), *mem = pool ? sl_pool_scratch(pool, bytes) : owned;
@@ -234,6 +414,14 @@ int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, c
 #else
 
 int sl_gemm_bf16_available(void) { return 0; }
+
+const char *sl_gemm_bf16_kernel(void) {
+    return NULL;
+}
+
+int sl_gemm_bf16_select(const char *name) {
+    return name ? -1 : 0;
+}
 
 int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, const float *b, size_t b_k, size_t b_n,
                  const float *bias, int M, int N, int K, int accumulate, sl_pool *pool) {

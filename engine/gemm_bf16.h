@@ -22,6 +22,14 @@
 
 int sl_gemm_bf16_available(void);
 
+/* Where the processor has AMX-BF16 and the system lets the process use its tiles (Linux 5.16+: Sapphire
+   Rapids and later Xeons), the products run on AMX tiles ("amx": 8,192 multiply-adds an instruction,
+   sums in f32 as above); else on vdpbf16ps ("avx512"). sl_gemm_bf16_kernel names the one in use (NULL without
+   AVX-512 BF16); sl_gemm_bf16_select chooses one by name, NULL for the fastest: -1 when this processor does
+   not run it. The two round the same operands and differ only in the order of the f32 sums. */
+const char *sl_gemm_bf16_kernel(void);
+int sl_gemm_bf16_select(const char *name);
+
 /* Returns 1 when done, 0 when not (no AVX-512 BF16, or no memory for the packed operands). Threads of
    the pool split the columns of c; the result does not depend on their number. */
 int sl_gemm_bf16(float *c, size_t ldc, const float *a, size_t a_m, size_t a_k, const float *b, size_t b_k, size_t b_n,

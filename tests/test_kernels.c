@@ -375,9 +375,22 @@ static void test_bf16(void) {
         return;
     }
     sl_pool *pool2 = sl_pool_create(2);
-    const int sizes[][3] = {{1, 1, 1}, {7, 33, 5}, {17, 45, 300}, {64, 96, 256}, {37, 70, 517}};
-    for (int form = 0; form < 3; form++)
-        for (int i = 0; i < 5; i++) test_bf16_case(form, sizes[i][0], sizes[i][1], sizes[i][2], pool2);
+    /* K = 2085: 1,043 pairs, three of the AMX kernel's blocks of 512 */
+    const int sizes[][3] = {{1, 1, 1},     {7, 33, 5},    {17, 45, 300},
+                            {64, 96, 256}, {37, 70, 517}, {33, 40, 2085}};
+    const char *kernels[] = {"avx512", "amx"};
+    for (int k = 0; k < 2; k++) {
+        if (sl_gemm_bf16_select(kernels[k])) {
+            printf("bf16 products: this processor does not run the '%s' kernel\n", kernels[k]);
+            continue;
+        }
+        CHECK(!strcmp(sl_gemm_bf16_kernel(), kernels[k]), "bf16 kernel %s chosen, %s in use", kernels[k],
+              sl_gemm_bf16_kernel());
+        printf("bf16 products on the '%s' kernel:\n", kernels[k]);
+        for (int form = 0; form < 3; form++)
+            for (int i = 0; i < 6; i++) test_bf16_case(form, sizes[i][0], sizes[i][1], sizes[i][2], pool2);
+    }
+    sl_gemm_bf16_select(NULL);
     sl_pool_free(pool2);
 }
 

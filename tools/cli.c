@@ -273,7 +273,8 @@ int cli_kernel(const char *cmd, const char *value) {
 
 const char *cli_precision_name(int precision) {
     if (precision != SL_PRECISION_BF16) return "f32";
-    return sl_gemm_bf16_available() ? "bf16" : "f32 (no AVX-512 BF16 here)";
+    const char *k = sl_gemm_bf16_kernel();
+    return !k ? "f32 (no AVX-512 BF16 here)" : !strcmp(k, "amx") ? "bf16 (AMX tiles)" : "bf16 (AVX-512 BF16)";
 }
 
 int cli_precision(const char *cmd, const char *value) {

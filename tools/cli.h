@@ -51,8 +51,8 @@ int cli_kernel(const char *cmd, const char *value);
 
 /* --precision f32|bf16 (NULL: f32) -> SL_PRECISION_*; -1 with a message otherwise. */
 int cli_precision(const char *cmd, const char *value);
-/* What a run with that precision computes in, for its log: "bf16", or "f32 (no AVX-512 BF16 here)" where
-   bf16 products fall back to f32. */
+/* What a run with that precision computes in, for its log: "bf16 (AMX tiles)", "bf16 (AVX-512 BF16)", or
+   "f32 (no AVX-512 BF16 here)" where bf16 products fall back to f32. */
 const char *cli_precision_name(int precision);
 
 /* ---- annotated data for train and eval ---- */

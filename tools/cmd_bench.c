@@ -86,8 +86,12 @@ static int bench_train(const char *shape, const char *tokenizer, int B, int T, i
     if (rc == 0) {
         qsort(times, (size_t)repeat, sizeof *times, cmp_double);
         double med = times[repeat / 2] / 1e3;
-        printf("surligne  config=%s%s threads=%d batch=%d seq=%d precision=%s", shape, mlm ? " mlm" : "", threads, B, T,
-               bf16 ? (sl_gemm_bf16_available() ? "bf16" : "bf16(unavailable:f32)") : "f32");
+        printf("surligne  config=%s%s threads=%d batch=%d seq=%d precision=%s", shape, mlm ? " mlm" : "",
+               threads, B, T,
+               bf16 ? (sl_gemm_bf16_available()
+                           ? (strcmp(sl_gemm_bf16_kernel(), "amx") ? "bf16(avx512)" : "bf16(amx)")
+                           : "bf16(unavailable:f32)")
+                    : "f32");
         if (mlm) printf(" masked=%ld", n_masked / (repeat + 2));
         printf("  median %.3f s/step  %.0f tok/s\n", med, B * T / med);
     }
@@ -134,6 +138,15 @@ int cmd_bench(int argc, char **argv) {
             if (!(v = cli_value("bench", argc, argv, &i)) || !cli_int("bench", "--batch", v, 1, 256, &batch)) return 2;
         } else if (!strcmp(argv[i], "--repeat")) {
             if (!(v = cli_value("bench", argc, argv, &i)) || !cli_int("bench", "--repeat", v, 1, 10000, &repeat)) return 2;
+        } else if (!strcmp(argv[i], "--gemm")) {
+            if (!(v = cli_value("bench", argc, argv, &i))) return 2;
+            if (sl_gemm_bf16_select(v)) {
+                fprintf(stderr,
+                        "surligne bench: --gemm '%s' is not a bf16 kernel this processor runs (amx, avx512: "
+                        "it runs '%s')\n",
+                        v, sl_gemm_bf16_kernel() ? sl_gemm_bf16_kernel() : "none");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--kernel")) {
             if (!(v = cli_value("bench", argc, argv, &i)) || cli_kernel("bench", v)) return 2;
         } else {
@@ -151,9 +164,12 @@ int cmd_bench(int argc, char **argv) {
     }
     if (batch == 0) batch = 1;
     if (!model_path) {
-        fprintf(stderr, "usage: surligne bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N] [--kernel NAME]\n"
-                        "       surligne bench --train --config tiny|small|base [--batch 8] [--seq 128] [--threads N]\n"
-                        "                      [--precision f32|bf16] [--mlm]\n");
+        fprintf(
+            stderr,
+            "usage: surligne bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N] "
+            "[--kernel NAME]\n"
+            "       surligne bench --train --config tiny|small|base [--batch 8] [--seq 128] [--threads N]\n"
+            "                      [--precision f32|bf16] [--gemm amx|avx512] [--mlm]\n");
         return 2;
     }
     sl_error err;

@@ -271,14 +271,14 @@ static void gemm_task(void *arg, int j, int thread) {
     }
 }
 
-/* ---- AMX: tiles of 16 rows x 64 bytes
-   ---------------------------------------------------------------------- tdpbf16ps multiplies a tile of A (16
-   rows x 16 pairs) by a tile of B (16 pairs x 16 columns, the layout of the B panels above) into a tile of 16
-   x 16 f32 sums: 8,192 multiply-adds an instruction. Each block of 2 x 2 tiles of c (AMX_M rows x NR columns)
-   holds its sums in tiles 0-3 over AMX_KCP pairs at a time (tiles 4-5: A, 6-7: B), then adds them to c the
-   way tile() does. A is packed by rows, AKP words a row (KP rounded up to 16, the padding 0), rows past M 0
-   to a multiple of AMX_M; B by each task for its NR columns, AMX_KCP pairs at a time (pairs past K 0 to a
-   multiple of 16). */
+/* ---- AMX ---- */
+
+/* Tiles of 16 rows x 64 bytes: tdpbf16ps multiplies a tile of A (16 rows x 16 pairs) by a tile of B (16 pairs
+   x 16 columns, the layout of the B panels above) into a tile of 16 x 16 f32 sums, 8,192 multiply-adds an
+   instruction. Each block of 2 x 2 tiles of c (AMX_M rows x NR columns) holds its sums in tiles 0-3 over
+   AMX_KCP pairs at a time (tiles 4-5: A, 6-7: B), then adds them to c as tile() does. A is packed by rows,
+   akp words a row (KP rounded up to 16, the padding 0), rows past M 0 to a multiple of AMX_M; B by each task
+   for its NR columns, AMX_KCP pairs at a time (pairs past K 0 to a multiple of 16). */
 enum { AMX_M = 32, AMX_KCP = 512 };
 
 typedef struct {

@@ -39,10 +39,11 @@ static inline float sl_dropout_scale(const sl_dropout *d, uint64_t i) {
 /* x (n) *= the dropout mask. Backward is the same operation on the gradient. */
 void dropout_forward(float *x, int64_t n, const sl_dropout *d, sl_pool *pool);
 
-/* The arithmetic of matmul_forward and matmul_backward, set on the pool they run with (sl_pool_set_precision):
-   f32 (OpenBLAS in native builds, our kernels otherwise), or bf16 operands with f32 sums (gemm_bf16.h) where
-   the processor has AVX-512 BF16 and the product is large enough to gain by it; f32 elsewhere. */
-enum { SL_PRECISION_F32 = 0, SL_PRECISION_BF16 = 1 };
+/* The arithmetic of matmul_forward and matmul_backward, set on the pool they run with
+   (sl_pool_set_precision): f32 (OpenBLAS in native builds, our kernels otherwise), or bf16 operands with f32
+   sums (gemm_bf16.h) where the processor has AVX-512 BF16 and the product is large enough to gain by it; f32
+   elsewhere. AUTO is not a pool's precision but a trainer's option (train.h: sl_trainer_precision). */
+enum { SL_PRECISION_F32 = 0, SL_PRECISION_BF16 = 1, SL_PRECISION_AUTO = 2 };
 
 /* out (M,N) = inp (M,K) . weight (N,K)^T + bias (N) (bias may be NULL). Threads split the output. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int M, int N, int K,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "gemm_bf16.h"
 #include "kernels.h"
 #include "convert.h"
 #include "quant.h"
@@ -219,6 +220,7 @@ struct sl_trainer {
     sl_config cfg;
     sl_train_options opt;
     sl_pool *pool;
+    int precision; /* of the products (never SL_PRECISION_AUTO) */
     int step; /* optimisation steps done */
     /* parameters and their gradients and Adam moments: one allocation each, in table order */
     param_tensor *tensors;
@@ -341,6 +343,12 @@ static sl_status alloc_activations(sl_trainer *t, sl_error *err) {
     return SL_OK;
 }
 
+/* SL_PRECISION_AUTO (train.h: sl_trainer_precision): bf16 on AMX tiles, f32 elsewhere. */
+static int auto_precision(void) {
+    const char *kernel = sl_gemm_bf16_kernel();
+    return kernel && !strcmp(kernel, "amx") ? SL_PRECISION_BF16 : SL_PRECISION_F32;
+}
+
 sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_trainer **out, sl_error *err) {
     *out = NULL;
     if (o->batch < 1 || o->max_len < 3 || o->total_steps < 1 || !(o->lr >= 0) || o->warmup_ratio < 0 ||
@@ -365,7 +373,10 @@ sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_
     /* a pool even for one thread: it carries the products' precision and the kernels' scratch memory */
     if (!(t->pool = sl_pool_create(o->n_threads)))
         s = sl_fail(err, SL_ERR_MEMORY, "cannot start %d threads", o->n_threads);
-    if (t->pool) sl_pool_set_precision(t->pool, o->precision);
+    if (t->pool) {
+        t->precision = o->precision == SL_PRECISION_AUTO ? auto_precision() : o->precision;
+        sl_pool_set_precision(t->pool, t->precision);
+    }
     const int n_head = c->n_labels > 0 ? N_HEAD_TENSORS : 0, n_mlm = c->has_mlm ? N_MLM_TENSORS : 0;
     const int n_tensors = N_GLOBAL_TENSORS + c->n_layer * N_LAYER_TENSORS + n_head + n_mlm;
     t->tensors = calloc((size_t)n_tensors, sizeof *t->tensors);
@@ -421,6 +432,10 @@ sl_status sl_trainer_create(const sl_model *init, const sl_train_options *o, sl_
 }
 
 int sl_trainer_step_count(const sl_trainer *t) { return t->step; }
+
+int sl_trainer_precision(const sl_trainer *t) {
+    return t->precision;
+}
 
 int sl_trainer_tensor(const sl_trainer *t, int i, const char **name, size_t *n, float **param, float **grad) {
     if (i < 0 || i >= t->n_tensors) return 0;

@@ -91,8 +91,10 @@ typedef struct {
     uint64_t seed;
     int n_threads;
     const sl_collective *collective; /* NULL: one process */
-    int precision; /* of the matrix products: SL_PRECISION_F32 (0, the default) or SL_PRECISION_BF16 (kernels.h:
-                      bf16 operands, f32 sums, where the processor has AVX-512 BF16; f32 elsewhere) */
+    int precision; /* of the matrix products: SL_PRECISION_F32 (0, the default) or SL_PRECISION_BF16
+                      (kernels.h: bf16 operands, f32 sums, where the processor has AVX-512 BF16; f32
+                      elsewhere), or SL_PRECISION_AUTO: bf16 where that is known to be faster
+                      (sl_trainer_precision) */
 } sl_train_options;
 
 sl_train_options sl_train_default_options(void);
@@ -140,6 +142,11 @@ void sl_trainer_set_row0(sl_trainer *t, int row0);
 /* Logits (B*T, n_labels) with the current parameters, no dropout (evaluation). */
 sl_status sl_trainer_logits(sl_trainer *t, const int32_t *ids, int B, int T, float *logits, sl_error *err);
 int sl_trainer_step_count(const sl_trainer *t); /* optimisation steps done */
+/* The precision the products run at: the option's, or for SL_PRECISION_AUTO bf16 where they run on AMX tiles
+   (1.6-1.9x f32 in training, measured) and f32 elsewhere. Where vdpbf16ps is the bf16 kernel, AUTO keeps f32:
+   measured, vdpbf16ps training runs 1.45x f32 on a Zen 4 but 0.78x on a Xeon, and a choice by timing would
+   make a run's arithmetic, and so its bits, depend on the machine's load; SL_PRECISION_BF16 asks for it. */
+int sl_trainer_precision(const sl_trainer *t);
 
 /* Tensor i of the parameters / gradients in the model's table order (global, layers, head):
    name (GGUF), element count, and pointers. Returns 0 past the end. */

@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "cli_run.h"
+#include "gemm_bf16.h"
 #include "json.h"
 
 /* A command's status, and a message naming `needle` in its output. */
@@ -33,6 +34,16 @@ static void test_overfit(void) {
     const char *outputs[] = {"overfit.gguf", "overfit.last.gguf", "overfit.metrics.jsonl", "overfit.svg",
                              "overfit.state.gguf"};
     for (int i = 0; i < 5; i++) CHECK(exists(tmp(outputs[i])), "%s was not written", outputs[i]);
+    /* the default precision is auto, and the log says what it chose: bf16 only on AMX tiles */
+    CHECK(log && strstr(log, "--precision auto") &&
+              strstr(log, sl_gemm_bf16_kernel() && !strcmp(sl_gemm_bf16_kernel(), "amx")
+                              ? "products bf16 (AMX"
+                              : "products f32"),
+          "the log does not name the precision auto chose:\n%s", log ? log : "");
+    expect("train --precision f16",
+           run_cli(tmp("f16.log"), "train --init tests/fixtures/tiny-hf --train %s -o %s --precision f16",
+                   train, tmp("f16.gguf")),
+           2, tmp("f16.log"), "--precision is auto, f32 or bf16, not 'f16'");
 
     /* the loss really drops: the mean of the last log intervals is well below the first ones' */
     char *jsonl = read_text(tmp("overfit.metrics.jsonl"));

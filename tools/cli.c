@@ -271,15 +271,22 @@ int cli_kernel(const char *cmd, const char *value) {
     return -1;
 }
 
-const char *cli_precision_name(int precision) {
-    if (precision != SL_PRECISION_BF16) return "f32";
+const char *cli_precision_name(int asked, int used) {
     const char *k = sl_gemm_bf16_kernel();
-    return !k ? "f32 (no AVX-512 BF16 here)" : !strcmp(k, "amx") ? "bf16 (AMX tiles)" : "bf16 (AVX-512 BF16)";
+    if (used != SL_PRECISION_BF16)
+        return asked == SL_PRECISION_AUTO ? (k ? "f32 (--precision auto; bf16 would run on AVX-512 BF16 here)"
+                                               : "f32 (--precision auto; no AVX-512 BF16 here)")
+               : asked == SL_PRECISION_BF16 ? "f32 (no AVX-512 BF16 here)"
+                                            : "f32";
+    if (!strcmp(k, "amx"))
+        return asked == SL_PRECISION_AUTO ? "bf16 (AMX tiles, --precision auto)" : "bf16 (AMX tiles)";
+    return "bf16 (AVX-512 BF16)";
 }
 
 int cli_precision(const char *cmd, const char *value) {
-    if (!value || !strcmp(value, "f32")) return SL_PRECISION_F32;
+    if (!value || !strcmp(value, "auto")) return SL_PRECISION_AUTO;
+    if (!strcmp(value, "f32")) return SL_PRECISION_F32;
     if (!strcmp(value, "bf16")) return SL_PRECISION_BF16;
-    fprintf(stderr, "surligne %s: --precision is f32 or bf16, not '%s'\n", cmd, value);
+    fprintf(stderr, "surligne %s: --precision is auto, f32 or bf16, not '%s'\n", cmd, value);
     return -1;
 }

@@ -49,11 +49,12 @@ int cli_state_matches(const char *cmd, const char *resume, const uint64_t *saved
 /* --kernel NAME: sl_q8_kernel_select; -1 with a message for a kernel this processor does not run. */
 int cli_kernel(const char *cmd, const char *value);
 
-/* --precision f32|bf16 (NULL: f32) -> SL_PRECISION_*; -1 with a message otherwise. */
+/* --precision auto|f32|bf16 (NULL: auto) -> SL_PRECISION_*; -1 with a message otherwise. */
 int cli_precision(const char *cmd, const char *value);
-/* What a run with that precision computes in, for its log: "bf16 (AMX tiles)", "bf16 (AVX-512 BF16)", or
-   "f32 (no AVX-512 BF16 here)" where bf16 products fall back to f32. */
-const char *cli_precision_name(int precision);
+/* What a run that asked for one precision and runs at another (sl_trainer_precision) computes in, for its
+   log: "bf16 (AMX tiles)", "bf16 (AVX-512 BF16)", "f32 (no AVX-512 BF16 here)" where bf16 products fall back
+   to f32, and with auto, why. */
+const char *cli_precision_name(int asked, int used);
 
 /* ---- annotated data for train and eval ---- */
 

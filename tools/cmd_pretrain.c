@@ -34,13 +34,14 @@
 #include "train_log.h"
 
 #define PRETRAIN_USAGE                                                                                       \
-    "usage: surligne pretrain --config tiny|small|base | --layers L --hidden H --heads A --intermediate F |\n" \
-    "                         --init MODEL.gguf|HF_DIR   [--tokenizer SPM.model]\n"                           \
-    "         --text FILE|DIR [--text FILE|DIR ...] [--weights W1,W2,...] -o OUT.gguf\n"                      \
-    "         [--steps N | --tokens N] [--batch 32] [--max-len 128] [--lr 5e-4] [--warmup-ratio 0.06]\n"      \
-    "         [--weight-decay 0.01] [--dropout 0.1] [--mask-prob 0.15] [--whole-word] [--seed 42]\n"          \
-    "         [--threads 1] [--valid-fraction 0.005] [--valid-max 256] [--eval-every 500]\n"                  \
-    "         [--log-every 20] [--save-every STEPS] [--drop-mlm] [--precision f32|bf16]\n"                     \
+    "usage: surligne pretrain --config tiny|small|base | --layers L --hidden H --heads A --intermediate F "  \
+    "|\n"                                                                                                    \
+    "                         --init MODEL.gguf|HF_DIR   [--tokenizer SPM.model]\n"                          \
+    "         --text FILE|DIR [--text FILE|DIR ...] [--weights W1,W2,...] -o OUT.gguf\n"                     \
+    "         [--steps N | --tokens N] [--batch 32] [--max-len 128] [--lr 5e-4] [--warmup-ratio 0.06]\n"     \
+    "         [--weight-decay 0.01] [--dropout 0.1] [--mask-prob 0.15] [--whole-word] [--seed 42]\n"         \
+    "         [--threads 1] [--valid-fraction 0.005] [--valid-max 256] [--eval-every 500]\n"                 \
+    "         [--log-every 20] [--save-every STEPS] [--drop-mlm] [--precision auto|f32|bf16]\n"              \
     "         [--init-std 0.02] [--local-heads] [--resume OUT.state.gguf] [--stop-at STEP]\n"
 
 #define SAVE_SECONDS 600.0
@@ -493,7 +494,8 @@ static int prepare(run *r) {
                total, a->batch, a->max_len, total * a->batch * a->max_len / 1e6,
                (double)total * a->batch / (double)n_train, (long long)n_train, sl_train_warmup_steps(o),
                a->lr, a->mask_prob, a->whole_word ? " (whole words)" : "", a->dropout,
-               cli_precision_name(a->precision), a->seed, a->threads, r->par.size, r->n_valid, a->eval_every);
+               cli_precision_name(a->precision, sl_trainer_precision(r->trainer)), a->seed, a->threads,
+               r->par.size, r->n_valid, a->eval_every);
         fflush(stdout);
     }
     return -1;

@@ -43,7 +43,8 @@
     "         [--epochs 3] [--batch 16] [--lr 5e-5] [--warmup-ratio 0.1] [--max-len 128] [--seed 42]\n"      \
     "         [--threads 1] [--max-steps N] [--shuffle none|epoch|grouped] [--dropout 0.1]\n"                \
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
-    "         [--log-every STEPS] [--unknown-labels error|O] [--precision f32|bf16] [--init-std 0.02]\n"     \
+    "         [--log-every STEPS] [--unknown-labels error|O] [--precision auto|f32|bf16] [--init-std "       \
+    "0.02]\n"                                                                                                \
     "         [--local-heads] [--transition-weight 0.5]\n"
 
 /* Without --save-every, the state is also saved when this much time has passed since the last save. */
@@ -550,7 +551,7 @@ static int prepare(run *r) {
         a->shuffle == 2 ? "each epoch, batches grouped by length"
         : a->shuffle    ? "each epoch"
                         : "none",
-        cli_precision_name(a->precision));
+        cli_precision_name(a->precision, sl_trainer_precision(r->trainer)));
     fflush(stdout);
     return -1;
 }

@@ -1,5 +1,6 @@
 #include "convert.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -573,6 +574,12 @@ static int key_is(const sl_gguf_kv *kv, const char *key) {
     return kv->name_len == strlen(key) && !memcmp(kv->name, key, kv->name_len);
 }
 
+/* The writer's file: to out_path (atomically), or with out_path NULL to malloc'ed bytes. */
+static sl_status write_model(sl_gguf_writer *w, const char *out_path, uint8_t **out_data, size_t *out_size,
+                             sl_error *err) {
+    return out_path ? sl_gguf_writer_write(w, out_path, err) : sl_gguf_writer_to_memory(w, out_data, out_size, err);
+}
+
 sl_status sl_model_file_with_transitions(const uint8_t *data, size_t size, const char *name,
                                          const float *transitions, float weight, const char *out_path,
                                          uint8_t **out_data, size_t *out_size, sl_error *err) {
@@ -599,8 +606,67 @@ sl_status sl_model_file_with_transitions(const uint8_t *data, size_t size, const
         sl_gguf_add_tensor(w, tn, t->type, t->n_dims, t->ne, t->data);
     }
     if (s == SL_OK)
-        s = out_path ? sl_gguf_writer_write(w, out_path, err)
-                     : sl_gguf_writer_to_memory(w, out_data, out_size, err);
+        s = write_model(w, out_path, out_data, out_size, err);
+    sl_gguf_writer_free(w);
+    sl_gguf_free(g);
+    return s;
+}
+
+/* The layer of a tensor named "blk.N.rest": N, and *rest the text after "blk.N."; -1 for other tensors. */
+static int layer_of(const char *tensor, const char **rest) {
+    if (strncmp(tensor, "blk.", 4) || tensor[4] < '0' || tensor[4] > '9') return -1;
+    char *end;
+    const long l = strtol(tensor + 4, &end, 10);
+    if (*end != '.' || l > INT_MAX) return -1;
+    *rest = end + 1;
+    return (int)l;
+}
+
+sl_status sl_model_stack(const uint8_t *data, size_t size, const char *name, const int *from, int n_layer,
+                         const char *out_path, uint8_t **out_data, size_t *out_size, sl_error *err) {
+    if (n_layer < 1 || n_layer > SL_MAX_STACK)
+        return sl_fail(err, SL_ERR_ARGUMENT, "a model of %d layers: give 1 to %d", n_layer, SL_MAX_STACK);
+    sl_gguf *g = NULL;
+    sl_status s = sl_gguf_parse(data, size, name, &g, err);
+    if (s != SL_OK) return s;
+    uint32_t n_old = 0;
+    s = sl_gguf_get_u32(g, "bert.block_count", &n_old, err);
+    for (int j = 0; s == SL_OK && j < n_layer; j++)
+        if (from[j] < 0 || from[j] >= (int)n_old)
+            s = sl_fail(err, SL_ERR_ARGUMENT, "%s has layers 0 to %u: no layer %d (new layer %d)", name,
+                        n_old - 1, from[j], j);
+    sl_gguf_writer *w = s == SL_OK ? sl_gguf_writer_new() : NULL;
+    if (s == SL_OK && !w) s = sl_fail(err, SL_ERR_MEMORY, "no memory");
+    for (size_t i = 0; s == SL_OK && i < sl_gguf_n_kv(g); i++) {
+        const sl_gguf_kv *kv = sl_gguf_kv_at(g, i);
+        if (!key_is(kv, "general.alignment") && !key_is(kv, "bert.block_count")) sl_gguf_add_kv_copy(w, kv);
+    }
+    if (s == SL_OK) sl_gguf_add_u32(w, "bert.block_count", (uint32_t)n_layer);
+    /* the tensors in the file's order, each layer's run of tensors written once per new layer made from it
+       where the first tensor of the file's layer 0 stood */
+    int written = 0;
+    for (size_t i = 0; s == SL_OK && i < sl_gguf_n_tensors(g); i++) {
+        char tn[256], out[300];
+        const char *rest;
+        if ((s = tensor_name(sl_gguf_tensor_at(g, i), name, tn, err))) break;
+        if (layer_of(tn, &rest) < 0) {
+            const sl_gguf_tensor *t = sl_gguf_tensor_at(g, i);
+            sl_gguf_add_tensor(w, tn, t->type, t->n_dims, t->ne, t->data);
+            continue;
+        }
+        if (written) continue;
+        written = 1;
+        for (int j = 0; s == SL_OK && j < n_layer; j++)
+            for (size_t k = 0; s == SL_OK && k < sl_gguf_n_tensors(g); k++) {
+                if ((s = tensor_name(sl_gguf_tensor_at(g, k), name, tn, err))) continue;
+                if (layer_of(tn, &rest) != from[j]) continue;
+                const sl_gguf_tensor *t = sl_gguf_tensor_at(g, k);
+                snprintf(out, sizeof out, "blk.%d.%s", j, rest);
+                sl_gguf_add_tensor(w, out, t->type, t->n_dims, t->ne, t->data);
+            }
+    }
+    if (s == SL_OK)
+        s = write_model(w, out_path, out_data, out_size, err);
     sl_gguf_writer_free(w);
     sl_gguf_free(g);
     return s;
@@ -764,8 +830,7 @@ sl_status sl_quantize_model(const uint8_t *data, size_t size, const char *name, 
         rep.bytes_out += sl_ggml_nbytes(ttype, t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
         sl_gguf_add_tensor(w, tname, ttype, t->n_dims, t->ne, bytes);
     }
-    s = out_path ? sl_gguf_writer_write(w, out_path, err)
-                 : sl_gguf_writer_to_memory(w, out_data, out_size, err);
+    s = write_model(w, out_path, out_data, out_size, err);
 done:
     for (size_t i = 0; owned && i < n_tensors; i++) free(owned[i]);
     free(owned);
@@ -874,8 +939,7 @@ sl_status sl_model_average(const uint8_t *const *data, const size_t *size, const
         if (s == SL_OK) sl_gguf_add_tensor(w, tn, SL_GGML_F32, t0->n_dims, t0->ne, avg[i]);
     }
     if (s == SL_OK)
-        s = out_path ? sl_gguf_writer_write(w, out_path, err)
-                     : sl_gguf_writer_to_memory(w, out_data, out_size, err);
+        s = write_model(w, out_path, out_data, out_size, err);
     for (size_t i = 0; avg && i < n_tensors; i++) free(avg[i]);
     free(avg);
     sl_gguf_writer_free(w);

@@ -64,6 +64,16 @@ sl_status sl_model_average(const uint8_t *const *data, const size_t *size, const
                            const double *weights, const char *out_path, uint8_t **out_data, size_t *out_size,
                            sl_error *err);
 
+/* A model of n_layer encoder layers made of the layers of `data`: new layer j is a copy of layer from[j]
+   (each 0 <= from[j] < the file's layers; a layer may be used more than once, in any order). Growing a
+   pre-trained encoder in depth this way ("0,1,2,3,0,1,2,3", stacking, Gong et al. 2019; or "0,1,2,3,2,3") and
+   pre-training on starts the deeper encoder from what the shallow one learnt. Every other key and tensor
+   (embeddings, heads, label transitions) is kept as it is, in its type; bert.block_count is set to n_layer.
+   Written to out_path (atomically), or with out_path NULL to malloc'ed bytes. */
+#define SL_MAX_STACK 64
+sl_status sl_model_stack(const uint8_t *data, size_t size, const char *name, const int *from, int n_layer,
+                         const char *out_path, uint8_t **out_data, size_t *out_size, sl_error *err);
+
 /* The model file `data` with the label transitions `transitions` ((n_labels + 1) x n_labels
    log-probabilities, model.h's sl_gguf_add_transitions) and their weight in place of any it had, or with none
    when transitions is NULL; every other key and tensor as it was. Written to out_path (atomically), or with

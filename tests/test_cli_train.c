@@ -229,6 +229,73 @@ static void test_average(void) {
     CHECK(!exists(tmp("bad.gguf")), "a failed average wrote its output");
 }
 
+/* ---- surligne stack: a deeper model of a model's layers ---- */
+
+/* The tensors of `stacked` that are not, bit for bit, their source in `orig` (blk.j.X: orig's blk.from[j].X,
+   others: the same name), plus the tensors of orig that stacked should have and lacks; -1 if unreadable. */
+static int stack_mismatches(const char *orig, const char *stacked, const int *from, int n_layer) {
+    const char *paths[2] = {orig, stacked};
+    uint8_t *d[2] = {0};
+    size_t n[2];
+    sl_gguf *g[2] = {0};
+    sl_error err;
+    int ok = 1, bad = 0, per_layer = 0, others = 0;
+    for (int k = 0; ok && k < 2; k++)
+        ok = sl_read_file(paths[k], &d[k], &n[k], &err) == SL_OK &&
+             sl_gguf_parse(d[k], n[k], paths[k], &g[k], &err) == SL_OK;
+    if (!ok) fprintf(stderr, "%s\n", err.message);
+    for (size_t i = 0; ok && i < sl_gguf_n_tensors(g[0]); i++) {
+        const sl_gguf_tensor *t = sl_gguf_tensor_at(g[0], i);
+        if (t->name_len > 6 && !memcmp(t->name, "blk.0.", 6))
+            per_layer++;
+        else if (t->name_len < 4 || memcmp(t->name, "blk.", 4))
+            others++;
+    }
+    for (size_t i = 0; ok && i < sl_gguf_n_tensors(g[1]); i++) {
+        const sl_gguf_tensor *y = sl_gguf_tensor_at(g[1], i);
+        char name[128], src[160];
+        snprintf(name, sizeof name, "%.*s", (int)y->name_len, y->name);
+        int j, at = 0;
+        if (sscanf(name, "blk.%d.%n", &j, &at) == 1 && at > 0 && j >= 0 && j < n_layer)
+            snprintf(src, sizeof src, "blk.%d.%s", from[j], name + at);
+        else
+            snprintf(src, sizeof src, "%s", name);
+        const sl_gguf_tensor *x = sl_gguf_find_tensor(g[0], src);
+        bad += !x || x->nbytes != y->nbytes || x->type != y->type || memcmp(x->data, y->data, x->nbytes);
+    }
+    if (ok) bad += abs((int)sl_gguf_n_tensors(g[1]) - (others + n_layer * per_layer));
+    uint32_t blocks = 0;
+    if (ok && (sl_gguf_get_u32(g[1], "bert.block_count", &blocks, &err) || blocks != (uint32_t)n_layer))
+        bad++;
+    for (int k = 0; k < 2; k++) sl_gguf_free(g[k]), free(d[k]);
+    return ok ? bad : -1;
+}
+
+static void test_stack(void) {
+    char out[512], m[512], train[512];
+    snprintf(out, sizeof out, "%s", tmp("stack.txt"));
+    snprintf(m, sizeof m, "%s", tmp("overfit.gguf"));
+    snprintf(train, sizeof train, "%s", tmp("small.conll"));
+    /* the same layers in the same order: the model itself */
+    expect("stack 0,1", run_cli(out, "stack %s --layers 0,1 -o %s", m, tmp("same.gguf")), 0, out, "2 layers");
+    CHECK(differing_tensors(m, tmp("same.gguf")) == 0, "stacking a model's own layers changed it");
+    /* deeper, reordered, repeated: each new layer its source's tensors, the rest untouched; it runs */
+    const int from[] = {1, 0, 1, 1};
+    expect("stack 1,0,1,1", run_cli(out, "stack %s --layers 1,0,1,1 -o %s", m, tmp("deep.gguf")), 0, out,
+           "4 layers");
+    const int bad = stack_mismatches(m, tmp("deep.gguf"), from, 4);
+    CHECK(bad == 0, "the 4-layer stack has %d tensor(s) or keys that are not their source's", bad);
+    expect("eval the stack", run_cli(out, "eval -m %s %s", tmp("deep.gguf"), train), 0, out, "micro avg");
+    /* what cannot be stacked */
+    expect("stack a layer it lacks", run_cli(out, "stack %s --layers 0,2 -o %s", m, tmp("bad.gguf")), 1, out,
+           "no layer 2 (new layer 1)");
+    expect("stack -1", run_cli(out, "stack %s --layers 0,-1 -o %s", m, tmp("bad.gguf")), 2, out,
+           "integers of at least 0");
+    expect("stack without --layers", run_cli(out, "stack %s -o %s", m, tmp("bad.gguf")), 2, out, "usage");
+    CHECK(!exists(tmp("bad.gguf")), "a failed stack wrote its output");
+    printf("  stack: 0,1 is the model bit for bit; 1,0,1,1 copies each layer's tensors and evaluates\n");
+}
+
 /* ---- stopped runs resume to the same weights ---- */
 
 static void test_resume(void) {
@@ -368,6 +435,7 @@ int main(void) {
     if (!tmpdir_create()) return 1;
     test_overfit();
     test_average();
+    test_stack();
     test_resume();
     test_errors();
     tmpdir_finish();

@@ -93,15 +93,16 @@ void cli_json_string(FILE *f, const char *s, size_t len) {
     fputc('"', f);
 }
 
-int cli_int_list(const char *cmd, const char *flag, const char *value, long *out, int max) {
+int cli_int_list(const char *cmd, const char *flag, const char *value, long lo, long *out, int max) {
     int n = 0;
     const char *p = value;
     while (*p) {
         char *end;
         long v = strtol(p, &end, 10);
-        if (end == p || v <= 0 || n == max || (*end && *end != ',')) {
-            fprintf(stderr, "surligne %s: %s '%s': expected up to %d positive integers separated by commas\n", cmd,
-                    flag, value, max);
+        if (end == p || v < lo || n == max || (*end && *end != ',')) {
+            fprintf(stderr,
+                    "surligne %s: %s '%s': expected up to %d integers of at least %ld separated by commas\n",
+                    cmd, flag, value, max, lo);
             return 0;
         }
         out[n++] = v;

@@ -17,8 +17,8 @@ const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 char *cli_read_all(const char *cmd, const char *path, size_t *size);
 /* Writes s[0, len) as a JSON string literal (quotes included). */
 void cli_json_string(FILE *f, const char *s, size_t len);
-/* A comma-separated list of positive integers ("32,128,512"); returns the count, 0 on error. */
-int cli_int_list(const char *cmd, const char *flag, const char *value, long *out, int max);
+/* A comma-separated list of integers, each at least lo ("32,128,512"); returns the count, 0 on error. */
+int cli_int_list(const char *cmd, const char *flag, const char *value, long lo, long *out, int max);
 /* The same for positive reals ("3,2.5,0.5"), such as weights. */
 int cli_real_list(const char *cmd, const char *flag, const char *value, double *out, int max);
 

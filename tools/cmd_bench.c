@@ -130,7 +130,8 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--tokenizer")) {
             if (!(tokenizer = cli_value("bench", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--seq")) {
-            if (!(v = cli_value("bench", argc, argv, &i)) || !(n_seqs = cli_int_list("bench", "--seq", v, seqs, 16)))
+            if (!(v = cli_value("bench", argc, argv, &i)) ||
+                !(n_seqs = cli_int_list("bench", "--seq", v, 1, seqs, 16)))
                 return 2;
         } else if (!strcmp(argv[i], "--threads")) {
             if (!(v = cli_value("bench", argc, argv, &i)) || !cli_int("bench", "--threads", v, 1, 256, &threads)) return 2;

@@ -15,5 +15,6 @@ int cmd_pretrain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_transitions(int argc, char **argv);
 int cmd_average(int argc, char **argv);
+int cmd_stack(int argc, char **argv);
 
 #endif

@@ -34,6 +34,7 @@ static const struct {
      "for Viterbi decoding)"},
     {"average", cmd_average,
      "average MODEL.gguf MODEL.gguf [...] -o OUT.gguf [--weights 1,1,...] (the mean of models' parameters)"},
+    {"stack", cmd_stack, "stack MODEL.gguf --layers 0,1,2,3,2,3 -o OUT.gguf (a deeper model of its layers)"},
     {"inspect", cmd_inspect, "inspect MODEL.gguf"},
     {"bench", cmd_bench,
      "bench -m MODEL.gguf [--seq 32,128,512] [--threads N] [--batch N] [--repeat N] [--kernel NAME]"},

@@ -5,7 +5,7 @@
 #        pretrain (the default, and the published model's recipe): masked-language-model pre-training by
 #          runs/pretrain-local/run.sh (`--config small --local-heads`: two heads of each of the first two layers
 #          start on the previous / next token) on the six sources of ../shared/data/french-text/, in three stages
-#          as the published encoder was made (runs/pretrain-local/README.md):
+#          as the published encoder was made (runs/pretrain-local/README.md; four stages):
 #          a. steps 1-8,000 of the 24,000-step schedule (32.8 M tokens) -> OUT/pt3.gguf, copied to f16
 #             (OUT/pt3.f16.gguf, as the committed runs/pretrain-local/pt3.f16.gguf);
 #          b. a warm restart from that copy (new Adam moments; lr 4.86e-4, 1 % warm-up, linear decay over
@@ -13,15 +13,18 @@
 #             f16 (OUT/pt4.f16.gguf, as the committed runs/pretrain-local/pt4.f16.gguf);
 #          c. a warm restart from that copy (lr 3.5e-4, 1 % warm-up, linear decay to 0 over 12,000 steps, seed 3):
 #             100.4 M tokens in all -> OUT/pt5.gguf, copied to f16 (OUT/pt5.f16.gguf, as the committed
-#             runs/pretrain-local/pt5.f16.gguf), which fine-tuning reads.
-#          About 3 h 10 min with 2 threads in bf16 on a 2-core Intel Xeon with AMX (8,900 tokens/s), about 4 h on
-#          a 2-core AMD EPYC (Zen 4), about 3 times that without AVX-512 BF16; a re-run resumes each stage from its
+#             runs/pretrain-local/pt5.f16.gguf);
+#          d. a warm restart from that copy (lr 3e-4, 1 % warm-up, linear decay to 0 over 16,000 steps, seed 4):
+#             165.9 M tokens in all -> OUT/pt6.gguf, copied to f16 (OUT/pt6.f16.gguf, as the committed
+#             runs/pretrain-local/pt6.f16.gguf), which fine-tuning reads.
+#          About 5 h 15 min with 2 threads in bf16 on a 2-core Intel Xeon with AMX (8,900 tokens/s), about 6 h 40 min
+#          on a 2-core AMD EPYC (Zen 4), about 3 times that without AVX-512 BF16; a re-run resumes each stage from its
 #          state file (OUT/NAME.state.gguf). The published encoder's steps ran with 1 or 2 threads and on two bf16
 #          kernels (its README): one thread count and kernel throughout is the same run to float rounding, not
 #          bit for bit;
 #        random: fresh random weights (`--config small --local-heads`);
-#        FILE.gguf: that encoder (for instance the committed runs/pretrain-local/pt5.f16.gguf, to skip a-c);
-#      d. SURLIGNE_TAPT=1 (not the published recipe; not for random) adds task-adaptive pre-training of that
+#        FILE.gguf: that encoder (for instance the committed runs/pretrain-local/pt6.f16.gguf, to skip a-d);
+#      e. SURLIGNE_TAPT=1 (not the published recipe; not for random) adds task-adaptive pre-training of that
 #         encoder: 1,800 more MLM steps (7.4 M tokens) on the six sources plus the words of WikiAnn-fr train and
 #         Europeana-fr train (40 % of the sequences; lr 3.5e-4, 1 % warm-up, linear decay, seed 3) ->
 #         OUT/tapt.gguf, copied to f16 (OUT/tapt.f16.gguf), which fine-tuning then reads: 29 min with 2 threads
@@ -70,17 +73,18 @@ case "$encoder" in
   random) init=(--config small --local-heads --tokenizer weights/sentencepiece.bpe.model) ;;
   pretrain)
     # a. the first 8,000 steps of the schedule; b. the warm restart from their f16 copy, 4,500 steps; c. the
-    # warm restart from that one's, 12,000 steps
+    # warm restart from that one's, 12,000 steps; d. the warm restart from c's, 16,000 steps
     stage pt3 --stop-at 8000
     stage pt4 --init "$out/pt3.f16.gguf" --steps 16000 --lr 4.86e-4 --warmup-ratio 0.01 --seed 2 --save-every 250 \
       --stop-at 4500
     stage pt5 --init "$out/pt4.f16.gguf" --steps 12000 --lr 3.5e-4 --warmup-ratio 0.01 --seed 3 --save-every 250
-    init=(--init "$out/pt5.f16.gguf")
+    stage pt6 --init "$out/pt5.f16.gguf" --steps 16000 --lr 3e-4 --warmup-ratio 0.01 --seed 4 --save-every 250
+    init=(--init "$out/pt6.f16.gguf")
     ;;
   *) init=(--init "$encoder") ;;
 esac
 
-# 1d. with SURLIGNE_TAPT=1, task-adaptive pre-training of that encoder (not of random weights): 1,800 more
+# 1e. with SURLIGNE_TAPT=1, task-adaptive pre-training of that encoder (not of random weights): 1,800 more
 # masked-language-model steps on the six sources plus the words of the two fine-tuning train sets (never their
 # dev or test), one sentence a line, weighted 4 and 2 (40 % of the sequences), then the f16 copy
 if [ "$encoder" != random ] && [ "${SURLIGNE_TAPT:-0}" = 1 ]; then

@@ -738,14 +738,7 @@ static int is_encoder_linear(const char *name, int n_dims, int n_layer) {
 
 static void tensor_row_to_f32(const sl_gguf_tensor *t, int64_t row, float *dst) {
     const int64_t n = t->ne[0];
-    if (t->type == SL_GGML_F32) {
-        memcpy(dst, t->data + (size_t)(row * n) * sizeof(float), (size_t)n * sizeof(float));
-    } else if (t->type == SL_GGML_F16) {
-        sl_to_f32(SL_DT_F16, t->data + (size_t)(row * n) * 2, dst, (size_t)n);
-    } else {
-        sl_dequantize_row_q8_0(
-            (const sl_block_q8_0 *)(const void *)(t->data + sl_ggml_nbytes(SL_GGML_Q8_0, row * n)), dst, n);
-    }
+    sl_row_to_f32(t->type, t->data + (size_t)row * sl_ggml_nbytes(t->type, n), dst, n);
 }
 
 /* The tensor t in `type`, row by row through f32: malloc'ed bytes. */
@@ -762,29 +755,26 @@ static uint8_t *convert_tensor(const sl_gguf_tensor *t, uint32_t type) {
     for (int64_t r = 0; r < rows; r++) {
         uint8_t *dst = out + (size_t)r * row_bytes;
         tensor_row_to_f32(t, r, row);
-        if (type == SL_GGML_Q8_0) {
-            sl_quantize_row_q8_0(row, (sl_block_q8_0 *)(void *)dst, n);
-        } else if (type == SL_GGML_F16) {
-            for (int64_t i = 0; i < n; i++) {
-                uint16_t h = sl_fp32_to_fp16(row[i]);
-                dst[2 * i] = (uint8_t)h;
-                dst[2 * i + 1] = (uint8_t)(h >> 8);
-            }
-        } else {
-            memcpy(dst, row, (size_t)n * sizeof *row);
-        }
+        sl_row_from_f32(type, row, dst, n);
     }
     free(row);
     return out;
 }
 
 sl_status sl_quantize_model(const uint8_t *data, size_t size, const char *name, uint32_t type,
-                            const char *out_path, uint8_t **out_data, size_t *out_size,
+                            uint32_t embd_type, const char *out_path, uint8_t **out_data, size_t *out_size,
                             sl_quantize_report *report, sl_error *err) {
     sl_quantize_report rep;
     memset(&rep, 0, sizeof rep);
     if (type != SL_GGML_F32 && type != SL_GGML_F16 && type != SL_GGML_Q8_0)
-        return sl_fail(err, SL_ERR_ARGUMENT, "cannot quantise to ggml type %u (f32, f16 or q8_0)", type);
+        return sl_fail(err, SL_ERR_ARGUMENT,
+                       "cannot quantise Linear weights to ggml type %u (%s): f32, f16 or q8_0", type,
+                       sl_ggml_type_name(type));
+    if (!sl_ggml_block_size(embd_type))
+        return sl_fail(
+            err, SL_ERR_ARGUMENT,
+            "cannot quantise the word embeddings to ggml type %u (%s): f32, f16, q8_0, q5_0 or q4_0",
+            embd_type, sl_ggml_type_name(embd_type));
     sl_gguf *g;
     sl_status s = sl_gguf_parse(data, size, name, &g, err);
     if (s != SL_OK) return s;
@@ -813,16 +803,18 @@ sl_status sl_quantize_model(const uint8_t *data, size_t size, const char *name, 
         if ((s = tensor_name(t, name, tname, err))) goto done;
         const void *bytes = t->data;
         uint32_t ttype = t->type;
-        if (is_encoder_linear(tname, t->n_dims, (int)n_layer) && t->type != type) {
-            if (type == SL_GGML_Q8_0 && t->ne[0] % SL_Q8_0_BLOCK != 0) {
+        const uint32_t want =
+            t->n_dims == 2 && !strcmp(tname, sl_global_specs[T_TOK_EMBD].gguf) ? embd_type : type;
+        if (is_encoder_linear(tname, t->n_dims, (int)n_layer) && t->type != want) {
+            if (t->ne[0] % sl_ggml_block_size(want) != 0) {
                 if (rep.n_kept++ == 0) snprintf(rep.first_kept, sizeof rep.first_kept, "%.95s", tname);
             } else {
-                if (!(owned[i] = convert_tensor(t, type))) {
+                if (!(owned[i] = convert_tensor(t, want))) {
                     s = sl_fail(err, SL_ERR_MEMORY, "no memory for tensor '%s'", tname);
                     goto done;
                 }
                 bytes = owned[i];
-                ttype = type;
+                ttype = want;
                 rep.n_converted++;
             }
         }

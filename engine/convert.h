@@ -100,18 +100,20 @@ void sl_labels_free(char **labels, int n);
 
 typedef struct {
     int n_converted; /* Linear weights written in the new type */
-    int n_kept;      /* Linear weights left in their type (q8_0: rows not a multiple of 32) */
+    int n_kept;      /* Linear weights left in their type (q types: rows not a multiple of 32) */
     char first_kept[96];
     size_t bytes_in, bytes_out; /* tensor data, before and after */
 } sl_quantize_report;
 
 /* Rewrites a model (GGUF bytes) with the Linear weights of the encoder layers (attention q, k, v, output,
-   feed-forward up and down) in `type`: SL_GGML_Q8_0, SL_GGML_F16 or SL_GGML_F32, from any of the three.
-   Embeddings, LayerNorms, biases and the classifier are copied as they are (see convert.c). Every key is
-   copied, general.file_type set as ggml does (f32 0, f16 1, q8_0 7). Writes to out_path atomically, or
-   when out_path is NULL to *out_data / *out_size (malloc'ed). report may be NULL. */
+   feed-forward up and down) in `type`: SL_GGML_Q8_0, SL_GGML_F16 or SL_GGML_F32, and the word embeddings in
+   `embd_type`: one of those or SL_GGML_Q5_0 / SL_GGML_Q4_0 (fewer bits for the largest table: its rows are
+   only gathered), from any of them. The position and type tables, LayerNorms, biases and the classifier are
+   copied as they are (see convert.c). Every key is copied, general.file_type set as ggml does for `type`
+   (f32 0, f16 1, q8_0 7). Writes to out_path atomically, or when out_path is NULL to *out_data / *out_size
+   (malloc'ed). report may be NULL. */
 sl_status sl_quantize_model(const uint8_t *data, size_t size, const char *name, uint32_t type,
-                            const char *out_path, uint8_t **out_data, size_t *out_size,
+                            uint32_t embd_type, const char *out_path, uint8_t **out_data, size_t *out_size,
                             sl_quantize_report *report, sl_error *err);
 
 #endif

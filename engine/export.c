@@ -176,14 +176,12 @@ static sl_status take_tensor(export_state *es, const sl_tensor_spec *spec, int l
         if (t->type == SL_GGML_F16) {
             sl_to_f32(SL_DT_F16, t->data, f, count);
             r->n_widened++;
-        } else if (t->type == SL_GGML_Q8_0) { /* the parser checked that rows are whole blocks */
-            const sl_block_q8_0 *blocks = (const sl_block_q8_0 *)(const void *)t->data;
+        } else { /* q8_0, q5_0 or q4_0 (the parser reads no other type and checked that rows are whole blocks)
+                  */
+            const size_t row_bytes = sl_ggml_nbytes(t->type, ne0);
             for (int64_t row = 0; row < ne1; row++)
-                sl_dequantize_row_q8_0(blocks + row * (ne0 / SL_Q8_0_BLOCK), f + row * ne0, ne0);
+                sl_row_to_f32(t->type, t->data + (size_t)row * row_bytes, f + row * ne0, ne0);
             r->n_dequantised++;
-        } else {
-            return sl_fail(err, SL_ERR_UNSUPPORTED, "tensor '%s' has type %s (f32, f16 or q8_0 are exported)",
-                           gguf_name, sl_ggml_type_name(t->type));
         }
         data = f;
     }

@@ -39,7 +39,7 @@ typedef struct {
 typedef struct {
     const char *architecture;   /* written in config.json, e.g. "CamembertForTokenClassification" */
     int n_tensors;              /* in model.safetensors */
-    int n_dequantised;          /* q8_0 tensors written as f32 */
+    int n_dequantised;          /* q8_0, q5_0 or q4_0 tensors written as f32 */
     int n_widened;              /* f16 tensors written as f32 (exactly) */
     bool dropped_mlm;           /* the file's MLM head was left out */
     bool dropped_classifier;    /* the file's classifier and labels were left out */

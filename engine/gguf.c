@@ -23,30 +23,38 @@
 /* ggml stores names with a terminating 0 in char[64]: the writer keeps to 63 so its files load there */
 #define GGUF_WRITER_MAX_NAME_BYTES 63
 #define GGUF_MAX_DIMS 4
-#define Q8_0_BLOCK 32       /* elements per q8_0 block */
-#define Q8_0_BLOCK_BYTES 34 /* fp16 scale + 32 int8 */
 
 /* ---- types -------------------------------------------------------------------------------------- */
 
+/* The types this file reads: elements and bytes per block (ggml's block layouts, quant.h). */
+static const struct {
+    uint32_t type;
+    int block, bytes;
+} ggml_blocks[] = {
+    {SL_GGML_F32, 1, 4},    {SL_GGML_F16, 1, 2}, {SL_GGML_Q4_0, 32, 18}, /* fp16 scale + 32 4-bit codes */
+    {SL_GGML_Q5_0, 32, 22}, /* fp16 scale + 32 high bits + 32 4-bit codes */
+    {SL_GGML_Q8_0, 32, 34}, /* fp16 scale + 32 int8 */
+};
+
+static int ggml_block_index(uint32_t type) {
+    for (size_t i = 0; i < sizeof ggml_blocks / sizeof ggml_blocks[0]; i++)
+        if (ggml_blocks[i].type == type) return (int)i;
+    return -1;
+}
+
+int sl_ggml_block_size(uint32_t type) {
+    const int i = ggml_block_index(type);
+    return i < 0 ? 0 : ggml_blocks[i].block;
+}
+
 size_t sl_ggml_nbytes(uint32_t type, int64_t n) {
-    if (n < 0) return SIZE_MAX;
-    uint64_t u = (uint64_t)n, bytes;
-    switch (type) {
-    case SL_GGML_F32:
-        if (u > UINT64_MAX / 4) return SIZE_MAX;
-        bytes = u * 4;
-        break;
-    case SL_GGML_F16:
-        if (u > UINT64_MAX / 2) return SIZE_MAX;
-        bytes = u * 2;
-        break;
-    case SL_GGML_Q8_0:
-        if (u % Q8_0_BLOCK != 0) return SIZE_MAX;
-        bytes = u / Q8_0_BLOCK * Q8_0_BLOCK_BYTES; /* cannot overflow: 34/32 * (2^63-1) < 2^64 */
-        break;
-    default:
-        return 0;
-    }
+    const int i = ggml_block_index(type);
+    if (i < 0) return 0;
+    if (n < 0 || (uint64_t)n % (uint64_t)ggml_blocks[i].block != 0) return SIZE_MAX;
+    /* at most 4 bytes per element: cannot overflow 64 bits for n < 2^62 */
+    const uint64_t blocks = (uint64_t)n / (uint64_t)ggml_blocks[i].block;
+    if (blocks > UINT64_MAX / 4 / (uint64_t)ggml_blocks[i].bytes) return SIZE_MAX;
+    const uint64_t bytes = blocks * (uint64_t)ggml_blocks[i].bytes;
     return bytes >= SIZE_MAX ? SIZE_MAX : (size_t)bytes;
 }
 
@@ -62,6 +70,12 @@ const char *sl_ggml_type_name(uint32_t type) {
     if (type < sizeof ggml_type_names / sizeof ggml_type_names[0] && ggml_type_names[type])
         return ggml_type_names[type];
     return "unknown";
+}
+
+uint32_t sl_ggml_type_by_name(const char *name) {
+    for (uint32_t i = 0; name && i < sizeof ggml_type_names / sizeof ggml_type_names[0]; i++)
+        if (ggml_type_names[i] && !strcmp(ggml_type_names[i], name)) return i;
+    return UINT32_MAX;
 }
 
 static const char *const gguf_type_names[] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
@@ -362,13 +376,15 @@ static sl_status read_tensor_info(gguf_reader *r, sl_gguf_tensor *t, size_t inde
     size_t type_at = r->pos;
     if ((s = read_u32(r, what, &type)) != SL_OK) return s;
     t->type = type;
-    if (type != SL_GGML_F32 && type != SL_GGML_F16 && type != SL_GGML_Q8_0)
-        return sl_fail(r->err, SL_ERR_UNSUPPORTED,
-                       "%s: %s: ggml type %u (%s) at offset %zu is not supported (f32, f16 and q8_0 are)",
-                       r->file, what, type, sl_ggml_type_name(type), type_at);
-    if (type == SL_GGML_Q8_0 && t->ne[0] % Q8_0_BLOCK != 0)
-        return sl_fail(r->err, SL_ERR_FORMAT, "%s: %s: q8_0 rows need ne[0] a multiple of %d, got %lld",
-                       r->file, what, Q8_0_BLOCK, (long long)t->ne[0]);
+    const int block = sl_ggml_block_size(type);
+    if (!block)
+        return sl_fail(
+            r->err, SL_ERR_UNSUPPORTED,
+            "%s: %s: ggml type %u (%s) at offset %zu is not supported (f32, f16, q8_0, q5_0 and q4_0 are)",
+            r->file, what, type, sl_ggml_type_name(type), type_at);
+    if (t->ne[0] % block != 0)
+        return sl_fail(r->err, SL_ERR_FORMAT, "%s: %s: %s rows need ne[0] a multiple of %d, got %lld",
+                       r->file, what, sl_ggml_type_name(type), block, (long long)t->ne[0]);
     t->nbytes = sl_ggml_nbytes(type, n);
     if (t->nbytes == SIZE_MAX)
         return sl_fail(r->err, SL_ERR_FORMAT, "%s: %s: %lld elements do not fit in memory", r->file, what,
@@ -940,9 +956,10 @@ void sl_gguf_add_tensor(sl_gguf_writer *w, const char *name, uint32_t type, int 
                     GGUF_MAX_DIMS);
         return;
     }
-    if (type != SL_GGML_F32 && type != SL_GGML_F16 && type != SL_GGML_Q8_0) {
-        WRITER_FAIL(w, SL_ERR_ARGUMENT, "gguf writer: tensor '%s': type %u is not f32, f16 or q8_0", pn,
-                    type);
+    const int block = sl_ggml_block_size(type);
+    if (!block) {
+        WRITER_FAIL(w, SL_ERR_ARGUMENT,
+                    "gguf writer: tensor '%s': type %u is not f32, f16, q8_0, q5_0 or q4_0", pn, type);
         return;
     }
     int64_t n = 1;
@@ -953,9 +970,9 @@ void sl_gguf_add_tensor(sl_gguf_writer *w, const char *name, uint32_t type, int 
         }
         n *= ne[d];
     }
-    if (type == SL_GGML_Q8_0 && (n_dims == 0 ? 1 : ne[0]) % Q8_0_BLOCK != 0) {
-        WRITER_FAIL(w, SL_ERR_ARGUMENT, "gguf writer: tensor '%s': q8_0 needs ne[0] a multiple of %d", pn,
-                    Q8_0_BLOCK);
+    if ((n_dims == 0 ? 1 : ne[0]) % block != 0) {
+        WRITER_FAIL(w, SL_ERR_ARGUMENT, "gguf writer: tensor '%s': %s needs ne[0] a multiple of %d", pn,
+                    sl_ggml_type_name(type), block);
         return;
     }
     size_t nbytes = sl_ggml_nbytes(type, n);

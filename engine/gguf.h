@@ -17,13 +17,25 @@ typedef enum {
     SL_GGUF_UINT64 = 10, SL_GGUF_INT64 = 11, SL_GGUF_FLOAT64 = 12,
 } sl_gguf_type;
 
-/* ggml tensor types used here (values from ggml.h). */
-typedef enum { SL_GGML_F32 = 0, SL_GGML_F16 = 1, SL_GGML_Q8_0 = 8 } sl_ggml_type;
+/* ggml tensor types read and written here (values from ggml.h). q4_0 and q5_0 (blocks of 32 values: an
+   fp16 scale and 4- or 5-bit codes, quant.h) serve only for the word embeddings, whose rows are dequantised
+   when gathered; the matrix products take q8_0. */
+typedef enum {
+    SL_GGML_F32 = 0,
+    SL_GGML_F16 = 1,
+    SL_GGML_Q4_0 = 2,
+    SL_GGML_Q5_0 = 6,
+    SL_GGML_Q8_0 = 8
+} sl_ggml_type;
 
 /* Bytes for n elements of a tensor type (n must be a multiple of the block size); 0 if unknown type;
    SIZE_MAX if n is negative, not a whole number of blocks, or the size does not fit in size_t. */
 size_t sl_ggml_nbytes(uint32_t type, int64_t n);
+/* Elements per block of a type this file reads (1 for f32 and f16, 32 for the q types); 0 for the others. */
+int sl_ggml_block_size(uint32_t type);
 const char *sl_ggml_type_name(uint32_t type);
+/* The type of a name of sl_ggml_type_name ("q8_0"), or UINT32_MAX for none. */
+uint32_t sl_ggml_type_by_name(const char *name);
 
 typedef struct {
     const char *name; size_t name_len; /* not 0-terminated in the file: use name_len */
@@ -49,7 +61,8 @@ typedef struct {
 typedef struct sl_gguf sl_gguf;
 
 /* Versions 2 and 3. Keys and tensor names must be unique; general.alignment (uint32, default 32) must be a
-   power of two; tensors are f32, f16 or q8_0 with at most 4 dimensions. Errors start with `name`. */
+   power of two; tensors are f32, f16, q8_0, q5_0 or q4_0 with at most 4 dimensions. Errors start with `name`.
+ */
 sl_status sl_gguf_parse(const uint8_t *data, size_t size, const char *name, sl_gguf **out, sl_error *err);
 void sl_gguf_free(sl_gguf *g);
 

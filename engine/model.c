@@ -136,8 +136,7 @@ struct sl_model {
     sl_weights w;
     float **owned; /* f32 copies of f16 tensors */
     int n_owned;
-    const char *first_q8; /* name of the first q8_0 tensor (in the file), or NULL */
-    size_t first_q8_len;
+    const sl_gguf_tensor *first_q8; /* the first quantised tensor (q8_0, q5_0 or q4_0), or NULL */
     sl_tokenizer *tok;
     sl_labelset labels;
     float *transitions; /* (n_labels + 1) x n_labels log-probabilities (sl_decoder), NULL when the file has
@@ -170,8 +169,8 @@ const sl_gguf *sl_model_gguf(const sl_model *m) { return m->gguf; }
 const sl_weights *sl_model_weights(const sl_model *m) { return &m->w; }
 sl_status sl_model_require_f32(const sl_model *m, sl_error *err) {
     if (!m->first_q8) return SL_OK;
-    return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: tensor '%.*s' is q8_0: train from an f32/f16 model", m->name,
-                   (int)m->first_q8_len, m->first_q8);
+    return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: tensor '%.*s' is %s: train from an f32/f16 model", m->name,
+                   (int)m->first_q8->name_len, m->first_q8->name, sl_ggml_type_name(m->first_q8->type));
 }
 sl_pool *sl_model_pool(sl_model *m) { return m->own->pool; }
 int sl_model_n_labels(const sl_model *m) { return m ? m->cfg.n_labels : 0; }
@@ -269,11 +268,14 @@ static int shares_bytes(const sl_gguf *g, const sl_gguf_tensor *t) {
 }
 
 /* Finds a tensor, checks its shape against the config, and gives an f32 pointer to its data (in place
-   for F32, a converted copy for F16). A Linear weight or the word embeddings (q8 not NULL) may also be
-   q8_0: then *q8 points at its blocks in place and *out is NULL. The position and type tables, LayerNorms
-   and biases must be f32 or f16: they are small, and rounding them buys nothing. */
+   for F32, a converted copy for F16). A Linear weight (packed not NULL) may also be q8_0: then it is packed
+   for the kernels into *packed and *out is NULL. The word embeddings (blocks_out not NULL) may be q8_0, q5_0
+   or q4_0: then *blocks_out points at their blocks in place, *blocks_type is their type and *out is NULL. The
+   position and type tables, LayerNorms and biases must be f32 or f16: they are small, and rounding them buys
+   nothing. */
 static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer, const float **out,
-                             const sl_block_q8_0 **q8, sl_q8_packed **packed, sl_error *err) {
+                             const void **blocks_out, uint32_t *blocks_type, sl_q8_packed **packed,
+                             sl_error *err) {
     char name[128];
     snprintf(name, sizeof name, spec->gguf, layer);
     const sl_gguf_tensor *t = sl_gguf_find_tensor(m->gguf, name);
@@ -291,21 +293,31 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
         *out = (const float *)t->data;
         return SL_OK;
     }
-    if (t->type == SL_GGML_Q8_0 && (q8 || packed)) { /* the parser checked that ne[0] is a multiple of 32 */
+    const int quantised = t->type == SL_GGML_Q8_0 || t->type == SL_GGML_Q5_0 || t->type == SL_GGML_Q4_0;
+    if (quantised && blocks_out) { /* the parser checked that ne[0] is a multiple of 32 */
+        *blocks_out = t->data;
+        *blocks_type = t->type;
+        *out = NULL;
+        if (!m->first_q8) m->first_q8 = t;
+        return SL_OK;
+    }
+    if (t->type == SL_GGML_Q8_0 && packed) {
         const sl_block_q8_0 *blocks = (const sl_block_q8_0 *)(const void *)t->data;
         const int group = sl_q8_kernels_best()->group;
-        if (q8) *q8 = blocks;
-        else if (!(m->writable && !shares_bytes(m->gguf, t) &&
-                   (*packed = sl_q8_pack_in_place((sl_block_q8_0 *)(uintptr_t)blocks, (int)ne1, (int)ne0, group))) &&
-                 !(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0, group)))
+        if (!(m->writable && !shares_bytes(m->gguf, t) &&
+              (*packed =
+                   sl_q8_pack_in_place((sl_block_q8_0 *)(uintptr_t)blocks, (int)ne1, (int)ne0, group))) &&
+            !(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0, group)))
             return sl_fail(err, SL_ERR_MEMORY, "no memory to pack tensor '%s'", name);
         *out = NULL;
-        if (!m->first_q8) m->first_q8 = t->name, m->first_q8_len = t->name_len;
+        if (!m->first_q8) m->first_q8 = t;
         return SL_OK;
     }
     if (t->type != SL_GGML_F16)
-        return sl_fail(err, SL_ERR_UNSUPPORTED, "tensor '%s' has type %s; %s", name, sl_ggml_type_name(t->type),
-                       t->type == SL_GGML_Q8_0 ? "only Linear weights and the word embeddings may be q8_0" : "this build reads f32, f16 and q8_0");
+        return sl_fail(err, SL_ERR_UNSUPPORTED, "tensor '%s' has type %s; %s", name,
+                       sl_ggml_type_name(t->type),
+                       quantised ? "only the word embeddings may be q4_0 or q5_0, and Linear weights q8_0"
+                                 : "this build reads f32, f16, q8_0, q5_0 and q4_0");
     float *f = malloc(n * sizeof *f);
     float **owned = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *owned);
     if (!f || !owned) {
@@ -451,8 +463,8 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     c->n_vocab = (int)te->ne[1];
     if ((s = load_labels(m, err)) || (s = load_transitions(m, err))) return s;
     for (int i = 0; i < N_GLOBAL_TENSORS; i++)
-        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i], i == T_TOK_EMBD ? &m->w.q8_tok_embd : NULL,
-                             NULL, err)))
+        if ((s = bind_tensor(m, &sl_global_specs[i], 0, &m->w.global[i],
+                             i == T_TOK_EMBD ? &m->w.tok_embd_rows : NULL, &m->w.tok_embd_type, NULL, err)))
             return s;
     m->w.layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.layers);
     m->w.q8_layers = calloc((size_t)c->n_layer * N_LAYER_TENSORS, sizeof *m->w.q8_layers);
@@ -461,17 +473,17 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     for (int l = 0; l < c->n_layer; l++)
         for (int i = 0; i < N_LAYER_TENSORS; i++) {
             const int k = l * N_LAYER_TENSORS + i;
-            if ((s = bind_tensor(m, &sl_layer_specs[i], l, &m->w.layers[k],
-                                 NULL, sl_layer_specs[i].cols != DIM_NONE ? &m->w.q8_layers[k] : NULL, err)))
+            if ((s = bind_tensor(m, &sl_layer_specs[i], l, &m->w.layers[k], NULL, NULL,
+                                 sl_layer_specs[i].cols != DIM_NONE ? &m->w.q8_layers[k] : NULL, err)))
                 return s;
         }
     for (int i = 0; c->n_labels > 0 && i < N_HEAD_TENSORS; i++)
-        if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->w.head[i],
-                             NULL, sl_head_specs[i].cols != DIM_NONE ? &m->w.q8_head[i] : NULL, err)))
+        if ((s = bind_tensor(m, &sl_head_specs[i], 0, &m->w.head[i], NULL, NULL,
+                             sl_head_specs[i].cols != DIM_NONE ? &m->w.q8_head[i] : NULL, err)))
             return s;
     c->has_mlm = sl_gguf_find_tensor(g, sl_mlm_specs[M_BIAS].gguf) != NULL;
     for (int i = 0; c->has_mlm && i < N_MLM_TENSORS; i++)
-        if ((s = bind_tensor(m, &sl_mlm_specs[i], 0, &m->w.mlm[i], NULL, NULL, err))) return s;
+        if ((s = bind_tensor(m, &sl_mlm_specs[i], 0, &m->w.mlm[i], NULL, NULL, NULL, err))) return s;
     if (c->n_labels == 0 && !c->has_mlm)
         return sl_fail(err, SL_ERR_FORMAT, "no head: key '%s' is empty and tensor '%s' is missing", KEY_LABELS,
                        sl_mlm_specs[M_BIAS].gguf);
@@ -625,8 +637,11 @@ void sl_encoder_forward(const sl_config *c, const sl_weights *w, const int32_t *
     /* embeddings: emb (N,C) = word + type 0 + position, LayerNorm, dropout */
     for (int i = 0; i < N; i++) {
         const float *we = w->global[T_TOK_EMBD] ? w->global[T_TOK_EMBD] + (size_t)ids[i] * C : NULL;
-        if (!we) { /* a q8_0 table: the row is dequantised into the output first */
-            sl_dequantize_row_q8_0(w->q8_tok_embd + (size_t)ids[i] * (C / SL_Q8_0_BLOCK), a->emb + (size_t)i * C, C);
+        if (!we) { /* a quantised table: the row is dequantised into the output first */
+            sl_row_to_f32(w->tok_embd_type,
+                          (const uint8_t *)w->tok_embd_rows +
+                              (size_t)ids[i] * sl_ggml_nbytes(w->tok_embd_type, C),
+                          a->emb + (size_t)i * C, C);
             we = a->emb + (size_t)i * C;
         }
         const float *pe = w->global[T_POS_EMBD] + (size_t)a->pos[i] * C;

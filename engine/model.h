@@ -66,7 +66,9 @@ typedef struct {
     const float *mlm[N_MLM_TENSORS];   /* NULL without the MLM head */
     sl_q8_packed **q8_layers; /* (n_layer, N_LAYER_TENSORS) packed for the kernels, or NULL when none is q8_0 */
     sl_q8_packed *q8_head[N_HEAD_TENSORS];
-    const sl_block_q8_0 *q8_tok_embd; /* the word embeddings in q8_0 (rows dequantised when gathered), or NULL */
+    const void
+        *tok_embd_rows;     /* the word embeddings when quantised (rows dequantised when gathered), or NULL */
+    uint32_t tok_embd_type; /* their ggml type: q8_0, q5_0 or q4_0 (gguf.h) */
 } sl_weights;
 
 /* Activations of one layer. In inference the layers share one set of buffers (only the forward pass needs

@@ -2,7 +2,9 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "safetensors.h"
 #include "simd.h"
 
 /* ---- rows --------------------------------------------------------------------------------------- */
@@ -32,6 +34,116 @@ void sl_dequantize_row_q8_0(const sl_block_q8_0 *y, float *x, int64_t k) {
     for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
         const float d = sl_fp16_to_fp32(y[b].d);
         for (int i = 0; i < SL_Q8_0_BLOCK; i++) x[b * SL_Q8_0_BLOCK + i] = d * y[b].qs[i];
+    }
+}
+
+/* The value of largest magnitude of a block, with its sign (the first of them). */
+static float block_signed_max(const float *x) {
+    float amax = 0.0f, max = 0.0f;
+    for (int i = 0; i < SL_Q8_0_BLOCK; i++)
+        if (fabsf(x[i]) > amax) amax = fabsf(x[i]), max = x[i];
+    return max;
+}
+
+/* The codes of one block with `levels` (16 or 32) codes, as the header says: the scale stored in y_d. */
+static void block_codes(const float *x, int levels, uint16_t *y_d, uint8_t *q) {
+    const float d = block_signed_max(x) / (float)-(levels / 2), id = d != 0 ? 1.0f / d : 0.0f;
+    *y_d = sl_fp32_to_fp16(d);
+    for (int i = 0; i < SL_Q8_0_BLOCK; i++) {
+        /* NaN to code 0 and infinities to the ends: casting them is undefined */
+        const float v = fminf(fmaxf(x[i] * id + (float)(levels / 2) + 0.5f, 0.0f), (float)(levels - 1));
+        q[i] = v == v ? (uint8_t)v : 0;
+    }
+}
+
+void sl_quantize_row_q4_0(const float *x, sl_block_q4_0 *y, int64_t k) {
+    for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
+        uint8_t q[SL_Q8_0_BLOCK];
+        block_codes(x + b * SL_Q8_0_BLOCK, 16, &y[b].d, q);
+        for (int i = 0; i < SL_Q8_0_BLOCK / 2; i++) y[b].qs[i] = (uint8_t)(q[i] | q[i + 16] << 4);
+    }
+}
+
+void sl_dequantize_row_q4_0(const sl_block_q4_0 *y, float *x, int64_t k) {
+    for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
+        const float d = sl_fp16_to_fp32(y[b].d);
+        float *xb = x + b * SL_Q8_0_BLOCK;
+        for (int i = 0; i < SL_Q8_0_BLOCK / 2; i++) {
+            xb[i] = d * (float)((y[b].qs[i] & 15) - 8);
+            xb[i + 16] = d * (float)((y[b].qs[i] >> 4) - 8);
+        }
+    }
+}
+
+void sl_quantize_row_q5_0(const float *x, sl_block_q5_0 *y, int64_t k) {
+    for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
+        uint8_t q[SL_Q8_0_BLOCK];
+        block_codes(x + b * SL_Q8_0_BLOCK, 32, &y[b].d, q);
+        uint32_t qh = 0;
+        for (int i = 0; i < SL_Q8_0_BLOCK; i++) qh |= (uint32_t)(q[i] >> 4) << i;
+        for (int i = 0; i < 4; i++) y[b].qh[i] = (uint8_t)(qh >> 8 * i);
+        for (int i = 0; i < SL_Q8_0_BLOCK / 2; i++)
+            y[b].qs[i] = (uint8_t)((q[i] & 15) | (q[i + 16] & 15) << 4);
+    }
+}
+
+void sl_dequantize_row_q5_0(const sl_block_q5_0 *y, float *x, int64_t k) {
+    for (int64_t b = 0; b < k / SL_Q8_0_BLOCK; b++) {
+        const float d = sl_fp16_to_fp32(y[b].d);
+        const uint32_t qh =
+            y[b].qh[0] | (uint32_t)y[b].qh[1] << 8 | (uint32_t)y[b].qh[2] << 16 | (uint32_t)y[b].qh[3] << 24;
+        float *xb = x + b * SL_Q8_0_BLOCK;
+        for (int i = 0; i < SL_Q8_0_BLOCK / 2; i++) {
+            xb[i] = d * (float)((int)((y[b].qs[i] & 15) | (qh >> i & 1) << 4) - 16);
+            xb[i + 16] = d * (float)((int)((y[b].qs[i] >> 4) | (qh >> (i + 16) & 1) << 4) - 16);
+        }
+    }
+}
+
+void sl_row_to_f32(uint32_t type, const void *row, float *x, int64_t k) {
+    switch (type) {
+    case SL_GGML_F32:
+        memcpy(x, row, (size_t)k * sizeof *x);
+        break;
+    case SL_GGML_F16:
+        sl_to_f32(SL_DT_F16, row, x, (size_t)k);
+        break;
+    case SL_GGML_Q8_0:
+        sl_dequantize_row_q8_0(row, x, k);
+        break;
+    case SL_GGML_Q5_0:
+        sl_dequantize_row_q5_0(row, x, k);
+        break;
+    case SL_GGML_Q4_0:
+        sl_dequantize_row_q4_0(row, x, k);
+        break;
+    default:
+        memset(x, 0, (size_t)k * sizeof *x); /* callers check the type first (sl_ggml_block_size) */
+    }
+}
+
+void sl_row_from_f32(uint32_t type, const float *x, void *row, int64_t k) {
+    switch (type) {
+    case SL_GGML_F32:
+        memcpy(row, x, (size_t)k * sizeof *x);
+        break;
+    case SL_GGML_F16:
+        for (int64_t i = 0; i < k; i++) {
+            const uint16_t h = sl_fp32_to_fp16(x[i]);
+            memcpy((uint8_t *)row + 2 * i, &h, 2);
+        }
+        break;
+    case SL_GGML_Q8_0:
+        sl_quantize_row_q8_0(x, row, k);
+        break;
+    case SL_GGML_Q5_0:
+        sl_quantize_row_q5_0(x, row, k);
+        break;
+    case SL_GGML_Q4_0:
+        sl_quantize_row_q4_0(x, row, k);
+        break;
+    default:
+        break;
     }
 }
 

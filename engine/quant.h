@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "fp16.h"
+#include "gguf.h"
 
 #define SL_Q8_0_BLOCK 32
 
@@ -32,6 +33,36 @@ _Static_assert(sizeof(sl_block_q8_0) == 34,
 void sl_quantize_row_q8_0(const float *x, sl_block_q8_0 *y, int64_t k);
 /* x (k) = d * q for each block of y (k/32 blocks). */
 void sl_dequantize_row_q8_0(const sl_block_q8_0 *y, float *x, int64_t k);
+
+/* q5_0 and q4_0, ggml's blocks of 32 values with fewer bits, for the word embeddings only (rows gathered
+   and dequantised, never multiplied): the value of largest magnitude m sets d = m / -16 (q5_0) or m / -8
+   (q4_0), so that it is coded exactly, and each value gets the code q = min(31 or 15, trunc(x / d + 16.5 or
+   8.5)): value = d * (q - 16) or d * (q - 8). Values of the other sign than m beyond 15/16 (7/8) of |m| are
+   clamped. Codes of values i and i + 16 of a block share byte i of qs: i in the low nibble, i + 16 in the
+   high one; q5_0 keeps each code's fifth bit in qh, bit i for value i (a little-endian 32-bit word). */
+typedef struct {
+    uint16_t d;                    /* scale, IEEE fp16 bits */
+    uint8_t qs[SL_Q8_0_BLOCK / 2]; /* codes in [0, 15] */
+} sl_block_q4_0;
+
+typedef struct {
+    uint16_t d;                    /* scale, IEEE fp16 bits */
+    uint8_t qh[4];                 /* the fifth bit of each code */
+    uint8_t qs[SL_Q8_0_BLOCK / 2]; /* the four low bits */
+} sl_block_q5_0;
+
+_Static_assert(sizeof(sl_block_q4_0) == 18, "a q4_0 block is an fp16 scale and 16 bytes (as in ggml)");
+_Static_assert(sizeof(sl_block_q5_0) == 22, "a q5_0 block is an fp16 scale and 20 bytes (as in ggml)");
+
+void sl_quantize_row_q4_0(const float *x, sl_block_q4_0 *y, int64_t k);
+void sl_dequantize_row_q4_0(const sl_block_q4_0 *y, float *x, int64_t k);
+void sl_quantize_row_q5_0(const float *x, sl_block_q5_0 *y, int64_t k);
+void sl_dequantize_row_q5_0(const sl_block_q5_0 *y, float *x, int64_t k);
+
+/* One row of k values of a tensor in ggml type `type` (f32, f16, q8_0, q5_0 or q4_0; k a multiple of its
+   block size, sl_ggml_block_size) from / to f32. The row's bytes are sl_ggml_nbytes(type, k). */
+void sl_row_to_f32(uint32_t type, const void *row, float *x, int64_t k);
+void sl_row_from_f32(uint32_t type, const float *x, void *row, int64_t k);
 
 /* Activations for the product: q (k) int8 and d (k/32) float scales of one row, as sl_quantize_row_q8_0
    but with the scale kept in f32. */

@@ -874,7 +874,8 @@ sl_status sl_trainer_save_as(const sl_trainer *t, const char *path, int drop_mlm
         uint8_t *data = NULL;
         size_t size = 0;
         s = sl_gguf_writer_to_memory(w, &data, &size, err);
-        if (s == SL_OK) s = sl_quantize_model(data, size, path, SL_GGML_F16, path, NULL, NULL, NULL, err);
+        if (s == SL_OK)
+            s = sl_quantize_model(data, size, path, SL_GGML_F16, SL_GGML_F16, path, NULL, NULL, NULL, err);
         free(data);
     }
     sl_gguf_writer_free(w);

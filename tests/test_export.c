@@ -460,7 +460,7 @@ static void test_quantised(void) {
         uint8_t *q = NULL;
         size_t qsize;
         sl_error err = {0};
-        if (sl_quantize_model(gguf, size, "tiny.gguf", types[k], NULL, &q, &qsize, NULL, &err)) {
+        if (sl_quantize_model(gguf, size, "tiny.gguf", types[k], types[k], NULL, &q, &qsize, NULL, &err)) {
             CHECK(0, "%s", err.message);
             continue;
         }

@@ -448,7 +448,7 @@ static void test_writer_checks(void) {
     } bad[] = {{"dup key", "key 'k' added twice"},
                {"dup tensor", "tensor 't' added twice"},
                {"q8_0 ne[0]", "q8_0 needs ne[0] a multiple of 32"},
-               {"type", "type 12 is not f32, f16 or q8_0"},
+               {"type", "type 12 is not f32, f16, q8_0, q5_0 or q4_0"},
                {"n_dims", "5 dimensions"},
                {"alignment", "general.alignment must be a uint32 power of two"}};
     for (int i = 0; i < 6; i++) {
@@ -483,7 +483,9 @@ static void test_nbytes(void) {
     CHECK(sl_ggml_nbytes(SL_GGML_Q8_0, 33) == SIZE_MAX, "q8_0 partial block");
     CHECK(sl_ggml_nbytes(SL_GGML_F32, -1) == SIZE_MAX, "negative");
     CHECK(sl_ggml_nbytes(SL_GGML_F32, INT64_MAX) == SIZE_MAX, "overflow");
-    CHECK(sl_ggml_nbytes(2, 32) == 0, "unknown type");
+    CHECK(sl_ggml_nbytes(SL_GGML_Q4_0, 64) == 36 && sl_ggml_nbytes(SL_GGML_Q5_0, 64) == 44, "q4_0, q5_0");
+    CHECK(sl_ggml_nbytes(SL_GGML_Q5_0, 16) == SIZE_MAX, "q5_0 partial block");
+    CHECK(sl_ggml_nbytes(3, 32) == 0, "unknown type (q4_1)");
     CHECK(strcmp(sl_ggml_type_name(SL_GGML_Q8_0), "q8_0") == 0 &&
               strcmp(sl_ggml_type_name(4), "unknown") == 0,
           "type names");

@@ -136,6 +136,103 @@ static void test_quantize(void) {
     free(qa);
 }
 
+/* q4_0 and q5_0 (the word embeddings' fewer-bit blocks): ggml's layout, byte for byte, on a block whose
+   codes are known, then the error bound on random rows. */
+static void test_low_bit_blocks(void) {
+    CHECK(sl_ggml_nbytes(SL_GGML_Q4_0, 64) == 36 && sl_ggml_nbytes(SL_GGML_Q5_0, 64) == 44 &&
+              sl_ggml_nbytes(SL_GGML_Q5_0, 48) == SIZE_MAX && sl_ggml_block_size(SL_GGML_Q4_0) == 32 &&
+              sl_ggml_block_size(3 /* q4_1 */) == 0,
+          "q4_0 / q5_0 sizes");
+    CHECK(sl_ggml_type_by_name("q5_0") == SL_GGML_Q5_0 && sl_ggml_type_by_name("q4_0") == 2 &&
+              sl_ggml_type_by_name("q9_0") == UINT32_MAX,
+          "type names");
+    /* codes c: value = d (c - 8), d = 0.25 (q4_0), from the block's largest magnitude -2 (codes 0) */
+    float x[32], y[32];
+    int c4[32], c5[32];
+    for (int i = 0; i < 32; i++) {
+        c4[i] = i < 16 ? (5 * i + 1) % 16 : (3 * i + 2) % 16; /* 0 at i = 3 and 26 */
+        x[i] = 0.25f * (float)(c4[i] - 8);
+    }
+    sl_block_q4_0 b4;
+    sl_quantize_row_q4_0(x, &b4, 32);
+    CHECK(b4.d == 0x3400, "q4_0 scale %04x, expected fp16(0.25) = 3400", b4.d);
+    CHECK(b4.qs[0] == 0x21 && b4.qs[1] == 0x56,
+          "q4_0 bytes 0, 1: %02x %02x (low nibble value i, high i + 16)", b4.qs[0], b4.qs[1]);
+    int bad = 0;
+    for (int i = 0; i < 16; i++) bad += b4.qs[i] != (c4[i] | c4[i + 16] << 4);
+    sl_dequantize_row_q4_0(&b4, y, 32);
+    for (int i = 0; i < 32; i++) bad += y[i] != x[i];
+    CHECK(bad == 0, "q4_0: %d codes or values differ", bad);
+    /* q5_0: value = d (c - 16), d = 0.125 from the largest magnitude -2 (code 0) */
+    for (int i = 0; i < 32; i++) {
+        c5[i] = i == 7 ? 0 : (7 * i + 3) % 31 + 1;
+        x[i] = 0.125f * (float)(c5[i] - 16);
+    }
+    sl_block_q5_0 b5;
+    sl_quantize_row_q5_0(x, &b5, 32);
+    uint32_t qh = 0;
+    for (int i = 0; i < 32; i++) qh |= (uint32_t)(c5[i] >> 4) << i;
+    CHECK(b5.d == 0x3000, "q5_0 scale %04x, expected fp16(0.125) = 3000", b5.d);
+    bad = 0;
+    for (int i = 0; i < 4; i++) bad += b5.qh[i] != (uint8_t)(qh >> 8 * i);
+    for (int i = 0; i < 16; i++) bad += b5.qs[i] != ((c5[i] & 15) | (c5[i + 16] & 15) << 4);
+    sl_dequantize_row_q5_0(&b5, y, 32);
+    for (int i = 0; i < 32; i++) bad += y[i] != x[i];
+    CHECK(bad == 0, "q5_0: %d bytes or values differ", bad);
+    /* codes 4 (value 0) .. 19: byte 0 is code 4 | code 20 << 4 low bits, qh bit 16 onward set */
+    CHECK(b5.qs[0] == ((c5[0] & 15) | (c5[16] & 15) << 4) && c5[0] == 4 && (b5.qs[0] & 15) == 4,
+          "q5_0 byte 0: %02x", b5.qs[0]);
+
+    /* random rows of every scale: |x - value| <= d/2 where the value is not clamped, d otherwise (the other
+       sign's end of the range holds one code fewer), plus the codes times the rounding of d to fp16 */
+    enum { K = 32 * 64 };
+    float *r = malloc(K * sizeof *r), *back = malloc(K * sizeof *back);
+    sl_block_q4_0 *q4 = malloc(K / 32 * sizeof *q4);
+    sl_block_q5_0 *q5 = malloc(K / 32 * sizeof *q5);
+    double worst[2] = {0, 0};
+    for (int trial = 0; trial < 20; trial++) {
+        for (int b = 0; b < K / 32; b++) {
+            float scale = powf(10.0f, (float)(rand_u32() % 9) - 4.0f);
+            for (int i = 0; i < 32; i++) r[b * 32 + i] = b % 13 == 5 ? 0.0f : scale * rand_uniform();
+        }
+        for (int t = 0; t < 2; t++) {
+            const int half = t ? 16 : 8;
+            if (t) {
+                sl_quantize_row_q5_0(r, q5, K);
+                sl_row_to_f32(SL_GGML_Q5_0, q5, back, K);
+            } else {
+                sl_quantize_row_q4_0(r, q4, K);
+                sl_row_to_f32(SL_GGML_Q4_0, q4, back, K);
+            }
+            for (int b = 0; b < K / 32; b++) {
+                float amax = 0, max = 0;
+                for (int i = 0; i < 32; i++)
+                    if (fabsf(r[b * 32 + i]) > amax) amax = fabsf(r[b * 32 + i]), max = r[b * 32 + i];
+                const double d = fabs((double)max / half), d16 = fabs(sl_fp16_to_fp32(t ? q5[b].d : q4[b].d));
+                for (int i = 0; i < 32; i++) {
+                    const float v = r[b * 32 + i];
+                    const int clamped = (v > 0) != (max > 0) && fabsf(v) > (half - 1) * d;
+                    const double bound = (clamped ? d : d / 2) * (1 + 1e-4) + half * fabs(d - d16) + 1e-30;
+                    const double e = fabs((double)v - back[b * 32 + i]);
+                    if (e / bound > worst[t]) worst[t] = e / bound;
+                }
+            }
+        }
+    }
+    CHECK(worst[0] <= 1.0 && worst[1] <= 1.0, "error %.3f (q4_0), %.3f (q5_0) times the bound", worst[0],
+          worst[1]);
+    printf("  q4_0 / q5_0: worst error %.3f / %.3f of the bound\n", worst[0], worst[1]);
+    /* a NaN in a block: codes in range, no undefined cast (the sanitiser build runs this) */
+    r[0] = NAN;
+    r[1] = INFINITY;
+    sl_quantize_row_q4_0(r, q4, 64);
+    sl_quantize_row_q5_0(r, q5, 64);
+    free(r);
+    free(back);
+    free(q4);
+    free(q5);
+}
+
 /* ---- the kernels --------------------------------------------------------------------------------- */
 
 /* Random q8_0 weights (N rows of nb blocks) in int8 (-128 included), unit or random scales. */
@@ -577,6 +674,115 @@ static void test_pack_in_place(const uint8_t *q8, size_t q8_size, sl_model *m8) 
     free(aliased_w);
 }
 
+/* Word embeddings in q5_0 / q4_0: the gathered rows are the dequantised ones exactly (the same logits as an
+   f32 model holding those values), the file's types and size, training refused, the logits near f32's. */
+static void test_low_bit_embeddings(const uint8_t *f32, size_t f32_size, sl_model *m32) {
+    static const struct {
+        uint32_t type, embd;
+        const char *what;
+        double max_diff, agreement;
+    } cases[] = {
+        /* Measured on this random tiny model (q8_0 alone: 4.7e-2, 99.4%): q8_0 + q5_0 max abs diff 0.105,
+           argmax agreement 97.8%; q8_0 + q4_0 0.232, 96.0%. Its near-ties are frequent and its embeddings
+           are random; a broken gather gives diffs of order 1 and about 1/7 agreement. */
+        {SL_GGML_Q8_0, SL_GGML_Q5_0, "q8_0 + q5_0 embeddings", 0.25, 0.94},
+        {SL_GGML_Q8_0, SL_GGML_Q4_0, "q8_0 + q4_0 embeddings", 0.5, 0.9},
+    };
+    sl_error err;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        uint8_t *q = NULL, *e = NULL, *back = NULL;
+        size_t q_size, e_size, back_size;
+        sl_quantize_report rep;
+        sl_model *mq = NULL, *me = NULL, *mb = NULL;
+        sl_status s = sl_quantize_model(f32, f32_size, "tiny", cases[k].type, cases[k].embd, NULL, &q,
+                                        &q_size, &rep, &err);
+        CHECK(s == SL_OK && rep.n_converted == 13, "%s: %s", cases[k].what, s ? err.message : "count");
+        /* f32 Linear weights with these embeddings, and that file back to all f32 (dequantised embeddings) */
+        if (s == SL_OK)
+            s = sl_quantize_model(f32, f32_size, "tiny", SL_GGML_F32, cases[k].embd, NULL, &e, &e_size, &rep,
+                                  &err);
+        CHECK(s == SL_OK && rep.n_converted == 1, "f32 + %s embeddings: %s", sl_ggml_type_name(cases[k].embd),
+              s ? err.message : "count");
+        if (s == SL_OK)
+            s = sl_quantize_model(e, e_size, "tiny-e", SL_GGML_F32, SL_GGML_F32, NULL, &back, &back_size,
+                                  &rep, &err);
+        if (s == SL_OK && (s = sl_model_load_memory(q, q_size, "q", &mq, &err)) == SL_OK &&
+            (s = sl_model_load_memory(e, e_size, "e", &me, &err)) == SL_OK)
+            s = sl_model_load_memory(back, back_size, "back", &mb, &err);
+        CHECK(s == SL_OK, "%s: %s", cases[k].what, err.message);
+        if (s == SL_OK) {
+            sl_gguf *g;
+            if (sl_gguf_parse(q, q_size, "q", &g, &err) == SL_OK) {
+                const sl_gguf_tensor *t = sl_gguf_find_tensor(g, "token_embd.weight");
+                CHECK(t && t->type == cases[k].embd &&
+                          t->nbytes == sl_ggml_nbytes(cases[k].embd, t->ne[0] * t->ne[1]),
+                      "%s: the word embeddings' type", cases[k].what);
+                t = sl_gguf_find_tensor(g, "blk.0.attn_q.weight");
+                CHECK(t && t->type == SL_GGML_Q8_0, "%s: Linear weights in q8_0", cases[k].what);
+                uint32_t ft = 99;
+                CHECK(sl_gguf_get_u32(g, "general.file_type", &ft, &err) == SL_OK && ft == 7, "file_type %u",
+                      ft);
+                sl_gguf_free(g);
+            }
+            char what[64];
+            snprintf(what, sizeof what, "f32 + %s embeddings, exact", sl_ggml_type_name(cases[k].embd));
+            compare_models(mb, me, what, 0.0, 1.0);
+            compare_models(m32, mq, cases[k].what, cases[k].max_diff, cases[k].agreement);
+            s = sl_model_require_f32(me, &err);
+            CHECK(s == SL_ERR_UNSUPPORTED && strstr(err.message, "token_embd.weight") &&
+                      strstr(err.message, sl_ggml_type_name(cases[k].embd)),
+                  "training refused: %s", err.message);
+        }
+        sl_model_free(mq);
+        sl_model_free(me);
+        sl_model_free(mb);
+        free(q);
+        free(e);
+        free(back);
+    }
+    /* a Linear weight in q5_0 (no kernel multiplies it): the load names it */
+    sl_gguf *g;
+    if (sl_gguf_parse(f32, f32_size, "tiny", &g, &err) == SL_OK) {
+        sl_gguf_writer *w = sl_gguf_writer_new();
+        void *blocks = NULL;
+        for (size_t i = 0; i < sl_gguf_n_kv(g); i++) sl_gguf_add_kv_copy(w, sl_gguf_kv_at(g, i));
+        for (size_t i = 0; i < sl_gguf_n_tensors(g); i++) {
+            const sl_gguf_tensor *t = sl_gguf_tensor_at(g, i);
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)t->name_len, t->name);
+            if (!strcmp(name, "blk.0.attn_q.weight")) {
+                blocks = malloc(sl_ggml_nbytes(SL_GGML_Q5_0, t->ne[0] * t->ne[1]));
+                sl_quantize_row_q5_0((const float *)(const void *)t->data, blocks, t->ne[0] * t->ne[1]);
+                sl_gguf_add_tensor(w, name, SL_GGML_Q5_0, t->n_dims, t->ne, blocks);
+            } else {
+                sl_gguf_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data);
+            }
+        }
+        uint8_t *bytes = NULL;
+        size_t n = 0;
+        sl_model *bad = NULL;
+        CHECK(sl_gguf_writer_to_memory(w, &bytes, &n, &err) == SL_OK, "%s", err.message);
+        sl_status s = sl_model_load_memory(bytes, n, "q5-linear.gguf", &bad, &err);
+        CHECK(s == SL_ERR_UNSUPPORTED && strstr(err.message, "blk.0.attn_q.weight") &&
+                  strstr(err.message, "only the word embeddings may be q4_0 or q5_0") && !bad,
+              "a q5_0 Linear weight refused: %s", err.message);
+        sl_model_free(bad);
+        free(bytes);
+        free(blocks);
+        sl_gguf_writer_free(w);
+        sl_gguf_free(g);
+    }
+    uint8_t *q = NULL;
+    size_t q_size;
+    sl_status s =
+        sl_quantize_model(f32, f32_size, "tiny", SL_GGML_Q4_0, SL_GGML_Q4_0, NULL, &q, &q_size, NULL, &err);
+    CHECK(s == SL_ERR_ARGUMENT && strstr(err.message, "q4_0") && !q, "Linear weights in q4_0 refused: %s",
+          err.message);
+    s = sl_quantize_model(f32, f32_size, "tiny", SL_GGML_Q8_0, 3, NULL, &q, &q_size, NULL, &err);
+    CHECK(s == SL_ERR_ARGUMENT && strstr(err.message, "q4_1") && !q, "q4_1 embeddings refused: %s",
+          err.message);
+}
+
 static void test_model(void) {
     sl_error err;
     uint8_t *f32 = NULL, *q8 = NULL, *f16 = NULL;
@@ -586,7 +792,7 @@ static void test_model(void) {
     sl_status s = sl_convert_hf("tests/fixtures/tiny-hf", NULL, NULL, &f32, &f32_size, &err);
     CHECK(s == SL_OK, "convert: %s", err.message);
     if (s != SL_OK) return;
-    s = sl_quantize_model(f32, f32_size, "tiny", SL_GGML_Q8_0, NULL, &q8, &q8_size, &rep, &err);
+    s = sl_quantize_model(f32, f32_size, "tiny", SL_GGML_Q8_0, SL_GGML_Q8_0, NULL, &q8, &q8_size, &rep, &err);
     CHECK(s == SL_OK, "quantize: %s", err.message);
     CHECK(rep.n_converted == 2 * 6 + 1 && rep.n_kept == 0, "q8_0: %d converted, %d kept", rep.n_converted,
           rep.n_kept);
@@ -620,7 +826,7 @@ static void test_model(void) {
             sl_gguf_free(g);
         }
     }
-    s = sl_quantize_model(f32, f32_size, "tiny", SL_GGML_F16, NULL, &f16, &f16_size, &rep, &err);
+    s = sl_quantize_model(f32, f32_size, "tiny", SL_GGML_F16, SL_GGML_F16, NULL, &f16, &f16_size, &rep, &err);
     CHECK(s == SL_OK && rep.n_converted == 13, "quantize f16: %d converted (%s)", rep.n_converted, s == SL_OK ? "ok" : err.message);
     if (sl_model_load_memory(f32, f32_size, "f32", &m32, &err) != SL_OK ||
         sl_model_load_memory(q8, q8_size, "q8", &m8, &err) != SL_OK ||
@@ -638,6 +844,7 @@ static void test_model(void) {
     compare_models(m32, m8, "q8_0", 0.1, 0.95);
     compare_models(m32, m16, "f16 ", 1e-3, 0.99);
     test_pack_in_place(q8, q8_size, m8);
+    test_low_bit_embeddings(f32, f32_size, m32);
     for (int threads = 2; threads <= 3; threads++) {
         sl_model_set_threads(m8, threads, &err);
         char what[32];
@@ -664,6 +871,27 @@ static void test_model(void) {
         free(disk);
         snprintf(cmd, sizeof cmd, "%s quantize %s -o %s --type q4 2>/dev/null", SL_CLI, in, out);
         CHECK(system(cmd) != 0, "--type q4 refused");
+        snprintf(cmd, sizeof cmd, "%s quantize %s -o %s --type q4_0 2>/dev/null", SL_CLI, in, out);
+        CHECK(system(cmd) != 0, "--type q4_0 refused (embeddings only)");
+        snprintf(cmd, sizeof cmd, "%s quantize %s -o %s --embeddings q3 2>/dev/null", SL_CLI, in, out);
+        CHECK(system(cmd) != 0, "--embeddings q3 refused");
+        /* --embeddings q5_0: the bytes of sl_quantize_model */
+        uint8_t *q5 = NULL;
+        size_t q5_size = 0;
+        snprintf(cmd, sizeof cmd, "%s quantize %s -o %s --embeddings q5_0 2>/dev/null", SL_CLI, in, out);
+        CHECK(system(cmd) == 0, "%s failed", cmd);
+        if (sl_quantize_model(f32, f32_size, "tiny", SL_GGML_Q8_0, SL_GGML_Q5_0, NULL, &q5, &q5_size, NULL,
+                              &err) == SL_OK) {
+            fo = fopen(out, "rb");
+            disk = malloc(q5_size + 1);
+            got = fo ? fread(disk, 1, q5_size + 1, fo) : 0;
+            CHECK(got == q5_size && memcmp(disk, q5, q5_size) == 0,
+                  "--embeddings q5_0: CLI and memory differ");
+            CHECK(q5_size < q8_size, "q5_0 embeddings: %zu bytes, q8_0 %zu", q5_size, q8_size);
+            if (fo) fclose(fo);
+            free(disk);
+            free(q5);
+        }
         unlink(in);
         unlink(out);
         rmdir(dir);
@@ -681,6 +909,7 @@ int main(void) {
     test_block();
     test_fp16();
     test_quantize();
+    test_low_bit_blocks();
     test_kernels();
     test_matmul_case(37, 70, 96);
     test_matmul_case(64, 96, 768);

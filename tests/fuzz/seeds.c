@@ -1,12 +1,12 @@
 /* Writes the seed corpora of the harnesses into OUT/<harness>/ (tests/fuzz/run.sh runs it before fuzzing):
    made from the fixtures and from the tiny model of fuzz.h, so nothing large is committed.
-     model      the tiny model as f32, f16 and q8_0 GGUF, and its masked-LM variant (no labels)
-     convert    config.json + FUZZ_SEPARATOR + model.safetensors of those exported to Hugging Face folders
-     spm        the tiny vocabulary as a .model, without and with the fixture's charsmap
-     json       the fixtures' JSON files, an exported config.json and safetensors header, a few edge cases
-     conll      small CoNLL texts of each layout, behind fuzz_conll's mode byte
-     tokenize, recognize (behind two option bytes), dates   sentences of tests/dates and the tokenizer fixture
-   Usage: fuzz_seeds OUT */
+     model      the tiny model as f32, f16 and q8_0 GGUF (and q8_0 / f32 with q5_0 / q4_0 word embeddings),
+   and its masked-LM variant (no labels) convert    config.json + FUZZ_SEPARATOR + model.safetensors of those
+   exported to Hugging Face folders spm        the tiny vocabulary as a .model, without and with the fixture's
+   charsmap json       the fixtures' JSON files, an exported config.json and safetensors header, a few edge
+   cases conll      small CoNLL texts of each layout, behind fuzz_conll's mode byte tokenize, recognize
+   (behind two option bytes), dates   sentences of tests/dates and the tokenizer fixture Usage: fuzz_seeds OUT
+ */
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,11 +89,14 @@ static void models(void) {
     put("model", "tiny-f32.gguf", f32, n32);
     put("model", "tiny-mlm.gguf", mlm, nmlm);
     const struct {
-        uint32_t type;
+        uint32_t type, embd;
         const char *name;
-    } types[] = {{SL_GGML_F16, "tiny-f16.gguf"}, {SL_GGML_Q8_0, "tiny-q8_0.gguf"}};
-    for (int i = 0; i < 2; i++) {
-        if (sl_quantize_model(f32, n32, "tiny", types[i].type, NULL, &q, &nq, NULL, &err))
+    } types[] = {{SL_GGML_F16, SL_GGML_F16, "tiny-f16.gguf"},
+                 {SL_GGML_Q8_0, SL_GGML_Q8_0, "tiny-q8_0.gguf"},
+                 {SL_GGML_Q8_0, SL_GGML_Q5_0, "tiny-q8_0-q5_0.gguf"},
+                 {SL_GGML_F32, SL_GGML_Q4_0, "tiny-f32-q4_0.gguf"}};
+    for (int i = 0; i < 4; i++) {
+        if (sl_quantize_model(f32, n32, "tiny", types[i].type, types[i].embd, NULL, &q, &nq, NULL, &err))
             fail("quantize", &err);
         put("model", types[i].name, q, nq);
         free(q);

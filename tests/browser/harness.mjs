@@ -4,7 +4,7 @@
 // the Cache Storage and the service worker survive reloads inside a test, and nothing survives between
 // runs). The browser is told to call nobody: background networking, component updates, sync and sign-in
 // point at a dead local port.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,11 @@ export { ROOT, SITE };
 export const ARTIFACTS = path.join(ROOT, 'build/artifacts');
 export const CHROMIUM = process.env.SURLIGNE_CHROMIUM || '/usr/bin/chromium';
 export const SENTENCE = 'Gérald Darmanin, ministre de la justice, a rendu visite à Nicolas Sarkozy.';
+// The published models (weights/models.json) and the default one's entry; its size as the page and the
+// extension write it (web/store.js: MB of 10^6 bytes, one decimal), escaped for a RegExp
+export const MANIFEST = JSON.parse(readFileSync(path.join(ROOT, 'weights/models.json'), 'utf8'));
+export const DEFAULT = MANIFEST.models.find((m) => m.name === MANIFEST.default);
+export const DEFAULT_MB = `${(DEFAULT.bytes / 1e6).toFixed(1).replace('.', '\\.')} MB`;
 
 // A port nobody listens on: taken, then released.
 async function deadPort() {

@@ -3,14 +3,10 @@
 // sees a request for the .gguf), and a reload with the network cut still highlights. A corrupt stored copy
 // is detected by its hash and downloaded again.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { test } from 'node:test';
 
-import { ROOT, SENTENCE, pageRequests, siteAndBrowser, waitForRun } from './harness.mjs';
+import { DEFAULT, SENTENCE, pageRequests, siteAndBrowser, waitForRun } from './harness.mjs';
 
-const MANIFEST = JSON.parse(readFileSync(path.join(ROOT, 'weights/models.json'), 'utf8'));
-const DEFAULT = MANIFEST.models.find((m) => m.name === MANIFEST.default);
 const ggufRequests = (requests) => requests.filter((r) => r.endsWith('.gguf'));
 
 const fx = siteAndBrowser();

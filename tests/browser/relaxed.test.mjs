@@ -11,19 +11,18 @@
 //    the base-shaped model. Figures are printed and written to build/artifacts/relaxed.json.
 // Engines other than the page's run in a module worker made here from WORKER below.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { ROOT, SENTENCE, SITE, artifactPath, launch, startSite, waitForRun } from './harness.mjs';
+import { DEFAULT, ROOT, SENTENCE, SITE, artifactPath, launch, startSite, waitForRun } from './harness.mjs';
 
 const MIN_ARGMAX_AGREEMENT = 0.99;
 const BASE_DIR = path.join(ROOT, 'build/bench/base');
 const BASE_MODEL = path.join(BASE_DIR, 'model-q8_0.gguf');
 
-const MANIFEST = JSON.parse(readFileSync(path.join(ROOT, 'weights/models.json'), 'utf8'));
-const DEFAULT_FILE = MANIFEST.models.find((m) => m.name === MANIFEST.default).file;
+const DEFAULT_FILE = DEFAULT.file;
 
 // French text of several kinds (news, history, long sentences with many names): about 450 real tokens.
 const TEXTS = [

@@ -456,7 +456,8 @@ static void test_quantised(void) {
     size_t size;
     uint8_t *gguf = convert_dir(TINY, NULL, &size);
     if (!gguf) return;
-    const uint32_t types[3] = {SL_GGML_Q8_0, SL_GGML_F16, SL_GGML_Q8_0}, embd[3] = {SL_GGML_Q8_0, SL_GGML_F16, SL_GGML_Q5_0};
+    const uint32_t types[3] = {SL_GGML_Q8_0, SL_GGML_F16, SL_GGML_Q8_0},
+                   embd[3] = {SL_GGML_Q8_0, SL_GGML_F16, SL_GGML_Q5_0};
     for (int k = 0; k < 3; k++) {
         uint8_t *q = NULL;
         size_t qsize;
@@ -478,19 +479,21 @@ static void test_quantised(void) {
             const char *pairs[][2] = {{"token_embd.weight", "roberta.embeddings.word_embeddings.weight"},
                                       {"blk.0.attn_q.weight", "roberta.encoder.layer.0.attention.self.query.weight"},
                                       {"blk.1.ffn_down.weight", "roberta.encoder.layer.1.output.dense.weight"}};
-            for (size_t i = 0; i < sl_gguf_n_tensors(g); i++) n_typed += sl_gguf_tensor_at(g, i)->type != SL_GGML_F32;
+            for (size_t i = 0; i < sl_gguf_n_tensors(g); i++)
+                n_typed += sl_gguf_tensor_at(g, i)->type != SL_GGML_F32;
             for (int p = 0; p < 3; p++) {
                 const sl_gguf_tensor *t = sl_gguf_find_tensor(g, pairs[p][0]);
                 const sl_st_tensor *e = sl_safetensors_find(st, pairs[p][1]);
-                if (!t || !e || t->type != (p == 0 ? embd[k] : types[k]) || e->n_elements != t->ne[0] * t->ne[1]) {
+                if (!t || !e || t->type != (p == 0 ? embd[k] : types[k]) ||
+                    e->n_elements != t->ne[0] * t->ne[1]) {
                     CHECK(0, "%s / %s", pairs[p][0], pairs[p][1]);
                     continue;
                 }
                 float *want = malloc((size_t)e->n_elements * sizeof *want);
                 /* the values the engine gathers and multiplies: its dequantiser's */
                 for (int64_t r = 0; r < t->ne[1]; r++)
-                    sl_row_to_f32(t->type, t->data + (size_t)r * sl_ggml_nbytes(t->type, t->ne[0]), want + r * t->ne[0],
-                                  t->ne[0]);
+                    sl_row_to_f32(t->type, t->data + (size_t)r * sl_ggml_nbytes(t->type, t->ne[0]),
+                                  want + r * t->ne[0], t->ne[0]);
                 bad += memcmp(want, e->data, (size_t)e->n_elements * sizeof *want) != 0;
                 free(want);
             }

@@ -51,9 +51,8 @@ size_t sl_ggml_nbytes(uint32_t type, int64_t n) {
     const int i = ggml_block_index(type);
     if (i < 0) return 0;
     if (n < 0 || (uint64_t)n % (uint64_t)ggml_blocks[i].block != 0) return SIZE_MAX;
-    /* at most 4 bytes per element: cannot overflow 64 bits for n < 2^62 */
     const uint64_t blocks = (uint64_t)n / (uint64_t)ggml_blocks[i].block;
-    if (blocks > UINT64_MAX / 4 / (uint64_t)ggml_blocks[i].bytes) return SIZE_MAX;
+    if (blocks > UINT64_MAX / (uint64_t)ggml_blocks[i].bytes) return SIZE_MAX;
     const uint64_t bytes = blocks * (uint64_t)ggml_blocks[i].bytes;
     return bytes >= SIZE_MAX ? SIZE_MAX : (size_t)bytes;
 }

@@ -136,7 +136,7 @@ struct sl_model {
     sl_weights w;
     float **owned; /* f32 copies of f16 tensors */
     int n_owned;
-    const sl_gguf_tensor *first_q8; /* the first quantised tensor (q8_0, q5_0 or q4_0), or NULL */
+    const sl_gguf_tensor *first_quantised; /* the first quantised tensor (q8_0, q5_0 or q4_0), or NULL */
     sl_tokenizer *tok;
     sl_labelset labels;
     float *transitions; /* (n_labels + 1) x n_labels log-probabilities (sl_decoder), NULL when the file has
@@ -168,9 +168,10 @@ const sl_config *sl_model_config(const sl_model *m) { return &m->cfg; }
 const sl_gguf *sl_model_gguf(const sl_model *m) { return m->gguf; }
 const sl_weights *sl_model_weights(const sl_model *m) { return &m->w; }
 sl_status sl_model_require_f32(const sl_model *m, sl_error *err) {
-    if (!m->first_q8) return SL_OK;
+    if (!m->first_quantised) return SL_OK;
     return sl_fail(err, SL_ERR_UNSUPPORTED, "%s: tensor '%.*s' is %s: train from an f32/f16 model", m->name,
-                   (int)m->first_q8->name_len, m->first_q8->name, sl_ggml_type_name(m->first_q8->type));
+                   (int)m->first_quantised->name_len, m->first_quantised->name,
+                   sl_ggml_type_name(m->first_quantised->type));
 }
 sl_pool *sl_model_pool(sl_model *m) { return m->own->pool; }
 int sl_model_n_labels(const sl_model *m) { return m ? m->cfg.n_labels : 0; }
@@ -298,7 +299,7 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
         *blocks_out = t->data;
         *blocks_type = t->type;
         *out = NULL;
-        if (!m->first_q8) m->first_q8 = t;
+        if (!m->first_quantised) m->first_quantised = t;
         return SL_OK;
     }
     if (t->type == SL_GGML_Q8_0 && packed) {
@@ -310,7 +311,7 @@ static sl_status bind_tensor(sl_model *m, const sl_tensor_spec *spec, int layer,
             !(*packed = sl_q8_pack(blocks, (int)ne1, (int)ne0, group)))
             return sl_fail(err, SL_ERR_MEMORY, "no memory to pack tensor '%s'", name);
         *out = NULL;
-        if (!m->first_q8) m->first_q8 = t;
+        if (!m->first_quantised) m->first_quantised = t;
         return SL_OK;
     }
     if (t->type != SL_GGML_F16)
@@ -487,7 +488,7 @@ static sl_status load_gguf(sl_model *m, const uint8_t *data, size_t size, sl_err
     if (c->n_labels == 0 && !c->has_mlm)
         return sl_fail(err, SL_ERR_FORMAT, "no head: key '%s' is empty and tensor '%s' is missing", KEY_LABELS,
                        sl_mlm_specs[M_BIAS].gguf);
-    if (!m->first_q8) { /* all f32: the forward pass takes the f32 products only */
+    if (!m->first_quantised) { /* all f32: the forward pass takes the f32 products only */
         free(m->w.q8_layers);
         m->w.q8_layers = NULL;
     }
@@ -573,7 +574,9 @@ static sl_status ensure_arena(sl_context *ctx, int n_tokens, int T, sl_error *er
     if (T < ctx->arena_T) T = ctx->arena_T;
     const size_t C = (size_t)m->cfg.n_embd, F = (size_t)m->cfg.n_ff, N = (size_t)n_tokens;
     const size_t q8_floats =
-        m->first_q8 ? (matmul_q8_0_scratch_size((int)N, (int)(F > C ? F : C)) + sizeof(float) - 1) / sizeof(float) : 0;
+        m->first_quantised
+            ? (matmul_q8_0_scratch_size((int)N, (int)(F > C ? F : C)) + sizeof(float) - 1) / sizeof(float)
+            : 0;
     size_t total = 7 * N * C + N * F + (size_t)threads * T + q8_floats;
     float *a = malloc(total * sizeof *a);
     uint8_t *mask = malloc(N);

@@ -50,9 +50,8 @@ static void block_codes(const float *x, int levels, uint16_t *y_d, uint8_t *q) {
     const float d = block_signed_max(x) / (float)-(levels / 2), id = d != 0 ? 1.0f / d : 0.0f;
     *y_d = sl_fp32_to_fp16(d);
     for (int i = 0; i < SL_Q8_0_BLOCK; i++) {
-        /* NaN to code 0 and infinities to the ends: casting them is undefined */
-        const float v = fminf(fmaxf(x[i] * id + (float)(levels / 2) + 0.5f, 0.0f), (float)(levels - 1));
-        q[i] = v == v ? (uint8_t)v : 0;
+        /* clamped before the cast (casting NaN or infinities is undefined): fmaxf takes NaN to 0 */
+        q[i] = (uint8_t)fminf(fmaxf(x[i] * id + (float)(levels / 2) + 0.5f, 0.0f), (float)(levels - 1));
     }
 }
 

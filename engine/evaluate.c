@@ -19,6 +19,16 @@ static int outside_label(const sl_labelset *ls) {
     return 0;
 }
 
+/* The label that continues `label`'s entity: I- of its type after B- or I- (where the set has that I-),
+   O otherwise (after O, an E- or S- that closed it, or in a set without I-). */
+static int continuation(const sl_labelset *ls, int label) {
+    const int type = label >= 0 && label < ls->n_labels ? ls->type_of[label] : -1;
+    if (type < 0 || (ls->tag_of[label] != 'B' && ls->tag_of[label] != 'I')) return outside_label(ls);
+    for (int j = 0; j < ls->n_labels; j++)
+        if (ls->type_of[j] == type && ls->tag_of[j] == 'I') return j;
+    return outside_label(ls);
+}
+
 sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
                       int n_labels, const sl_decoder *dec, sl_metrics *metrics, int *pred, sl_error *err) {
     if (batch < 1 || !logits_fn)
@@ -33,10 +43,13 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
     int *own_pred = pred ? NULL : malloc(((size_t)data->n_words + 1) * sizeof *own_pred);
     if (!pred) pred = own_pred;
     const int viterbi = dec && dec->mode == SL_DECODE_VITERBI;
+    /* which words have a token: NULL when all do (the words of sl_dataset_build always do) */
+    uint8_t *has_token = d->n_empty_words > 0 ? calloc((size_t)data->n_words + 1, 1) : NULL;
     /* with Viterbi decoding, each word's log-probabilities, decoded sentence by sentence at the end */
     float *logp = viterbi ? malloc(((size_t)data->n_words + 1) * n_labels * sizeof *logp) : NULL;
     sl_status s = SL_OK;
-    if (!ids || !labels || !logits || !order || !pred || (viterbi && !logp))
+    if (!ids || !labels || !logits || !order || !pred || (viterbi && !logp) ||
+        (d->n_empty_words > 0 && !has_token))
         s = sl_fail(err, SL_ERR_MEMORY, "no memory for an evaluation batch of %d x %d", batch, d->max_len);
     if (s == SL_OK) {
         const int o = outside_label(&data->labels);
@@ -57,6 +70,7 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
                 for (int t = 0; t < d->len[e]; t++) {
                     const int w = d->word_of[d->start[e] + t];
                     if (w < 0 || w >= data->n_words) continue;
+                    if (has_token) has_token[w] = 1;
                     const float *x = logits + ((size_t)r * b.T + t) * n_labels;
                     int best = 0;
                     for (int j = 1; j < n_labels; j++)
@@ -78,6 +92,11 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
         if (viterbi &&
             (s = sl_ner_viterbi(&data->labels, logp + (size_t)w0 * n_labels, w1 - w0, dec, pred + w0, err)))
             break;
+        /* a word that gave no token of its own (a glued "." that the token "M." of the word before covers)
+           is inside that token, so it continues the previous word's entity, as the engine's spans have it */
+        if (has_token)
+            for (int w = w0 + 1; w < w1; w++)
+                if (!has_token[w]) pred[w] = continuation(&data->labels, pred[w - 1]);
         s = sl_metrics_add(metrics, data->tags + w0, pred + w0, w1 - w0, err);
     }
     free(ids);
@@ -86,5 +105,6 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
     free(order);
     free(own_pred);
     free(logp);
+    free(has_token);
     return s;
 }

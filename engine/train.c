@@ -65,10 +65,28 @@ static sl_status begin_example(dataset_builder *b) {
     return SL_OK;
 }
 
+/* Whether CoNLL word w is written against word w - 1 in running French text: a closing mark after it (", . )
+   ] } …"), or after an opening bracket or an elision ("(", "l'", "qu'"). */
+static int glues_to_previous(const char *prev, const char *word) {
+    static const char *const closing[] = {",", ".", ")", "]", "}", "...", "\xe2\x80\xa6"};
+    for (size_t k = 0; k < sizeof closing / sizeof *closing; k++)
+        if (!strcmp(word, closing[k])) return 1;
+    if (!strcmp(prev, "(") || !strcmp(prev, "[") || !strcmp(prev, "{")) return 1;
+    const size_t n = strlen(prev);
+    return (n >= 1 && prev[n - 1] == '\'') || (n >= 3 && !strcmp(prev + n - 3, "\xe2\x80\x99")); /* ' or ’ */
+}
+
 sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int max_len, sl_dataset *out,
                            sl_error *err) {
+    return sl_dataset_build_text(data, tok, max_len, 0.0f, 0, out, err);
+}
+
+sl_status sl_dataset_build_text(const sl_conll *data, const sl_tokenizer *tok, int max_len, float glue,
+                                uint64_t seed, sl_dataset *out, sl_error *err) {
     memset(out, 0, sizeof *out);
     if (max_len < 3) return sl_fail(err, SL_ERR_ARGUMENT, "max_len %d is too small (at least 3)", max_len);
+    if (!(glue >= 0.0f && glue <= 1.0f))
+        return sl_fail(err, SL_ERR_ARGUMENT, "glue %g is not in [0, 1]", glue);
     const sl_special_ids sp = sl_tokenizer_special_ids(tok);
     const int32_t bos = sp.bos, eos = sp.eos;
     if (bos < 0 || eos < 0 || sp.pad < 0)
@@ -78,42 +96,80 @@ sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int ma
     out->pad_id = sp.pad;
     dataset_builder b = {out, 0, 0, err};
     sl_tokens tk = {0};
+    char *text = NULL; /* a run of glued words, written as one piece of text */
+    size_t text_cap = 0;
     sl_status s = SL_OK;
     for (int si = 0; s == SL_OK && si < data->n_sentences; si++) {
         const int w0 = data->sentence_start[si], w1 = data->sentence_start[si + 1];
         int open = 0; /* tokens in the current example, <s> included */
-        for (int w = w0; s == SL_OK && w < w1; w++) {
-            const char *word = data->words[w];
-            s = sl_tokenize(tok, word, strlen(word), &tk, err);
+        for (int g0 = w0, g1; s == SL_OK && g0 < w1; g0 = g1) {
+            /* the run [g0, g1) of words with no space between them: each glue point taken with probability
+               glue (seeded by the sentence and the word), so glue 0 tokenises every word on its own */
+            for (g1 = g0 + 1;
+                 g1 < w1 && glue > 0.0f && glues_to_previous(data->words[g1 - 1], data->words[g1]); g1++) {
+                const uint64_t h = sl_hash64(seed ^ sl_hash64(((uint64_t)si << 32) + (uint64_t)g1));
+                if (glue < 1.0f && (float)(h >> 40) / (float)(1u << 24) >= glue) break;
+            }
+            size_t len = 0;
+            for (int w = g0; w < g1; w++) len += strlen(data->words[w]);
+            if (len + 1 > text_cap) {
+                char *t = realloc(text, len + 1);
+                if (!t) {
+                    s = sl_fail(err, SL_ERR_MEMORY, "no memory for a run of %zu bytes", len);
+                    break;
+                }
+                text = t, text_cap = len + 1;
+            }
+            len = 0;
+            for (int w = g0; w < g1; w++) {
+                const size_t n = strlen(data->words[w]);
+                memcpy(text + len, data->words[w], n);
+                len += n;
+            }
+            s = sl_tokenize(tok, text, len, &tk, err);
             if (s != SL_OK) {
-                sl_fail_context(err, "%s:%d", data->name ? data->name : "data", data->lines[w]);
+                sl_fail_context(err, "%s:%d", data->name ? data->name : "data", data->lines[g0]);
                 break;
             }
-            if (tk.n == 0) {
-                out->n_empty_words++;
-                continue;
+            /* each word's tokens: those that start inside its bytes (starts never decrease); a word whose
+               bytes a token of the word before covers has none */
+            int t = 0;
+            size_t end = 0;
+            for (int w = g0; s == SL_OK && w < g1; w++) {
+                end += strlen(data->words[w]);
+                const int t0 = t;
+                while (t < tk.n && ((size_t)tk.start[t] < end || w == g1 - 1)) t++;
+                const int n_word = t - t0;
+                if (n_word == 0) {
+                    out->n_empty_words++;
+                    continue;
+                }
+                /* room for this word and </s>; otherwise close the example and split here */
+                if (open && open + n_word + 1 > max_len) {
+                    if ((s = push_token(&b, eos, SL_IGNORE_LABEL, -1))) break;
+                    out->len[out->n_examples - 1] = open + 1;
+                    open = 0;
+                    if (w > w0) out->n_split++;
+                }
+                if (!open) {
+                    if ((s = begin_example(&b)) || (s = push_token(&b, bos, SL_IGNORE_LABEL, -1))) break;
+                    open = 1;
+                }
+                const int n = n_word < max_len - 2
+                                  ? n_word
+                                  : max_len - 2; /* a word alone longer than a window is cut */
+                for (int i = 0; s == SL_OK && i < n; i++)
+                    s = push_token(&b, tk.ids[t0 + i], i == 0 ? data->tags[w] : SL_IGNORE_LABEL,
+                                   i == 0 ? w : -1);
+                open += n;
             }
-            /* room for this word and </s>; otherwise close the example and split here */
-            if (open && open + tk.n + 1 > max_len) {
-                if ((s = push_token(&b, eos, SL_IGNORE_LABEL, -1))) break;
-                out->len[out->n_examples - 1] = open + 1;
-                open = 0;
-                if (w > w0) out->n_split++;
-            }
-            if (!open) {
-                if ((s = begin_example(&b)) || (s = push_token(&b, bos, SL_IGNORE_LABEL, -1))) break;
-                open = 1;
-            }
-            const int n = tk.n < max_len - 2 ? tk.n : max_len - 2; /* a word alone longer than a window is cut */
-            for (int i = 0; s == SL_OK && i < n; i++)
-                s = push_token(&b, tk.ids[i], i == 0 ? data->tags[w] : SL_IGNORE_LABEL, i == 0 ? w : -1);
-            open += n;
         }
         if (s == SL_OK && open) {
             s = push_token(&b, eos, SL_IGNORE_LABEL, -1);
             out->len[out->n_examples - 1] = open + 1;
         }
     }
+    free(text);
     sl_tokens_free(&tk);
     if (s != SL_OK) sl_dataset_free(out);
     return s;

@@ -49,6 +49,15 @@ typedef struct {
    into several examples (a single word longer than that is cut). */
 sl_status sl_dataset_build(const sl_conll *data, const sl_tokenizer *tok, int max_len, sl_dataset *out,
                            sl_error *err);
+/* The same with the words written as running French text: with probability `glue` (seeded by `seed`, the
+   sentence and the word) a word is tokenised together with the one before it, with no space between them,
+   where French writes none: a closing mark (", . ) ] } …") after a word, a word after "(", "[", "{" or an
+   elision ("l'", "qu'", "d’"). A run of such words is tokenised as one text (as the engine sees a page's
+   "Darmanin," or "(Nebraska)" or "l'Europe": the glued tokens have no leading U+2581), each word taking the
+   tokens that start in its bytes and its label on the first (a word whose bytes a token of the word before
+   covers has none: n_empty_words). glue 0 is sl_dataset_build; 1 glues at every such point. */
+sl_status sl_dataset_build_text(const sl_conll *data, const sl_tokenizer *tok, int max_len, float glue,
+                                uint64_t seed, sl_dataset *out, sl_error *err);
 void sl_dataset_free(sl_dataset *d);
 
 /* An order of the examples: identity (seed 0 and shuffle off) or a seeded Fisher-Yates permutation. */

@@ -372,6 +372,110 @@ static void check_grouped_order(const sl_dataset *d) {
            pad_plain);
 }
 
+/* Words as running text (sl_dataset_build_text): glue 0 is sl_dataset_build; glue 1 gives the tokens of the
+   sentence written as French text (the engine's own tokenisation of a page), each word's label on the token
+   that starts at its first byte; a glue between them is seeded. */
+static void check_glued(sl_model *m, const sl_conll *wikiann, const sl_dataset *plain) {
+    sl_error err;
+    sl_dataset d;
+    CHECK(sl_dataset_build_text(wikiann, sl_model_tokenizer(m), 128, 0.0f, 7, &d, &err) == SL_OK, "%s",
+          err.message);
+    CHECK(d.n_tokens == plain->n_tokens && d.n_examples == plain->n_examples &&
+              !memcmp(d.ids, plain->ids, (size_t)d.n_tokens * sizeof *d.ids) &&
+              !memcmp(d.labels, plain->labels, (size_t)d.n_tokens * sizeof *d.labels),
+          "glue 0 differs from sl_dataset_build");
+    sl_dataset_free(&d);
+    CHECK(sl_dataset_build_text(wikiann, sl_model_tokenizer(m), 128, 1.5f, 7, &d, &err) == SL_ERR_ARGUMENT &&
+              strstr(err.message, "glue"),
+          "glue 1.5 accepted: %s", err.message);
+
+    static const char *const words[] = {"Gérald", "Darmanin", ",",      "ministre", "(",       "Paris", ")",
+                                        "de",     "l'",       "Europe", "d’",       "Orléans", "..."};
+    static const char *const tags[] = {"B-PER", "I-PER", "O",     "O", "O",     "B-LOC", "O",
+                                       "O",     "O",     "B-LOC", "O", "B-LOC", "O"};
+    const char *text = "Gérald Darmanin, ministre (Paris) de l'Europe d’Orléans...";
+    const int n_words = (int)(sizeof words / sizeof *words);
+    char dir[] = "/tmp/surligne-glue-XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/s.conll", dir);
+    FILE *f = fopen(path, "w");
+    for (int w = 0; f && w < n_words; w++) fprintf(f, "%s\t%s\n", words[w], tags[w]);
+    if (f) fclose(f);
+    sl_conll c;
+    sl_conll_options co = {sl_model_labelset(m), 1};
+    if (sl_conll_read(path, &co, &c, &err) != SL_OK) {
+        CHECK(0, "%s", err.message);
+        return;
+    }
+    sl_tokens tk = {0};
+    CHECK(sl_tokenize(sl_model_tokenizer(m), text, strlen(text), &tk, &err) == SL_OK, "%s", err.message);
+    CHECK(sl_dataset_build_text(&c, sl_model_tokenizer(m), 128, 1.0f, 7, &d, &err) == SL_OK, "%s",
+          err.message);
+    CHECK(d.n_examples == 1 && d.len[0] == tk.n + 2, "%d examples, %d tokens; the text has %d", d.n_examples,
+          d.n_examples ? d.len[0] : 0, tk.n);
+    if (d.n_examples == 1 && d.len[0] == tk.n + 2) {
+        CHECK(!memcmp(d.ids + 1, tk.ids, (size_t)tk.n * sizeof *tk.ids), "ids differ from the text's");
+        int w = 0;
+        size_t at = 0; /* byte offset of word w in the text */
+        for (int t = 0; t < tk.n; t++) {
+            while (w < n_words && at + strlen(words[w]) <= (size_t)tk.start[t]) {
+                at += strlen(words[w]);
+                at += text[at] == ' ';
+                w++;
+            }
+            const int first =
+                w < n_words && (size_t)tk.start[t] == at && (t == 0 || tk.start[t - 1] < tk.start[t]);
+            CHECK(d.labels[1 + t] == (first ? c.tags[w] : SL_IGNORE_LABEL) &&
+                      d.word_of[1 + t] == (first ? w : -1),
+                  "token %d (byte %d): label %d, word %d", t, tk.start[t], d.labels[1 + t], d.word_of[1 + t]);
+        }
+    }
+    sl_dataset_free(&d);
+    /* glue 0.5: the same with the same seed, some glue points taken and some not over the WikiAnn sentences
+     */
+    sl_dataset a, b, none, all;
+    sl_dataset_build_text(wikiann, sl_model_tokenizer(m), 128, 0.5f, 7, &a, &err);
+    sl_dataset_build_text(wikiann, sl_model_tokenizer(m), 128, 0.5f, 7, &b, &err);
+    sl_dataset_build_text(wikiann, sl_model_tokenizer(m), 128, 0.0f, 7, &none, &err);
+    sl_dataset_build_text(wikiann, sl_model_tokenizer(m), 128, 1.0f, 7, &all, &err);
+    CHECK(a.n_tokens == b.n_tokens && !memcmp(a.ids, b.ids, (size_t)a.n_tokens * sizeof *a.ids),
+          "glue 0.5 is not reproducible");
+    CHECK(all.n_tokens < a.n_tokens && a.n_tokens < none.n_tokens, "tokens: glue 1 %d, 0.5 %d, 0 %d",
+          all.n_tokens, a.n_tokens, none.n_tokens);
+    /* a word that gave no token (its bytes inside the word before's token) continues that word's entity */
+    int L = wikiann->labels.n_labels, *pred = malloc(((size_t)wikiann->n_words + 1) * sizeof *pred),
+        covered = 0;
+    uint8_t *has = calloc((size_t)wikiann->n_words + 1, 1);
+    sl_metrics mt = {0};
+    const sl_decoder argmax = {SL_DECODE_ARGMAX, NULL, 0};
+    CHECK(sl_metrics_init(&mt, &wikiann->labels, &err) == SL_OK &&
+              sl_evaluate(wikiann, &all, 4, made_up_logits, &L, L, &argmax, &mt, pred, &err) == SL_OK,
+          "%s", err.message);
+    for (int t = 0; t < all.n_tokens; t++)
+        if (all.word_of[t] >= 0) has[all.word_of[t]] = 1;
+    for (int si = 0; si < wikiann->n_sentences; si++)
+        for (int w = wikiann->sentence_start[si] + 1; w < wikiann->sentence_start[si + 1]; w++) {
+            if (has[w]) continue;
+            covered++;
+            const sl_labelset *ls = &wikiann->labels;
+            const int p = pred[w - 1], inside = ls->tag_of[p] == 'B' || ls->tag_of[p] == 'I';
+            CHECK(ls->tag_of[pred[w]] == (inside ? 'I' : 'O') &&
+                      ls->type_of[pred[w]] == ls->type_of[p] * inside - !inside,
+                  "word %d '%s' with no token: label %d after %d", w, wikiann->words[w], pred[w], p);
+        }
+    CHECK(covered > 0 && covered == all.n_empty_words, "%d words with no token, the dataset counts %d",
+          covered, all.n_empty_words);
+    sl_metrics_free(&mt);
+    free(pred), free(has);
+    printf("  running text: %d tokens glued, %d with glue 0.5, %d word by word\n", all.n_tokens, a.n_tokens,
+           none.n_tokens);
+    sl_dataset_free(&a), sl_dataset_free(&b), sl_dataset_free(&none), sl_dataset_free(&all);
+    sl_tokens_free(&tk);
+    sl_conll_free(&c);
+    remove(path);
+    rmdir(dir);
+}
+
 /* The data pipeline: the first 80 WikiAnn sentences give the reference's batches. */
 static void check_pipeline(sl_model *m, fixture_batch *b) {
     sl_conll conll;
@@ -398,6 +502,7 @@ static void check_pipeline(sl_model *m, fixture_batch *b) {
     }
     check_evaluate_decoding(&conll, &d);
     check_grouped_order(&d);
+    check_glued(m, &conll, &d);
     sl_dataset_free(&d);
     sl_conll_free(&conll);
 }

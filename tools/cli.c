@@ -158,10 +158,10 @@ int cli_read_conll(const char *cmd, const char *path, const sl_model *m, int unk
     return 1;
 }
 
-int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int max_len, sl_dataset *out,
-                      FILE *log) {
+int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int max_len, double glue,
+                      uint64_t seed, sl_dataset *out, FILE *log) {
     sl_error err;
-    if (sl_dataset_build(c, sl_model_tokenizer(m), max_len, out, &err) != SL_OK) {
+    if (sl_dataset_build_text(c, sl_model_tokenizer(m), max_len, (float)glue, seed, out, &err) != SL_OK) {
         fprintf(stderr, "surligne %s: %s\n", cmd, err.message);
         return 0;
     }

@@ -67,9 +67,10 @@ int cli_decoding(const char *cmd, const char *value);
 int cli_read_conll(const char *cmd, const char *path, const sl_model *m, int unknown_to_o, sl_conll *out,
                    FILE *log);
 /* Tokenises the sentences with the model's tokenizer and its <s>, </s> and padding ids (from the GGUF
-   keys tokenizer.ggml.*_token_id), windows of at most max_len tokens; prints the counts to `log`. */
-int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int max_len, sl_dataset *out,
-                      FILE *log);
+   keys tokenizer.ggml.*_token_id), windows of at most max_len tokens, words glued as running text with
+   probability `glue` (sl_dataset_build_text); prints the counts to `log`. */
+int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int max_len, double glue,
+                      uint64_t seed, sl_dataset *out, FILE *log);
 
 /* The default model of weights/models.json: found in $SURLIGNE_WEIGHTS, ./weights or the weights folder
    beside the program's build directory (argv0/../weights). Writes its path into `path`; returns 0 with a

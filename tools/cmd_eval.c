@@ -10,13 +10,14 @@
 #define EVAL_USAGE                                                                                           \
     "usage: surligne eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L]\n"       \
     "                     [--unknown-labels error|O] [--decoding viterbi|argmax] [--transition-weight W]\n"  \
-    "                     [--kernel NAME]\n"
+    "                     [--kernel NAME] [--glue 0]\n"
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data_path = NULL, *v;
     int json = 0, unknown_to_o = 0, decoding = SL_DECODE_VITERBI;
     long batch = 16, threads = 1, max_len = 128;
     double transition_weight = -1; /* the model file's */
+    double glue = 0; /* 1: the sentences as running text ("Darmanin," "(Nebraska)" "l'Europe") */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
             if (!(model_path = cli_value("eval", argc, argv, &i))) return 2;
@@ -40,6 +41,9 @@ int cmd_eval(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--transition-weight")) {
             if (!(v = cli_value("eval", argc, argv, &i)) ||
                 !cli_float("eval", "--transition-weight", v, 0, 100, &transition_weight))
+                return 2;
+        } else if (!strcmp(argv[i], "--glue")) {
+            if (!(v = cli_value("eval", argc, argv, &i)) || !cli_float("eval", "--glue", v, 0, 1, &glue))
                 return 2;
         } else if (!strcmp(argv[i], "--decoding")) {
             if (!(v = cli_value("eval", argc, argv, &i)) || (decoding = cli_decoding("eval", v)) < 0)
@@ -84,7 +88,7 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     if (!cli_read_conll("eval", data_path, m, unknown_to_o, &conll, log) ||
-        !cli_build_dataset("eval", &conll, m, (int)max_len, &d, log))
+        !cli_build_dataset("eval", &conll, m, (int)max_len, glue, 0, &d, log))
         goto done;
     /* Viterbi with the model's label transitions, weighted as its file says or as --transition-weight */
     sl_decoder dec = sl_model_decoder(m, (sl_decoding)decoding);

@@ -45,7 +45,7 @@
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
     "         [--log-every STEPS] [--unknown-labels error|O] [--precision auto|f32|bf16] [--init-std "       \
     "0.02]\n"                                                                                                \
-    "         [--local-heads] [--transition-weight 0.5]\n"
+    "         [--local-heads] [--transition-weight 0.5] [--glue 0]\n"
 
 /* Without --save-every, the state is also saved when this much time has passed since the last save. */
 #define SAVE_SECONDS 600.0
@@ -72,6 +72,7 @@ enum {
     STATE_EPOCH_LOSS,   /* loss summed over the steps of the current epoch (double bits) */
     STATE_EPOCH_STEPS,  /* and their count */
     STATE_THREADS,      /* --threads: another count gives the same run up to rounding, not bit for bit */
+    STATE_GLUE,         /*   --glue (double bits; 0 in states written before it, which is glue 0) */
     N_STATE = 24        /* room to append words without changing the count */
 };
 #define STATE_FORMAT 1
@@ -79,7 +80,7 @@ enum {
 typedef struct {
     const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer;
     long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
-    double lr, warmup, dropout, init_std, transition_weight;
+    double lr, warmup, dropout, init_std, transition_weight, glue;
     int shuffle, unknown_to_o, precision, local_heads;
 } train_args;
 
@@ -210,7 +211,8 @@ static int check_resumed_state(const run *r, const uint64_t *now) {
                                              {STATE_TOTAL_STEPS, "total steps (--epochs, --max-steps)", 0},
                                              {STATE_LR, "--lr", 1},
                                              {STATE_WARMUP, "--warmup-ratio", 1},
-                                             {STATE_DROPOUT, "--dropout", 1}};
+                                             {STATE_DROPOUT, "--dropout", 1},
+                                             {STATE_GLUE, "--glue", 1}};
     return cli_state_matches("train", r->a.resume, r->state, now, fields, sizeof fields / sizeof *fields);
 }
 
@@ -344,6 +346,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
                                {"--lr", CLI_REAL, &a->lr, 0, 1},
                                {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1},
                                {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
+                               {"--glue", CLI_REAL, &a->glue, 0, 1},
                                {"--init-std", CLI_REAL, &a->init_std, 1e-6, 1},
                                {"--local-heads", CLI_SWITCH, &a->local_heads, 0, 0},
                                {"--transition-weight", CLI_REAL, &a->transition_weight, 0, 100}};
@@ -443,10 +446,12 @@ static int prepare(run *r) {
         return 2;
     }
     if (!cli_read_conll("train", a->train, r->model, a->unknown_to_o, &r->train_conll, stdout) ||
-        !cli_build_dataset("train", &r->train_conll, r->model, (int)a->max_len, &r->train, stdout))
+        !cli_build_dataset("train", &r->train_conll, r->model, (int)a->max_len, a->glue, (uint64_t)a->seed,
+                           &r->train, stdout))
         return 1;
-    if (a->dev && (!cli_read_conll("train", a->dev, r->model, a->unknown_to_o, &r->dev_conll, stdout) ||
-                   !cli_build_dataset("train", &r->dev_conll, r->model, (int)a->max_len, &r->dev, stdout)))
+    if (a->dev &&
+        (!cli_read_conll("train", a->dev, r->model, a->unknown_to_o, &r->dev_conll, stdout) ||
+         !cli_build_dataset("train", &r->dev_conll, r->model, (int)a->max_len, 0, 0, &r->dev, stdout)))
         return 1;
     if (r->train.n_examples == 0) {
         fprintf(stderr, "surligne train: %s: no example to train on (every word gave no token)\n", a->train);
@@ -514,6 +519,7 @@ static int prepare(run *r) {
     s[STATE_DROPOUT] = bits_of(a->dropout);
     s[STATE_SHUFFLE] = (uint64_t)a->shuffle;
     s[STATE_THREADS] = (uint64_t)a->threads;
+    s[STATE_GLUE] = bits_of(a->glue);
     s[STATE_BEST_F1] = bits_of(-1.0);
     s[STATE_WINDOW_LOSS] = s[STATE_EPOCH_LOSS] = bits_of(0.0);
     if (a->resume) {
@@ -531,6 +537,7 @@ static int prepare(run *r) {
                 "in another order, so the weights will not be bit for bit those of an uninterrupted run\n",
                 (unsigned long long)s[STATE_THREADS], a->threads);
         s[STATE_THREADS] = (uint64_t)a->threads;
+        s[STATE_GLUE] = bits_of(a->glue);
         history_load(&r->hist, r->path_metrics, sl_trainer_step_count(r->trainer), (int)s[STATE_EPOCHS_DONE], "f1");
         printf("resuming %s at step %d/%ld (epoch %d)\n", a->resume, sl_trainer_step_count(r->trainer), total,
                sl_trainer_step_count(r->trainer) / r->n_batches + 1);

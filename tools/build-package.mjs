@@ -12,7 +12,7 @@
 //   weights/models.json               the default model's name, file, sha256 and size (not the model: below)
 //   README.md                         usage
 //
-// The model (10.6 MB) is not in the package: an application serves the .gguf file itself (or gives any URL)
+// The model (12.3 MB) is not in the package: an application serves the .gguf file itself (or gives any URL)
 // and passes its sha256; the browser keeps it in IndexedDB after the first visit.
 //
 //   node tools/build-package.mjs [--out DIR]     (npm run package builds the wasm engine first, then packs)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Reproduces the default model (weights/surligne-small-fr.gguf) from the shared data with fixed seeds. Every stage
-# is surligne's own C trainer on the CamemBERT architecture (4 layers x 256) and vocabulary:
+# is surligne's own C trainer on the CamemBERT architecture (hidden 256; 4 layers, grown to 6) and vocabulary:
 #   1. the encoder, by SURLIGNE_ENCODER:
 #        pretrain (the default, and the published model's recipe): masked-language-model pre-training by
 #          runs/pretrain-local/run.sh (`--config small --local-heads`: two heads of each of the first two layers
-#          start on the previous / next token) on the six sources of ../shared/data/french-text/, in three stages
-#          as the published encoder was made (runs/pretrain-local/README.md; four stages):
+#          start on the previous / next token) on the six sources of ../shared/data/french-text/, in the stages
+#          the published encoder was made in (runs/pretrain-local/README.md):
 #          a. steps 1-8,000 of the 24,000-step schedule (32.8 M tokens) -> OUT/pt3.gguf, copied to f16
 #             (OUT/pt3.f16.gguf, as the committed runs/pretrain-local/pt3.f16.gguf);
 #          b. a warm restart from that copy (new Adam moments; lr 4.86e-4, 1 % warm-up, linear decay over
@@ -16,26 +16,34 @@
 #             runs/pretrain-local/pt5.f16.gguf);
 #          d. a warm restart from that copy (lr 3e-4, 1 % warm-up, linear decay to 0 over 16,000 steps, seed 4):
 #             165.9 M tokens in all -> OUT/pt6.gguf, copied to f16 (OUT/pt6.f16.gguf, as the committed
-#             runs/pretrain-local/pt6.f16.gguf), which fine-tuning reads.
-#          About 5 h 15 min with 2 threads in bf16 on a 2-core Intel Xeon with AMX (8,900 tokens/s), about 6 h 40 min
-#          on a 2-core AMD EPYC (Zen 4), about 3 times that without AVX-512 BF16; a re-run resumes each stage from its
+#             runs/pretrain-local/pt6.f16.gguf);
+#          e. that encoder grown to 6 layers (`surligne stack --layers 0,1,2,2,3,3`: layers 2 and 3 repeated), steps
+#             1-2,000 of a 24,000-step schedule (lr 3e-4, 1 % warm-up, seed 5) -> OUT/st6a.gguf and its f16 copy,
+#             then a warm restart from that copy (lr 3e-4, 1 % warm-up, linear decay to 0 over 14,000 steps, seed 6):
+#             231.4 M tokens in all -> OUT/st6.gguf, copied to f16 (OUT/st6.f16.gguf, as the committed
+#             runs/pretrain-local/st6.f16.gguf), which fine-tuning reads.
+#          About 8 h 15 min with 2 threads in bf16 on a 2-core Intel Xeon with AMX (a-d 5 h 15 min at 8,900
+#          tokens/s, e 3 h at 6,200 tokens/s when the machine is not shared), about 1.3 times that on a 2-core AMD
+#          EPYC (Zen 4), about 3 times that without AVX-512 BF16; a re-run resumes each stage from its
 #          state file (OUT/NAME.state.gguf). The published encoder's steps ran with 1 or 2 threads and on two bf16
 #          kernels (its README): one thread count and kernel throughout is the same run to float rounding, not
 #          bit for bit;
 #        random: fresh random weights (`--config small --local-heads`);
-#        FILE.gguf: that encoder (for instance the committed runs/pretrain-local/pt6.f16.gguf, to skip a-d);
-#      e. SURLIGNE_TAPT=1 (not the published recipe; not for random) adds task-adaptive pre-training of that
+#        FILE.gguf: that encoder (for instance the committed runs/pretrain-local/st6.f16.gguf, to skip a-e);
+#      f. SURLIGNE_TAPT=1 (not the published recipe; not for random) adds task-adaptive pre-training of that
 #         encoder: 1,800 more MLM steps (7.4 M tokens) on the six sources plus the words of WikiAnn-fr train and
 #         Europeana-fr train (40 % of the sequences; lr 3.5e-4, 1 % warm-up, linear decay, seed 3) ->
 #         OUT/tapt.gguf, copied to f16 (OUT/tapt.f16.gguf), which fine-tuning then reads: 29 min with 2 threads
 #         on a 2-core Intel Xeon with AVX-512 BF16. Measured over two seeds (the card): WikiAnn-fr dev +0.0,
 #         Europeana-fr dev +1.0, within the seed spread.
 #   2. fine-tuning (a fresh classifier, seed 42) on WikiAnn-fr train + Europeana-fr train, 6 epochs, lr 3e-4,
-#      batches grouped by length (`--shuffle grouped`), keeping the epoch with the best WikiAnn-fr dev F1
+#      batches grouped by length (`--shuffle grouped`), half of the places where French writes no space
+#      tokenised as running text (`--glue 0.5`: "Darmanin," "(Paris)" "l'Europe" as a page has them; README,
+#      "Words as running text"; SURLIGNE_GLUE=0 trains word by word), keeping the epoch with the best WikiAnn-fr dev F1
 #      (Viterbi decoding with the training data's label transitions, weight 0.5, which the file stores) ->
-#      OUT/surligne-small-fr.f32.gguf: about 65 min with 1 thread on a 2-core AMD EPYC without AVX-512 (AVX2,
-#      2 GHz), where bf16 products fall back to f32; 13 min with 1 thread (two runs at a time) on a 2-core
-#      Intel Xeon with AMX (the published run), 25 min there on the vdpbf16ps kernel.
+#      OUT/surligne-small-fr.f32.gguf: 20 min with 1 thread (two runs at a time) on a 2-core Intel Xeon with AMX
+#      (the published run); the 4-layer model's took 65 min with 1 thread on a 2-core AMD EPYC without AVX-512
+#      (AVX2, 2 GHz), where bf16 products fall back to f32, and 6 layers take about 1.3 times as long.
 #   3. q8_0 Linear weights and q5_0 word embeddings -> OUT/surligne-small-fr.gguf, and the scores of both files
 #      on WikiAnn-fr dev and Europeana-fr dev -> OUT/scores.json.
 # Run it in the background and watch OUT/*.log:
@@ -73,18 +81,25 @@ case "$encoder" in
   random) init=(--config small --local-heads --tokenizer weights/sentencepiece.bpe.model) ;;
   pretrain)
     # a. the first 8,000 steps of the schedule; b. the warm restart from their f16 copy, 4,500 steps; c. the
-    # warm restart from that one's, 12,000 steps; d. the warm restart from c's, 16,000 steps
+    # warm restart from that one's, 12,000 steps; d. the warm restart from c's, 16,000 steps; e. below
     stage pt3 --stop-at 8000
     stage pt4 --init "$out/pt3.f16.gguf" --steps 16000 --lr 4.86e-4 --warmup-ratio 0.01 --seed 2 --save-every 250 \
       --stop-at 4500
     stage pt5 --init "$out/pt4.f16.gguf" --steps 12000 --lr 3.5e-4 --warmup-ratio 0.01 --seed 3 --save-every 250
     stage pt6 --init "$out/pt5.f16.gguf" --steps 16000 --lr 3e-4 --warmup-ratio 0.01 --seed 4 --save-every 250
-    init=(--init "$out/pt6.f16.gguf")
+    # e. grown to 6 layers (layers 2 and 3 repeated), then steps 1-2,000 of a 24,000-step schedule and a warm
+    # restart of 14,000 steps from their f16 copy
+    [ -f "$out/st6-init.gguf" ] ||
+      ./build/surligne stack "$out/pt6.f16.gguf" --layers 0,1,2,2,3,3 -o "$out/st6-init.gguf"
+    stage st6a --init "$out/st6-init.gguf" --steps 24000 --lr 3e-4 --warmup-ratio 0.01 --seed 5 --save-every 250 \
+      --stop-at 2000
+    stage st6 --init "$out/st6a.f16.gguf" --steps 14000 --lr 3e-4 --warmup-ratio 0.01 --seed 6 --save-every 250
+    init=(--init "$out/st6.f16.gguf")
     ;;
   *) init=(--init "$encoder") ;;
 esac
 
-# 1e. with SURLIGNE_TAPT=1, task-adaptive pre-training of that encoder (not of random weights): 1,800 more
+# 1f. with SURLIGNE_TAPT=1, task-adaptive pre-training of that encoder (not of random weights): 1,800 more
 # masked-language-model steps on the six sources plus the words of the two fine-tuning train sets (never their
 # dev or test), one sentence a line, weighted 4 and 2 (40 % of the sequences), then the f16 copy
 if [ "$encoder" != random ] && [ "${SURLIGNE_TAPT:-0}" = 1 ]; then
@@ -103,7 +118,8 @@ rm -f "$out/surligne-small-fr.f32.state.gguf"
 ./build/surligne train "${init[@]}" --train "$out/train-mix.conll" --dev "$wikiann/dev.conll" \
   --epochs "${SURLIGNE_EPOCHS:-6}" --batch 16 --lr "${SURLIGNE_LR:-3e-4}" --warmup-ratio 0.06 --max-len 128 \
   --seed "${SURLIGNE_SEED:-42}" --threads "$threads" \
-  --precision bf16 --shuffle grouped -o "$out/surligne-small-fr.f32.gguf" 2>&1 | tee "$out/finetune.log"
+  --precision bf16 --shuffle grouped --glue "${SURLIGNE_GLUE:-0.5}" -o "$out/surligne-small-fr.f32.gguf" 2>&1 |
+  tee "$out/finetune.log"
 
 # 3. q8_0 (the word embeddings q5_0: 3 MB less, the same F1 to 0.05 point) and the scores
 ./build/surligne quantize "$out/surligne-small-fr.f32.gguf" -o "$out/surligne-small-fr.gguf" --type q8_0 \

@@ -65,6 +65,30 @@ static sl_status begin_example(dataset_builder *b) {
     return SL_OK;
 }
 
+/* Appends word w's n tokens to the open example (`open` tokens, <s> included; 0: none), its label on the
+   first; closes the example first (</s>) where the word and </s> would not fit, counting a split when the
+   word is not its sentence's first; a word alone longer than a window is cut. */
+static sl_status push_word(dataset_builder *b, const int32_t *ids, int n, int32_t label, int w, int not_first,
+                           int32_t bos, int32_t eos, int *open) {
+    const int max_len = b->d->max_len;
+    sl_status s;
+    if (*open && *open + n + 1 > max_len) {
+        if ((s = push_token(b, eos, SL_IGNORE_LABEL, -1))) return s;
+        b->d->len[b->d->n_examples - 1] = *open + 1;
+        *open = 0;
+        if (not_first) b->d->n_split++;
+    }
+    if (!*open) {
+        if ((s = begin_example(b)) || (s = push_token(b, bos, SL_IGNORE_LABEL, -1))) return s;
+        *open = 1;
+    }
+    if (n > max_len - 2) n = max_len - 2;
+    for (int i = 0; i < n; i++)
+        if ((s = push_token(b, ids[i], i == 0 ? label : SL_IGNORE_LABEL, i == 0 ? w : -1))) return s;
+    *open += n;
+    return SL_OK;
+}
+
 /* Whether CoNLL word w is written against word w - 1 in running French text: a closing mark after it (", . )
    ] } …"), or after an opening bracket or an elision ("(", "l'", "qu'"). */
 static int glues_to_previous(const char *prev, const char *word) {
@@ -139,29 +163,10 @@ sl_status sl_dataset_build_text(const sl_conll *data, const sl_tokenizer *tok, i
                 end += strlen(data->words[w]);
                 const int t0 = t;
                 while (t < tk.n && ((size_t)tk.start[t] < end || w == g1 - 1)) t++;
-                const int n_word = t - t0;
-                if (n_word == 0) {
+                if (t == t0)
                     out->n_empty_words++;
-                    continue;
-                }
-                /* room for this word and </s>; otherwise close the example and split here */
-                if (open && open + n_word + 1 > max_len) {
-                    if ((s = push_token(&b, eos, SL_IGNORE_LABEL, -1))) break;
-                    out->len[out->n_examples - 1] = open + 1;
-                    open = 0;
-                    if (w > w0) out->n_split++;
-                }
-                if (!open) {
-                    if ((s = begin_example(&b)) || (s = push_token(&b, bos, SL_IGNORE_LABEL, -1))) break;
-                    open = 1;
-                }
-                const int n = n_word < max_len - 2
-                                  ? n_word
-                                  : max_len - 2; /* a word alone longer than a window is cut */
-                for (int i = 0; s == SL_OK && i < n; i++)
-                    s = push_token(&b, tk.ids[t0 + i], i == 0 ? data->tags[w] : SL_IGNORE_LABEL,
-                                   i == 0 ? w : -1);
-                open += n;
+                else
+                    s = push_word(&b, tk.ids + t0, t - t0, data->tags[w], w, w > w0, bos, eos, &open);
             }
         }
         if (s == SL_OK && open) {

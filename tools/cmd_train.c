@@ -537,7 +537,6 @@ static int prepare(run *r) {
                 "in another order, so the weights will not be bit for bit those of an uninterrupted run\n",
                 (unsigned long long)s[STATE_THREADS], a->threads);
         s[STATE_THREADS] = (uint64_t)a->threads;
-        s[STATE_GLUE] = bits_of(a->glue);
         history_load(&r->hist, r->path_metrics, sl_trainer_step_count(r->trainer), (int)s[STATE_EPOCHS_DONE], "f1");
         printf("resuming %s at step %d/%ld (epoch %d)\n", a->resume, sl_trainer_step_count(r->trainer), total,
                sl_trainer_step_count(r->trainer) / r->n_batches + 1);

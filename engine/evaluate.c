@@ -29,17 +29,92 @@ static int continuation(const sl_labelset *ls, int label) {
     return outside_label(ls);
 }
 
-sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
-                      int n_labels, const sl_decoder *dec, sl_metrics *metrics, int *pred, sl_error *err) {
+void sl_log_softmax(const float *x, int n, float *out) {
+    int best = 0;
+    for (int j = 1; j < n; j++)
+        if (x[j] > x[best]) best = j;
+    double z = 0;
+    for (int j = 0; j < n; j++) z += exp((double)x[j] - x[best]);
+    const double lz = x[best] + log(z);
+    for (int j = 0; j < n; j++) out[j] = (float)(x[j] - lz);
+}
+
+sl_status sl_ensemble_logits_fn(void *ctx, const int32_t *ids, int B, int T, float *logits, sl_error *err) {
+    sl_ensemble *e = ctx;
+    if (e->n_models < 1) return sl_fail(err, SL_ERR_ARGUMENT, "an ensemble needs at least one model");
+    const int L = sl_model_n_labels(e->models[0]);
+    const size_t N = (size_t)B * T;
+    if (e->cap < N * L) {
+        float *b = realloc(e->buf, N * L * sizeof *b);
+        if (!b) return sl_fail(err, SL_ERR_MEMORY, "no memory for an ensemble's logits (%d x %d)", B, T);
+        e->buf = b, e->cap = N * L;
+    }
+    memset(logits, 0, N * L * sizeof *logits);
+    for (int k = 0; k < e->n_models; k++) {
+        if (sl_model_n_labels(e->models[k]) != L)
+            return sl_fail(err, SL_ERR_ARGUMENT, "ensemble model %d has %d labels, model 0 has %d", k,
+                           sl_model_n_labels(e->models[k]), L);
+        sl_status s = sl_model_forward(e->models[k], ids, B, T, e->buf, err);
+        if (s != SL_OK) return s;
+        for (size_t i = 0; i < N; i++) {
+            float *x = e->buf + i * L;
+            sl_log_softmax(x, L, x);
+            for (int j = 0; j < L; j++) logits[i * L + j] += x[j] / (float)e->n_models;
+        }
+    }
+    return SL_OK;
+}
+
+void sl_ensemble_free(sl_ensemble *e) {
+    free(e->buf);
+    e->buf = NULL, e->cap = 0;
+}
+
+sl_status sl_dataset_log_probs(const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
+                               int n_labels, float *out, sl_error *err) {
     if (batch < 1 || !logits_fn)
-        return sl_fail(err, SL_ERR_ARGUMENT, "evaluation needs a batch size >= 1 and a logits function");
-    if (n_labels != data->labels.n_labels)
-        return sl_fail(err, SL_ERR_ARGUMENT, "the model has %d labels, the data's label set %d", n_labels,
-                       data->labels.n_labels);
+        return sl_fail(err, SL_ERR_ARGUMENT,
+                       "log-probabilities need a batch size >= 1 and a logits function");
     const size_t N = (size_t)batch * d->max_len;
     int32_t *ids = malloc(N * sizeof *ids), *labels = malloc(N * sizeof *labels);
     float *logits = malloc(N * (size_t)n_labels * sizeof *logits);
     int *order = malloc(((size_t)d->n_examples + 1) * sizeof *order);
+    sl_status s = SL_OK;
+    if (!ids || !labels || !logits || !order)
+        s = sl_fail(err, SL_ERR_MEMORY, "no memory for a batch of %d x %d", batch, d->max_len);
+    if (s == SL_OK) {
+        sl_dataset_order(d, 0, 0, order);
+        sl_batch b = {.ids = ids, .labels = labels};
+        const int n_batches = sl_dataset_n_batches(d, batch);
+        for (int k = 0; s == SL_OK && k < n_batches; k++) {
+            sl_dataset_batch(d, order, k, batch, &b);
+            if ((s = logits_fn(ctx, b.ids, b.B, b.T, logits, err))) break;
+            for (int r = 0; r < b.B; r++) {
+                const int e = order[b.first + r];
+                for (int t = 0; t < d->len[e]; t++) {
+                    const size_t i = (size_t)d->start[e] + t;
+                    if (d->word_of[i] >= 0)
+                        sl_log_softmax(logits + ((size_t)r * b.T + t) * n_labels, n_labels,
+                                       out + i * n_labels);
+                }
+            }
+        }
+    }
+    free(ids);
+    free(labels);
+    free(logits);
+    free(order);
+    return s;
+}
+
+sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
+                      int n_labels, const sl_decoder *dec, sl_metrics *metrics, int *pred, sl_error *err) {
+    if (n_labels != data->labels.n_labels)
+        return sl_fail(err, SL_ERR_ARGUMENT, "the model has %d labels, the data's label set %d", n_labels,
+                       data->labels.n_labels);
+    /* every labelled token's log-probabilities: a word is predicted by its first sub-token, the one the
+       dataset labels */
+    float *tok_logp = malloc(((size_t)d->n_tokens + 1) * n_labels * sizeof *tok_logp);
     int *own_pred = pred ? NULL : malloc(((size_t)data->n_words + 1) * sizeof *own_pred);
     if (!pred) pred = own_pred;
     const int viterbi = dec && dec->mode == SL_DECODE_VITERBI;
@@ -48,9 +123,9 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
     /* with Viterbi decoding, each word's log-probabilities, decoded sentence by sentence at the end */
     float *logp = viterbi ? malloc(((size_t)data->n_words + 1) * n_labels * sizeof *logp) : NULL;
     sl_status s = SL_OK;
-    if (!ids || !labels || !logits || !order || !pred || (viterbi && !logp) ||
-        (d->n_empty_words > 0 && !has_token))
-        s = sl_fail(err, SL_ERR_MEMORY, "no memory for an evaluation batch of %d x %d", batch, d->max_len);
+    if (!tok_logp || !pred || (viterbi && !logp) || (d->n_empty_words > 0 && !has_token))
+        s = sl_fail(err, SL_ERR_MEMORY, "no memory to evaluate %d tokens", d->n_tokens);
+    if (s == SL_OK) s = sl_dataset_log_probs(d, batch, logits_fn, ctx, n_labels, tok_logp, err);
     if (s == SL_OK) {
         const int o = outside_label(&data->labels);
         for (int w = 0; w < data->n_words; w++) pred[w] = o;
@@ -58,33 +133,16 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
         if (viterbi)
             for (int w = 0; w < data->n_words; w++)
                 for (int j = 0; j < n_labels; j++) logp[(size_t)w * n_labels + j] = j == o ? 0.0f : -INFINITY;
-        sl_dataset_order(d, 0, 0, order);
-        sl_batch b = {.ids = ids, .labels = labels};
-        const int n_batches = sl_dataset_n_batches(d, batch);
-        for (int k = 0; s == SL_OK && k < n_batches; k++) {
-            sl_dataset_batch(d, order, k, batch, &b);
-            if ((s = logits_fn(ctx, b.ids, b.B, b.T, logits, err))) break;
-            /* a word is predicted by its first sub-token: the one the dataset labels */
-            for (int r = 0; r < b.B; r++) {
-                const int e = order[b.first + r];
-                for (int t = 0; t < d->len[e]; t++) {
-                    const int w = d->word_of[d->start[e] + t];
-                    if (w < 0 || w >= data->n_words) continue;
-                    if (has_token) has_token[w] = 1;
-                    const float *x = logits + ((size_t)r * b.T + t) * n_labels;
-                    int best = 0;
-                    for (int j = 1; j < n_labels; j++)
-                        if (x[j] > x[best]) best = j;
-                    pred[w] = best;
-                    if (viterbi) { /* log-softmax */
-                        double z = 0;
-                        for (int j = 0; j < n_labels; j++) z += exp((double)x[j] - x[best]);
-                        const double lz = x[best] + log(z);
-                        for (int j = 0; j < n_labels; j++)
-                            logp[(size_t)w * n_labels + j] = (float)(x[j] - lz);
-                    }
-                }
-            }
+        for (int i = 0; i < d->n_tokens; i++) {
+            const int w = d->word_of[i];
+            if (w < 0 || w >= data->n_words) continue;
+            if (has_token) has_token[w] = 1;
+            const float *x = tok_logp + (size_t)i * n_labels;
+            int best = 0;
+            for (int j = 1; j < n_labels; j++)
+                if (x[j] > x[best]) best = j;
+            pred[w] = best;
+            if (viterbi) memcpy(logp + (size_t)w * n_labels, x, (size_t)n_labels * sizeof *x);
         }
     }
     for (int si = 0; s == SL_OK && si < data->n_sentences; si++) {
@@ -99,10 +157,7 @@ sl_status sl_evaluate(const sl_conll *data, const sl_dataset *d, int batch, sl_l
                 if (!has_token[w]) pred[w] = continuation(&data->labels, pred[w - 1]);
         s = sl_metrics_add(metrics, data->tags + w0, pred + w0, w1 - w0, err);
     }
-    free(ids);
-    free(labels);
-    free(logits);
-    free(order);
+    free(tok_logp);
     free(own_pred);
     free(logp);
     free(has_token);

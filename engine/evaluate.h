@@ -38,6 +38,30 @@ sl_status sl_model_logits_fn(void *ctx, const int32_t *ids, int B, int T, float 
 /* ctx is an sl_trainer * (sl_trainer_logits: current parameters, no dropout). */
 sl_status sl_trainer_logits_fn(void *ctx, const int32_t *ids, int B, int T, float *logits, sl_error *err);
 
+/* An ensemble of models with the same labels: its logits are the mean of the models' log-softmax (the log of
+   the geometric mean of their probabilities, up to a constant per row), which is what decoding and
+   distillation read from it. The models are borrowed; `buf` (one model's logits) is grown as needed and
+   freed by sl_ensemble_free. */
+typedef struct {
+    sl_model *const *models;
+    int n_models;
+    float *buf;
+    size_t cap;
+} sl_ensemble;
+
+/* ctx is an sl_ensemble *. */
+sl_status sl_ensemble_logits_fn(void *ctx, const int32_t *ids, int B, int T, float *logits, sl_error *err);
+void sl_ensemble_free(sl_ensemble *e);
+
+/* out[0..n) = log-softmax of x[0..n) (out may be x). */
+void sl_log_softmax(const float *x, int n, float *out);
+
+/* The log-probabilities of every labelled token of d (d->word_of >= 0) as logits_fn gives them, in rows of
+   out (d->n_tokens, n_labels) at the token's index; the other rows are left as they are. The examples are
+   run in file order, `batch` at a time. */
+sl_status sl_dataset_log_probs(const sl_dataset *d, int batch, sl_logits_fn logits_fn, void *ctx,
+                               int n_labels, float *out, sl_error *err);
+
 /* Adds every sentence of `data` to `metrics` (whose label set must be data->labels or the same labels):
    `d` must have been built from `data`, and the logits' labels must be data's label ids. `pred` (may be
    NULL) receives the predicted label id of each word (data->n_words). */

@@ -278,6 +278,8 @@ struct sl_trainer {
     const sl_model *init;
     float *transitions; /* label transitions for its files (sl_trainer_set_transitions); NULL: the init's */
     float transition_weight;
+    const float *soft; /* distillation targets of the next steps' rows (sl_trainer_set_soft_targets) */
+    float soft_weight;
     sl_config cfg;
     sl_train_options opt;
     sl_pool *pool;
@@ -540,11 +542,14 @@ static void sum_f64(const sl_trainer *t, double *x, size_t n) {
 }
 
 /* Cross-entropy of the labelled rows of logits (N,L), normalised by the labelled rows of the global batch:
-   dlogits (may equal logits; NULL: no gradient) = (softmax - onehot) / n_global, 0 on rows not labelled. */
+   dlogits (may equal logits; NULL: no gradient) = (softmax - target) / n_global, 0 on rows not labelled. The
+   target is the one-hot label, or with soft targets q (N,L) (1 - alpha) onehot + alpha q. */
 typedef struct {
     float *dlogits;
     const float *logits;
     const int32_t *labels;
+    const float *soft;
+    float alpha;
     int N, L;
     float inv_n;
     double *sums; /* (n_threads, 2): loss and correct rows, per thread */
@@ -564,21 +569,33 @@ static void crossentropy_task(void *arg, int task, int thread) {
             continue;
         }
         int best;
-        x->sums[2 * thread] += crossentropy_row(d, z, L, y, x->inv_n, &best);
+        float ce = crossentropy_row(d, z, L, y, x->inv_n, &best);
+        if (x->soft) {
+            /* -log p_j = ce + z_y - z_j: the loss gains alpha (sum_j q_j (-log p_j) - ce), the gradient
+               alpha (onehot - q) / n */
+            const float *q = x->soft + (size_t)i * L;
+            double cross = 0;
+            for (int j = 0; j < L; j++) cross += (double)q[j] * (ce + z[y] - z[j]);
+            ce += x->alpha * (float)(cross - ce);
+            if (d)
+                for (int j = 0; j < L; j++) d[j] += x->alpha * x->inv_n * ((j == y) - q[j]);
+        }
+        x->sums[2 * thread] += ce;
         x->sums[2 * thread + 1] += best == y;
     }
 }
 
 /* Fills stats->loss (mean over the global batch's labelled rows), n_labelled and n_correct (global). */
-static void crossentropy(sl_trainer *t, float *dlogits, const float *logits, const int32_t *labels, int N, int L,
-                         sl_step_stats *stats) {
+static void crossentropy(sl_trainer *t, float *dlogits, const float *logits, const int32_t *labels,
+                         const float *soft, float alpha, int N, int L, sl_step_stats *stats) {
     double count = 0;
     for (int i = 0; i < N; i++) count += labels[i] != SL_IGNORE_LABEL;
     sum_f64(t, &count, 1);
     const int threads = sl_pool_n_threads(t->pool);
     double *sums = t->ce_sums;
     memset(sums, 0, 2 * (size_t)threads * sizeof *sums);
-    crossentropy_ctx x = {dlogits, logits, labels, N, L, count > 0 ? (float)(1.0 / count) : 0.0f, sums};
+    crossentropy_ctx x = {dlogits, logits, labels, soft, alpha, N, L, count > 0 ? (float)(1.0 / count) : 0.0f,
+                          sums};
     sl_pool_run(t->pool, (N + CE_ROWS - 1) / CE_ROWS, crossentropy_task, &x);
     double total[2] = {0, 0};
     for (int k = 0; k < threads; k++) total[0] += sums[2 * k], total[1] += sums[2 * k + 1];
@@ -668,6 +685,11 @@ static sl_dropout_rates step_rates(const sl_trainer *t) {
 
 void sl_trainer_set_row0(sl_trainer *t, int row0) { t->row0 = row0; }
 
+void sl_trainer_set_soft_targets(sl_trainer *t, const float *q, float alpha) {
+    t->soft = q && alpha > 0 ? q : NULL;
+    t->soft_weight = t->soft ? alpha : 0.0f;
+}
+
 sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *labels, int B, int T,
                               sl_step_stats *stats, sl_error *err) {
     sl_status s = check_batch(t, ids, labels, B, T, err);
@@ -682,7 +704,7 @@ sl_status sl_trainer_backward(sl_trainer *t, const int32_t *ids, const int32_t *
     a->cls_in = t->opt.dropout_classifier > 0 ? t->cls_buf : NULL;
     sl_encoder_forward(c, &t->w, ids, B, T, a, t->logits, &rates, t->pool);
     memset(t->grads, 0, t->n_params * sizeof(float));
-    crossentropy(t, t->dlogits, t->logits, labels, N, L, stats);
+    crossentropy(t, t->dlogits, t->logits, labels, t->soft, t->soft_weight, N, L, stats);
 
     /* head */
     const float *top = t->opt.dropout_classifier > 0 ? a->cls_in : a->layers[c->n_layer - 1].out;
@@ -768,7 +790,7 @@ static sl_status mlm_pass(sl_trainer *t, const int32_t *ids, const int32_t *labe
                           c->ln_eps, t->pool);
         matmul_forward(t->mlm_logits, t->h_ln, E, t->w.mlm[M_BIAS], M, V, C, t->pool);
     }
-    crossentropy(t, backward ? t->mlm_logits : NULL, t->mlm_logits, t->mlm_target, M, V, stats);
+    crossentropy(t, backward ? t->mlm_logits : NULL, t->mlm_logits, t->mlm_target, NULL, 0.0f, M, V, stats);
     if (!backward) return SL_OK;
     memset(t->grads, 0, t->n_params * sizeof(float));
     const size_t MC = (size_t)M * C;

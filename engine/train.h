@@ -147,6 +147,10 @@ sl_status sl_trainer_mlm_eval(sl_trainer *t, const int32_t *ids, const int32_t *
 /* Data-parallel runs: the next batch given to a step is rows [row0, row0 + B) of the global batch (dropout
    masks follow the global row). 0 by default. */
 void sl_trainer_set_row0(sl_trainer *t, int row0);
+/* Distillation (Hinton et al. 2015): the following steps' targets are (1 - alpha) x the one-hot label +
+   alpha x row i of q (B*T, n_labels: probabilities, a teacher's) for each labelled row i of the ids given to
+   the step, so q must be re-pointed at each batch's rows. q = NULL or alpha 0: the labels alone. */
+void sl_trainer_set_soft_targets(sl_trainer *t, const float *q, float alpha);
 
 /* Logits (B*T, n_labels) with the current parameters, no dropout (evaluation). */
 sl_status sl_trainer_logits(sl_trainer *t, const int32_t *ids, int B, int T, float *logits, sl_error *err);

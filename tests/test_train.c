@@ -3,7 +3,9 @@
    LM head at the masked positions (tools/reference/mlm_fixtures.py, tests/fixtures/mlm/README.md): the
    gradient of every tensor at the first step, the loss, gradient norm and learning rate of 20 AdamW steps,
    and the weights after them, at 1 and 2 threads; the data pipeline's batches equal the reference's;
-   saving and resuming the training state gives the same weights as an uninterrupted run. */
+   saving and resuming the training state gives the same weights as an uninterrupted run; distillation
+   targets (sl_trainer_set_soft_targets) give PyTorch's loss and gradients
+   (tools/reference/distill_fixtures.py). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,21 +119,38 @@ static sl_train_options parity_options(void) {
     return o;
 }
 
-static void check_gradients(sl_model *m, fixture_batch *b) {
+/* The step-1 gradients against `file` (every tensor it has). With distil, the file's soft_targets and alpha
+   are the step's distillation targets (tools/reference/distill_fixtures.py) and its loss is compared too. */
+static void check_gradients(sl_model *m, fixture_batch *b, const char *file, int distil) {
     sl_error err;
     uint8_t *data;
     size_t size;
     sl_safetensors *st;
-    if (sl_read_file(fix("grads_step1.safetensors"), &data, &size, &err) ||
-        sl_safetensors_parse(data, size, "grads_step1.safetensors", &st, &err)) {
+    if (sl_read_file(fix(file), &data, &size, &err) || sl_safetensors_parse(data, size, file, &st, &err)) {
         CHECK(0, "%s", err.message);
         return;
     }
     sl_train_options o = parity_options();
     sl_trainer *t;
     CHECK(sl_trainer_create(m, &o, &t, &err) == SL_OK, "trainer: %s", err.message);
+    float *soft = NULL, alpha = 0, ref_loss = 0;
+    if (distil) {
+        const sl_st_tensor *q = sl_safetensors_find(st, "soft_targets"),
+                           *a = sl_safetensors_find(st, "alpha"), *l = sl_safetensors_find(st, "loss");
+        CHECK(q && a && l && q->n_elements == (int64_t)b[0].B * b[0].T * 7, "%s: soft_targets, alpha, loss",
+              file);
+        if (!q || !a || !l) return;
+        soft = malloc((size_t)q->n_elements * sizeof *soft);
+        sl_to_f32(q->dtype, q->data, soft, (size_t)q->n_elements);
+        sl_to_f32(a->dtype, a->data, &alpha, 1);
+        sl_to_f32(l->dtype, l->data, &ref_loss, 1);
+        sl_trainer_set_soft_targets(t, soft, alpha);
+    }
     sl_step_stats stats;
     CHECK(backward(t, b[0].ids, b[0].labels, b[0].B, b[0].T, &stats, &err) == SL_OK, "%s", err.message);
+    if (distil)
+        CHECK(fabs(stats.loss - ref_loss) <= 1e-5 * ref_loss, "distillation loss %.7g, PyTorch %.7g",
+              stats.loss, ref_loss);
     const char *name;
     size_t n;
     float *p, *g;
@@ -141,6 +160,7 @@ static void check_gradients(sl_model *m, fixture_batch *b) {
         char buf[200];
         const char *hf = hf_name(name, buf, sizeof buf);
         const sl_st_tensor *ref = hf ? sl_safetensors_find(st, hf) : NULL;
+        if (distil && !ref && hf && !strcmp(hf, "roberta.embeddings.word_embeddings.weight")) continue;
         CHECK(ref && (size_t)ref->n_elements == n, "gradient of %s (%s) missing or of another size", name,
               hf ? hf : "?");
         if (!ref || (size_t)ref->n_elements != n) continue;
@@ -159,8 +179,11 @@ static void check_gradients(sl_model *m, fixture_batch *b) {
         checked++;
         free(r);
     }
-    printf("  %s: step-1 gradients: %d tensors, worst max|diff| / max|g| = %.2e\n", P->name, checked, worst);
-    CHECK(checked == 5 + 16 * 2 + (P->mlm ? N_MLM_TENSORS : N_HEAD_TENSORS), "%d gradient tensors checked", checked);
+    printf("  %s: step-1 gradients%s: %d tensors, worst max|diff| / max|g| = %.2e\n", P->name,
+           distil ? " with distillation targets" : "", checked, worst);
+    CHECK(checked == 5 - distil + 16 * 2 + (P->mlm ? N_MLM_TENSORS : N_HEAD_TENSORS),
+          "%d gradient tensors checked", checked);
+    free(soft);
     sl_trainer_free(t);
     sl_safetensors_free(st);
     free(data);
@@ -476,6 +499,56 @@ static void check_glued(sl_model *m, const sl_conll *wikiann, const sl_dataset *
     rmdir(dir);
 }
 
+/* An ensemble's logits are the mean of its models' log-softmax (tiny-hf and its f16 copy, whose logits
+   differ a little), and sl_dataset_log_probs gives the log-softmax of every labelled token's row. */
+static void check_ensemble(sl_model *m, const sl_dataset *d) {
+    sl_error err;
+    uint8_t *gguf;
+    size_t size;
+    sl_model *m2;
+    if (sl_convert_hf("tests/fixtures/tiny-hf-f16", NULL, NULL, &gguf, &size, &err) ||
+        sl_model_load_memory(gguf, size, "tiny-f16", &m2, &err)) {
+        CHECK(0, "setup: %s", err.message);
+        return;
+    }
+    const int L = sl_model_n_labels(m), N = d->n_tokens;
+    sl_model *models[2] = {m, m2};
+    sl_ensemble ens = {models, 2, NULL, 0};
+    float *one = malloc((size_t)N * L * sizeof *one), *two = malloc((size_t)N * L * sizeof *two),
+          *both = malloc((size_t)N * L * sizeof *both);
+    CHECK(sl_dataset_log_probs(d, 5, sl_model_logits_fn, m, L, one, &err) == SL_OK &&
+              sl_dataset_log_probs(d, 3, sl_model_logits_fn, m2, L, two, &err) == SL_OK &&
+              sl_dataset_log_probs(d, 4, sl_ensemble_logits_fn, &ens, L, both, &err) == SL_OK,
+          "%s", err.message);
+    double worst = 0, apart = 0, mass = 0;
+    int rows = 0;
+    for (int i = 0; i < N; i++) {
+        if (d->word_of[i] < 0) continue;
+        rows++;
+        /* the geometric mean of the two distributions, renormalised */
+        double z = 0, p1 = 0;
+        for (int j = 0; j < L; j++) z += exp(0.5 * (one[(size_t)i * L + j] + two[(size_t)i * L + j]));
+        for (int j = 0; j < L; j++) {
+            const double want = 0.5 * (one[(size_t)i * L + j] + two[(size_t)i * L + j]) - log(z);
+            worst = fmax(worst, fabs(both[(size_t)i * L + j] - want));
+            apart = fmax(apart, fabs(one[(size_t)i * L + j] - two[(size_t)i * L + j]));
+            p1 += exp(one[(size_t)i * L + j]);
+        }
+        mass = fmax(mass, fabs(p1 - 1));
+    }
+    CHECK(
+        rows > 500 && worst < 1e-5 && apart > 1e-4 && mass < 1e-5,
+        "ensemble of 2 over %d rows: max |diff| %.3g from the mean log-softmax (the models differ by %.3g); "
+        "probabilities sum to 1 within %.3g",
+        rows, worst, apart, mass);
+    printf("  ensemble of 2 models: %d labelled tokens, max |diff| from the mean log-softmax %.2e\n", rows,
+           worst);
+    sl_ensemble_free(&ens);
+    free(one), free(two), free(both);
+    sl_model_free(m2);
+    free(gguf);
+}
+
 /* The data pipeline: the first 80 WikiAnn sentences give the reference's batches. */
 static void check_pipeline(sl_model *m, fixture_batch *b) {
     sl_conll conll;
@@ -503,6 +576,7 @@ static void check_pipeline(sl_model *m, fixture_batch *b) {
     check_evaluate_decoding(&conll, &d);
     check_grouped_order(&d);
     check_glued(m, &conll, &d);
+    check_ensemble(m, &d);
     sl_dataset_free(&d);
     sl_conll_free(&conll);
 }
@@ -535,7 +609,8 @@ static void run_parity(const parity *p) {
     if (f) fclose(f);
     CHECK(k == N_STEPS, "read %d steps", k);
 
-    check_gradients(m, b);
+    check_gradients(m, b, "grads_step1.safetensors", 0);
+    if (!p->mlm) check_gradients(m, b, "distill_step1.safetensors", 1);
     if (!p->mlm) check_pipeline(m, b);
 
     /* 20 steps, 1 and 2 threads */

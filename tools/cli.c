@@ -172,6 +172,41 @@ int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int
     return 1;
 }
 
+int cli_load_models_like(const char *cmd, const char *const *paths, int n, const sl_model *like, int threads,
+                         sl_model **out) {
+    sl_error err;
+    int k = 0;
+    for (; k < n; k++) {
+        out[k] = NULL;
+        if (sl_model_load_file(paths[k], &out[k], &err)) {
+            fprintf(stderr, "surligne %s: %s\n", cmd, err.message);
+            break;
+        }
+        if (sl_model_set_threads(out[k], threads, &err)) {
+            fprintf(stderr, "surligne %s: %s: %s\n", cmd, paths[k], err.message);
+            sl_model_free(out[k]), out[k] = NULL;
+            break;
+        }
+        const int L = sl_model_n_labels(like);
+        int same = sl_model_n_labels(out[k]) == L &&
+                   sl_model_config(out[k])->n_vocab == sl_model_config(like)->n_vocab;
+        for (int j = 0; same && j < L; j++)
+            same = !strcmp(sl_model_label(out[k], j), sl_model_label(like, j));
+        if (!same) {
+            fprintf(stderr,
+                    "surligne %s: %s: its labels (%d) or vocabulary (%d) are not those of the model it "
+                    "is used with (%d labels, %d tokens): models of an ensemble must share both, in order\n",
+                    cmd, paths[k], sl_model_n_labels(out[k]), sl_model_config(out[k])->n_vocab, L,
+                    sl_model_config(like)->n_vocab);
+            sl_model_free(out[k]), out[k] = NULL;
+            break;
+        }
+    }
+    if (k == n) return 1;
+    for (int j = 0; j < k; j++) sl_model_free(out[j]), out[j] = NULL;
+    return 0;
+}
+
 /* The file named by models.json's "default" entry, in `dir`; 1 when found. */
 static int model_in(const char *dir, char *path, size_t size) {
     char manifest[4096];

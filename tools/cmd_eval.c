@@ -1,4 +1,6 @@
-/* surligne eval: entity-level precision, recall and F1 of a model on a CoNLL file (seqeval's definition). */
+/* surligne eval: entity-level precision, recall and F1 of a model on a CoNLL file (seqeval's definition).
+   Several -m: the ensemble of the models (the mean of their log-probabilities, sl_ensemble), decoded with
+   the first one's label transitions: what a distillation teacher (`surligne train --teacher`) is worth. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,19 +10,26 @@
 #include "evaluate.h"
 
 #define EVAL_USAGE                                                                                           \
-    "usage: surligne eval -m MODEL.gguf FILE.conll [--json] [--batch B] [--threads T] [--max-len L]\n"       \
+    "usage: surligne eval -m MODEL.gguf [-m MODEL2.gguf ...] FILE.conll [--json] [--batch B] [--threads T] " \
+    "[--max-len L]\n"                                                                                        \
     "                     [--unknown-labels error|O] [--decoding viterbi|argmax] [--transition-weight W]\n"  \
     "                     [--kernel NAME] [--glue 0]\n"
 
 int cmd_eval(int argc, char **argv) {
-    const char *model_path = NULL, *data_path = NULL, *v;
+#define MAX_MODELS 16
+    const char *model_paths[MAX_MODELS], *data_path = NULL, *v;
+    int n_models = 0;
     int json = 0, unknown_to_o = 0, decoding = SL_DECODE_VITERBI;
     long batch = 16, threads = 1, max_len = 128;
     double transition_weight = -1; /* the model file's */
     double glue = 0; /* 1: the sentences as running text ("Darmanin," "(Nebraska)" "l'Europe") */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) {
-            if (!(model_path = cli_value("eval", argc, argv, &i))) return 2;
+            if (n_models == MAX_MODELS) {
+                fprintf(stderr, "surligne eval: at most %d models (-m)\n", MAX_MODELS);
+                return 2;
+            }
+            if (!(model_paths[n_models++] = cli_value("eval", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
         } else if (!strcmp(argv[i], "--batch")) {
@@ -60,13 +69,13 @@ int cmd_eval(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model_path || !data_path) {
+    if (!n_models || !data_path) {
         fprintf(stderr, "%s", EVAL_USAGE);
         return 2;
     }
     sl_error err;
-    sl_model *m;
-    if (sl_model_load_file(model_path, &m, &err)) {
+    sl_model *models[MAX_MODELS] = {0}, *m;
+    if (sl_model_load_file(model_paths[0], &m, &err)) {
         fprintf(stderr, "surligne eval: %s\n", err.message);
         return 1;
     }
@@ -82,18 +91,22 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     /* with --json, standard output holds the one object: the counts go to standard error */
     FILE *log = json ? stderr : stdout;
+    sl_ensemble ens = {models, n_models, NULL, 0};
+    models[0] = m;
     if (sl_model_set_threads(m, (int)threads, &err) ||
         sl_metrics_init(&metrics, sl_model_labelset(m), &err)) {
         fprintf(stderr, "surligne eval: %s\n", err.message);
         goto done;
     }
+    if (!cli_load_models_like("eval", model_paths + 1, n_models - 1, m, (int)threads, models + 1)) goto done;
     if (!cli_read_conll("eval", data_path, m, unknown_to_o, &conll, log) ||
         !cli_build_dataset("eval", &conll, m, (int)max_len, glue, 0, &d, log))
         goto done;
     /* Viterbi with the model's label transitions, weighted as its file says or as --transition-weight */
     sl_decoder dec = sl_model_decoder(m, (sl_decoding)decoding);
     if (transition_weight >= 0) dec.weight = (float)transition_weight;
-    if (sl_evaluate(&conll, &d, (int)batch, sl_model_logits_fn, m, sl_model_n_labels(m), &dec, &metrics, NULL,
+    if (sl_evaluate(&conll, &d, (int)batch, n_models > 1 ? sl_ensemble_logits_fn : sl_model_logits_fn,
+                    n_models > 1 ? (void *)&ens : (void *)m, sl_model_n_labels(m), &dec, &metrics, NULL,
                     &err)) {
         fprintf(stderr, "surligne eval: %s: %s\n", data_path, err.message);
         goto done;
@@ -116,6 +129,7 @@ done:
     sl_metrics_free(&metrics);
     sl_dataset_free(&d);
     sl_conll_free(&conll);
-    sl_model_free(m);
+    sl_ensemble_free(&ens);
+    for (int k = n_models - 1; k >= 0; k--) sl_model_free(models[k]);
     return rc;
 }

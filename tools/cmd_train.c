@@ -17,7 +17,13 @@
    The loop is driven by the trainer's step count alone: epoch = step / n_batches and the batch within it
    = step % n_batches, so a resumed run needs no other position. An epoch's end (evaluation, checkpoints)
    is done once, recorded in STATE_EPOCHS_DONE; a state saved between an epoch's last step and its end
-   does that end on resume. */
+   does that end on resume.
+
+   Distillation (--teacher, repeatable): before the first step the teachers (models with the same labels and
+   vocabulary, e.g. other runs, or a larger model fine-tuned elsewhere) read every training example as the
+   student will (the same tokens, glued or not); their ensemble's probabilities at each labelled token
+   (the mean of their log-probabilities, divided by --distill-temperature, renormalised) are mixed with the
+   one-hot label, weight --distill, as the step's target (sl_trainer_set_soft_targets). */
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,7 +51,8 @@
     "         [--labels PER,ORG,LOC|FILE.conll] [--resume OUT.state.gguf] [--save-every STEPS]\n"            \
     "         [--log-every STEPS] [--unknown-labels error|O] [--precision auto|f32|bf16] [--init-std "       \
     "0.02]\n"                                                                                                \
-    "         [--local-heads] [--transition-weight 0.5] [--glue 0]\n"
+    "         [--local-heads] [--transition-weight 0.5] [--glue 0]\n"                                        \
+    "         [--teacher MODEL.gguf ...] [--distill 0.5] [--distill-temperature 1]\n"
 
 /* Without --save-every, the state is also saved when this much time has passed since the last save. */
 #define SAVE_SECONDS 600.0
@@ -73,6 +80,9 @@ enum {
     STATE_EPOCH_STEPS,  /* and their count */
     STATE_THREADS,      /* --threads: another count gives the same run up to rounding, not bit for bit */
     STATE_GLUE,         /*   --glue (double bits; 0 in states written before it, which is glue 0) */
+    STATE_TEACHERS,     /*   the number of --teacher (0 in states written before it) */
+    STATE_DISTILL,      /*   --distill (double bits; 0 without teachers) */
+    STATE_DISTILL_T,    /*   --distill-temperature (double bits; 0 without teachers) */
     N_STATE = 24        /* room to append words without changing the count */
 };
 #define STATE_FORMAT 1
@@ -80,8 +90,11 @@ enum {
 typedef struct {
     const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer;
     long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
-    double lr, warmup, dropout, init_std, transition_weight, glue;
+    double lr, warmup, dropout, init_std, transition_weight, glue, distill, distill_t;
     int shuffle, unknown_to_o, precision, local_heads;
+#define MAX_TEACHERS 16
+    const char *teachers[MAX_TEACHERS];
+    int n_teachers;
 } train_args;
 
 /* ---- the run ----------------------------------------------------------------------------------- */
@@ -93,6 +106,7 @@ typedef struct {
     uint8_t *model_bytes; /* a converted Hugging Face folder, in memory: outlives the model */
     sl_conll train_conll, dev_conll;
     sl_dataset train, dev;
+    float *soft; /* (train.n_tokens, n_labels) the teachers' probabilities at the labelled tokens, or NULL */
     sl_trainer *trainer;
     sl_metrics metrics;
     sl_train_options opt;
@@ -212,7 +226,10 @@ static int check_resumed_state(const run *r, const uint64_t *now) {
                                              {STATE_LR, "--lr", 1},
                                              {STATE_WARMUP, "--warmup-ratio", 1},
                                              {STATE_DROPOUT, "--dropout", 1},
-                                             {STATE_GLUE, "--glue", 1}};
+                                             {STATE_GLUE, "--glue", 1},
+                                             {STATE_TEACHERS, "the number of --teacher", 0},
+                                             {STATE_DISTILL, "--distill", 1},
+                                             {STATE_DISTILL_T, "--distill-temperature", 1}};
     return cli_state_matches("train", r->a.resume, r->state, now, fields, sizeof fields / sizeof *fields);
 }
 
@@ -321,7 +338,9 @@ static int parse_args(int argc, char **argv, train_args *a) {
                       .warmup = 0.1,
                       .dropout = 0.1,
                       .shuffle = 1,
-                      .transition_weight = 0.5};
+                      .transition_weight = 0.5,
+                      .distill = 0.5,
+                      .distill_t = 1};
     const char *shuffle = NULL, *unknown = NULL, *precision = NULL;
     const cli_option opts[] = {{"--init", CLI_STRING, &a->init, 0, 0},
                                {"--config", CLI_STRING, &a->config, 0, 0},
@@ -347,6 +366,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
                                {"--warmup-ratio", CLI_REAL, &a->warmup, 0, 1},
                                {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
                                {"--glue", CLI_REAL, &a->glue, 0, 1},
+                               {"--distill", CLI_REAL, &a->distill, 0, 1},
+                               {"--distill-temperature", CLI_REAL, &a->distill_t, 0.05, 100},
                                {"--init-std", CLI_REAL, &a->init_std, 1e-6, 1},
                                {"--local-heads", CLI_SWITCH, &a->local_heads, 0, 0},
                                {"--transition-weight", CLI_REAL, &a->transition_weight, 0, 100}};
@@ -360,6 +381,14 @@ static int parse_args(int argc, char **argv, train_args *a) {
             fprintf(stderr, "surligne train: unexpected argument '%s' (the data is given with --train)\n%s",
                     o, TRAIN_USAGE);
             return 0;
+        }
+        if (!strcmp(o, "--teacher")) {
+            if (a->n_teachers == MAX_TEACHERS) {
+                fprintf(stderr, "surligne train: at most %d --teacher\n", MAX_TEACHERS);
+                return 0;
+            }
+            if (!(a->teachers[a->n_teachers++] = cli_value("train", argc, argv, &i))) return 0;
+            continue;
         }
         const int k = cli_option_parse("train", opts, sizeof opts / sizeof *opts, argc, argv, &i);
         if (k == CLI_ERROR) return 0;
@@ -399,6 +428,7 @@ static int parse_args(int argc, char **argv, train_args *a) {
 
 static void free_run(run *r) {
     sl_trainer_free(r->trainer);
+    free(r->soft);
     sl_metrics_free(&r->metrics);
     sl_dataset_free(&r->train);
     sl_dataset_free(&r->dev);
@@ -412,6 +442,48 @@ static void free_run(run *r) {
     free(r->path_metrics);
     free(r->path_svg);
     free(r->path_state);
+}
+
+/* The teachers' target probabilities at every labelled token of the training examples (r->soft). */
+static int teach(run *r) {
+    const train_args *a = &r->a;
+    const int L = sl_model_n_labels(r->model);
+    sl_model *models[MAX_TEACHERS] = {0};
+    if (!cli_load_models_like("train", a->teachers, a->n_teachers, r->model, (int)a->threads, models))
+        return 0;
+    sl_ensemble ens = {models, a->n_teachers, NULL, 0};
+    sl_error err;
+    const double t0 = now_seconds();
+    r->soft = calloc(((size_t)r->train.n_tokens + 1) * L, sizeof *r->soft);
+    sl_status s = r->soft ? sl_dataset_log_probs(&r->train, 32, sl_ensemble_logits_fn, &ens, L, r->soft, &err)
+                          : sl_fail(&err, SL_ERR_MEMORY, "no memory for the teachers' targets");
+    sl_ensemble_free(&ens);
+    for (int k = 0; k < a->n_teachers; k++) sl_model_free(models[k]);
+    if (s != SL_OK) {
+        fprintf(stderr, "surligne train: the teachers: %s\n", err.message);
+        return 0;
+    }
+    /* softmax(mean log-probability / temperature) at the labelled tokens; how often the teachers' best
+       label is the training data's */
+    long agree = 0, n = 0;
+    for (int i = 0; i < r->train.n_tokens; i++) {
+        if (r->train.labels[i] == SL_IGNORE_LABEL) continue;
+        float *q = r->soft + (size_t)i * L;
+        for (int j = 0; j < L; j++) q[j] = (float)(q[j] / a->distill_t);
+        sl_log_softmax(q, L, q);
+        int best = 0;
+        for (int j = 0; j < L; j++) {
+            q[j] = expf(q[j]);
+            if (q[j] > q[best]) best = j;
+        }
+        agree += best == r->train.labels[i], n++;
+    }
+    printf(
+        "teachers: %d model(s) read %d examples in %.0f s; their best label is the data's on %.2f%% of %ld "
+        "labelled tokens; targets %.2f x label + %.2f x teachers (temperature %g)\n",
+        a->n_teachers, r->train.n_examples, now_seconds() - t0, n ? 100.0 * agree / n : 0.0, n,
+        1 - a->distill, a->distill, a->distill_t);
+    return 1;
 }
 
 /* Sets up the run: model, data, trainer, and the state when resuming. Returns the exit status, or -1. */
@@ -461,6 +533,7 @@ static int prepare(run *r) {
         fprintf(stderr, "surligne train: %s\n", err.message);
         return 1;
     }
+    if (a->n_teachers && !teach(r)) return 1;
     r->n_batches = sl_dataset_n_batches(&r->train, (int)a->batch);
     long total = a->epochs * (long)r->n_batches;
     if (a->max_steps && a->max_steps < total) total = a->max_steps;
@@ -520,6 +593,9 @@ static int prepare(run *r) {
     s[STATE_SHUFFLE] = (uint64_t)a->shuffle;
     s[STATE_THREADS] = (uint64_t)a->threads;
     s[STATE_GLUE] = bits_of(a->glue);
+    s[STATE_TEACHERS] = (uint64_t)a->n_teachers;
+    s[STATE_DISTILL] = bits_of(a->n_teachers ? a->distill : 0.0);
+    s[STATE_DISTILL_T] = bits_of(a->n_teachers ? a->distill_t : 0.0);
     s[STATE_BEST_F1] = bits_of(-1.0);
     s[STATE_WINDOW_LOSS] = s[STATE_EPOCH_LOSS] = bits_of(0.0);
     if (a->resume) {
@@ -586,9 +662,11 @@ int cmd_train(int argc, char **argv) {
     int *order = malloc((size_t)r.train.n_examples * sizeof *order);
     int32_t *ids = malloc((size_t)B * a->max_len * sizeof *ids),
             *labels = malloc((size_t)B * a->max_len * sizeof *labels);
-    if (!order || !ids || !labels) {
+    const int L = sl_model_n_labels(r.model);
+    float *soft = r.soft ? malloc((size_t)B * a->max_len * L * sizeof *soft) : NULL;
+    if (!order || !ids || !labels || (r.soft && !soft)) {
         fprintf(stderr, "surligne train: no memory\n");
-        free(order), free(ids), free(labels), free_run(&r);
+        free(order), free(ids), free(labels), free(soft), free_run(&r);
         return 1;
     }
     sl_batch batch = {.ids = ids, .labels = labels};
@@ -636,6 +714,14 @@ int cmd_train(int argc, char **argv) {
                 lo = 0, hi = 1;
             }
             sl_trainer_set_row0(r.trainer, lo);
+            if (soft) { /* the teachers' targets of the batch's rows, as its labels */
+                for (int row = 0; row < batch.B; row++) {
+                    const int e = order[batch.first + row];
+                    memcpy(soft + (size_t)row * batch.T * L, r.soft + (size_t)r.train.start[e] * L,
+                           (size_t)r.train.len[e] * L * sizeof *soft);
+                }
+                sl_trainer_set_soft_targets(r.trainer, soft + (size_t)lo * batch.T * L, (float)a->distill);
+            }
             if (sl_trainer_step(r.trainer, batch.ids + (size_t)lo * batch.T, batch.labels + (size_t)lo * batch.T,
                                 hi - lo, batch.T, &st, &err) != SL_OK) {
                 end_progress_line(&r);
@@ -722,6 +808,7 @@ int cmd_train(int argc, char **argv) {
     free(order);
     free(ids);
     free(labels);
+    free(soft);
     free_run(&r);
     parallel_finish(&r.par);
     return rc;

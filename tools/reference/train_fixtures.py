@@ -384,13 +384,18 @@ Clipping is active at all 20 steps here (every gradient norm is > 1).
 """
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def fixture_args(doc):
+    """--data, --model, --tokenizer, --out: what this script and distill_fixtures.py read and write."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(ct.SHARED_DATA, "wikiann-fr", "train.conll"))
     ap.add_argument("--model", default=os.path.join(ct.REPO_ROOT, "tests", "fixtures", "tiny-hf"))
     ap.add_argument("--tokenizer", default=ct.DEFAULT_TOKENIZER)
     ap.add_argument("--out", default=os.path.join(ct.REPO_ROOT, "tests", "fixtures", "train"))
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    a = fixture_args(__doc__)
     torch.set_num_threads(1)
     torch.manual_seed(0)
 

@@ -229,6 +229,69 @@ static void test_average(void) {
     CHECK(!exists(tmp("bad.gguf")), "a failed average wrote its output");
 }
 
+/* ---- ensembles and distillation ---- */
+
+/* The micro F1 of `eval --json` on a file with one or more -m (given as "-m A -m B"); -1 on failure. */
+static double eval_f1(const char *models, const char *data) {
+    const char *out = tmp("ensemble.json");
+    if (run_cli(out, "eval %s %s --json", models, data) != 0) return -1;
+    char *text = read_text(out), *f = text ? strstr(text, "\"f1\": ") : NULL;
+    const double v = f ? atof(f + 6) : -1;
+    free(text);
+    return v;
+}
+
+static void test_distill(void) {
+    char out[512], m[512], fresh[512], train[512], arg[2048];
+    snprintf(out, sizeof out, "%s", tmp("distill.txt"));
+    snprintf(m, sizeof m, "%s", tmp("overfit.gguf"));
+    snprintf(fresh, sizeof fresh, "%s", tmp("fresh.gguf")); /* test_average's: tiny-hf untrained */
+    snprintf(train, sizeof train, "%s", tmp("small.conll"));
+    /* an ensemble of a model with itself decodes as the model */
+    snprintf(arg, sizeof arg, "-m %s", m);
+    const double one = eval_f1(arg, train);
+    snprintf(arg, sizeof arg, "-m %s -m %s", m, m);
+    const double two = eval_f1(arg, train);
+    snprintf(arg, sizeof arg, "-m %s -m %s", m, fresh);
+    const double mixed = eval_f1(arg, train);
+    CHECK(one > 0.5 && two == one && mixed >= 0 && mixed != one, "eval F1: m %g, m + m %g, m + fresh %g", one,
+          two, mixed);
+    printf("  eval -m: the trained model %.4f, with itself %.4f, with the untrained one %.4f\n", one, two,
+           mixed);
+    expect("eval ensemble of other labels", run_cli(out, "eval -m %s -m %s %s", m, tmp("per.gguf"), train), 1,
+           out, "labels");
+    expect("eval ensemble missing", run_cli(out, "eval -m %s -m %s %s", m, tmp("none.gguf"), train), 1, out,
+           "none.gguf");
+    /* the teachers steer the training: with the untrained model as the only target (--distill 1), the run
+       that over-fits the labels (test_overfit) learns that model's guesses instead */
+    const char *common =
+        "train --init tests/fixtures/tiny-hf --train %s --dev %s -o %s --epochs 30 --batch 8 "
+        "--lr 1e-3 --dropout 0 --warmup-ratio 0.1 --seed 7 --threads 1 --teacher %s";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s --distill 1", common);
+    expect("train --teacher untrained --distill 1",
+           run_cli(out, cmd, train, train, tmp("taught.gguf"), fresh), 0, out, "teachers: 1 model(s)");
+    const double taught = eval_f1((snprintf(arg, sizeof arg, "-m %s", tmp("taught.last.gguf")), arg), train);
+    CHECK(taught >= 0 && taught < one - 0.3, "taught by an untrained model: F1 %g, by the labels %g", taught,
+          one);
+    printf("  train --teacher (untrained) --distill 1: F1 %.4f on its training data, %.4f from the labels\n",
+           taught, one);
+    /* a resume must keep the teachers and their weight */
+    snprintf(cmd, sizeof cmd, "%s --distill 0.5 --resume %s", common, tmp("taught.state.gguf"));
+    expect("resume with another --distill", run_cli(out, cmd, train, train, tmp("taught.gguf"), fresh), 1,
+           out, "--distill");
+    expect("--teacher of other labels",
+           run_cli(out, "train --init tests/fixtures/tiny-hf --train %s -o %s --teacher %s", train,
+                   tmp("bad-teacher.gguf"), tmp("per.gguf")),
+           1, out, "labels");
+    expect(
+        "--distill-temperature 0",
+        run_cli(out,
+                "train --init tests/fixtures/tiny-hf --train %s -o %s --teacher %s --distill-temperature 0",
+                train, tmp("bad-teacher.gguf"), m),
+        2, out, "--distill-temperature");
+}
+
 /* ---- surligne stack: a deeper model of a model's layers ---- */
 
 /* The tensors of `stacked` that are not, bit for bit, their source in `orig` (blk.j.X: orig's blk.from[j].X,
@@ -435,6 +498,7 @@ int main(void) {
     if (!tmpdir_create()) return 1;
     test_overfit();
     test_average();
+    test_distill();
     test_stack();
     test_resume();
     test_errors();

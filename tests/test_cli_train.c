@@ -284,6 +284,27 @@ static void test_distill(void) {
            run_cli(out, "train --init tests/fixtures/tiny-hf --train %s -o %s --teacher %s", train,
                    tmp("bad-teacher.gguf"), tmp("per.gguf")),
            1, out, "labels");
+    /* --unlabeled: the lines of a text file join the training examples, labelled by the teachers */
+    char text[512];
+    snprintf(text, sizeof text, "%s", tmp("unlabeled.txt"));
+    FILE *f = fopen(text, "w");
+    CHECK(f != NULL, "writing %s", text);
+    if (f) {
+        fputs("Jacques Chirac est né à Paris.\n\n  La parole est à Monsieur Dominique Tian.\r\nFin\n", f);
+        fclose(f);
+    }
+    const char *unl =
+        "train --init tests/fixtures/tiny-hf --train %s -o %s --epochs 1 --teacher %s --unlabeled %s";
+    expect("train --unlabeled", run_cli(out, unl, train, tmp("unlabeled.gguf"), m, text), 0, out,
+           "3 sentences, 14 words with no labels");
+    expect("train --unlabeled: the examples", 0, 0, out, "35 examples");
+    snprintf(cmd, sizeof cmd, "%s --unlabeled-lines 1", unl);
+    expect("train --unlabeled-lines 1", run_cli(out, cmd, train, tmp("unlabeled1.gguf"), m, text), 0, out,
+           "1 sentences, 6 words with no labels");
+    expect("--unlabeled without --teacher",
+           run_cli(out, "train --init tests/fixtures/tiny-hf --train %s -o %s --unlabeled %s", train,
+                   tmp("bad-teacher.gguf"), text),
+           2, out, "needs a --teacher");
     expect(
         "--distill-temperature 0",
         run_cli(out,

@@ -23,7 +23,10 @@
    vocabulary, e.g. other runs, or a larger model fine-tuned elsewhere) read every training example as the
    student will (the same tokens, glued or not); their ensemble's probabilities at each labelled token
    (the mean of their log-probabilities, divided by --distill-temperature, renormalised) are mixed with the
-   one-hot label, weight --distill, as the step's target (sl_trainer_set_soft_targets). */
+   one-hot label, weight --distill, as the step's target (sl_trainer_set_soft_targets). --unlabeled FILE.txt
+   adds the sentences of a text file (one a line, words at white space; the first --unlabeled-lines) to the
+   training examples with no labels of their own: their label is the teachers' best and their target the
+   same mix, so the student learns from the teachers on text the labels do not cover. */
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -52,7 +55,8 @@
     "         [--log-every STEPS] [--unknown-labels error|O] [--precision auto|f32|bf16] [--init-std "       \
     "0.02]\n"                                                                                                \
     "         [--local-heads] [--transition-weight 0.5] [--glue 0]\n"                                        \
-    "         [--teacher MODEL.gguf ...] [--distill 0.5] [--distill-temperature 1]\n"
+    "         [--teacher MODEL.gguf ...] [--distill 0.5] [--distill-temperature 1]\n"                        \
+    "         [--unlabeled FILE.txt [--unlabeled-lines N]]\n"
 
 /* Without --save-every, the state is also saved when this much time has passed since the last save. */
 #define SAVE_SECONDS 600.0
@@ -83,13 +87,14 @@ enum {
     STATE_TEACHERS,     /*   the number of --teacher (0 in states written before it) */
     STATE_DISTILL,      /*   --distill (double bits; 0 without teachers) */
     STATE_DISTILL_T,    /*   --distill-temperature (double bits; 0 without teachers) */
+    STATE_UNLABELED,    /*   unlabelled words (--unlabeled, --unlabeled-lines; 0 without) */
     N_STATE = 24        /* room to append words without changing the count */
 };
 #define STATE_FORMAT 1
 
 typedef struct {
-    const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer;
-    long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every;
+    const char *init, *train, *dev, *out, *labels, *resume, *config, *tokenizer, *unlabeled;
+    long epochs, batch, max_len, seed, threads, max_steps, save_every, log_every, unlabeled_lines;
     double lr, warmup, dropout, init_std, transition_weight, glue, distill, distill_t;
     int shuffle, unknown_to_o, precision, local_heads;
 #define MAX_TEACHERS 16
@@ -105,6 +110,8 @@ typedef struct {
     sl_model *model;
     uint8_t *model_bytes; /* a converted Hugging Face folder, in memory: outlives the model */
     sl_conll train_conll, dev_conll;
+    sl_conll mixed_conll; /* with --unlabeled: the training file's words, then the unlabelled ones */
+    int n_labelled_words; /* words of the training file: the words after them have no label of their own */
     sl_dataset train, dev;
     float *soft; /* (train.n_tokens, n_labels) the teachers' probabilities at the labelled tokens, or NULL */
     sl_trainer *trainer;
@@ -217,19 +224,21 @@ static int check_resumed_state(const run *r, const uint64_t *now) {
                 (unsigned long long)r->state[STATE_VERSION], STATE_FORMAT);
         return 0;
     }
-    static const cli_state_field fields[] = {{STATE_N_EXAMPLES, "training examples (--train, --max-len)", 0},
-                                             {STATE_BATCH, "--batch", 0},
-                                             {STATE_MAX_LEN, "--max-len", 0},
-                                             {STATE_SEED, "--seed", 0},
-                                             {STATE_SHUFFLE, "--shuffle (1 = epoch, 2 = grouped)", 0},
-                                             {STATE_TOTAL_STEPS, "total steps (--epochs, --max-steps)", 0},
-                                             {STATE_LR, "--lr", 1},
-                                             {STATE_WARMUP, "--warmup-ratio", 1},
-                                             {STATE_DROPOUT, "--dropout", 1},
-                                             {STATE_GLUE, "--glue", 1},
-                                             {STATE_TEACHERS, "the number of --teacher", 0},
-                                             {STATE_DISTILL, "--distill", 1},
-                                             {STATE_DISTILL_T, "--distill-temperature", 1}};
+    static const cli_state_field fields[] = {
+        {STATE_N_EXAMPLES, "training examples (--train, --max-len)", 0},
+        {STATE_BATCH, "--batch", 0},
+        {STATE_MAX_LEN, "--max-len", 0},
+        {STATE_SEED, "--seed", 0},
+        {STATE_SHUFFLE, "--shuffle (1 = epoch, 2 = grouped)", 0},
+        {STATE_TOTAL_STEPS, "total steps (--epochs, --max-steps)", 0},
+        {STATE_LR, "--lr", 1},
+        {STATE_WARMUP, "--warmup-ratio", 1},
+        {STATE_DROPOUT, "--dropout", 1},
+        {STATE_GLUE, "--glue", 1},
+        {STATE_TEACHERS, "the number of --teacher", 0},
+        {STATE_DISTILL, "--distill", 1},
+        {STATE_DISTILL_T, "--distill-temperature", 1},
+        {STATE_UNLABELED, "unlabelled words (--unlabeled, --unlabeled-lines)", 0}};
     return cli_state_matches("train", r->a.resume, r->state, now, fields, sizeof fields / sizeof *fields);
 }
 
@@ -367,6 +376,8 @@ static int parse_args(int argc, char **argv, train_args *a) {
                                {"--dropout", CLI_REAL, &a->dropout, 0, 0.99},
                                {"--glue", CLI_REAL, &a->glue, 0, 1},
                                {"--distill", CLI_REAL, &a->distill, 0, 1},
+                               {"--unlabeled", CLI_STRING, &a->unlabeled, 0, 0},
+                               {"--unlabeled-lines", CLI_INT, &a->unlabeled_lines, 1, 0x1p30},
                                {"--distill-temperature", CLI_REAL, &a->distill_t, 0.05, 100},
                                {"--init-std", CLI_REAL, &a->init_std, 1e-6, 1},
                                {"--local-heads", CLI_SWITCH, &a->local_heads, 0, 0},
@@ -414,6 +425,10 @@ static int parse_args(int argc, char **argv, train_args *a) {
         fprintf(stderr, "surligne train: --init-std and --local-heads set the weights of a --config model's random start\n");
         return 0;
     }
+    if ((a->unlabeled || a->unlabeled_lines) && !a->n_teachers) {
+        fprintf(stderr, "surligne train: --unlabeled needs a --teacher to label its sentences\n");
+        return 0;
+    }
     if (!a->tokenizer) a->tokenizer = "weights/sentencepiece.bpe.model";
     if ((!a->init && !a->config && !a->resume) || !a->train || !a->out) {
         fprintf(stderr, "surligne train: %s is required\n%s",
@@ -433,6 +448,7 @@ static void free_run(run *r) {
     sl_dataset_free(&r->train);
     sl_dataset_free(&r->dev);
     sl_conll_free(&r->train_conll);
+    sl_conll_free(&r->mixed_conll);
     sl_conll_free(&r->dev_conll);
     sl_model_free(r->model);
     free(r->model_bytes);
@@ -442,6 +458,65 @@ static void free_run(run *r) {
     free(r->path_metrics);
     free(r->path_svg);
     free(r->path_state);
+}
+
+/* --unlabeled: r->mixed_conll = the training file followed by the first --unlabeled-lines non-empty lines of
+   FILE, one sentence a line, its words at white space written in the training file's columns with tag O. */
+static int add_unlabeled(run *r) {
+    const train_args *a = &r->a;
+    sl_error err;
+    uint8_t *lab = NULL, *raw = NULL;
+    size_t n_lab, n_raw;
+    if (sl_read_file(a->train, &lab, &n_lab, &err) || sl_read_file(a->unlabeled, &raw, &n_raw, &err)) {
+        fprintf(stderr, "surligne train: %s\n", err.message);
+        free(lab);
+        return 0;
+    }
+    const sl_conll *c = &r->train_conll;
+    /* a word becomes at most n_columns fields of at most its length + 1 (or "1\t", "_\t", "O\n") */
+    char *buf = malloc(n_lab + 2 + n_raw * (size_t)(c->n_columns * 2 + 1) + 4);
+    if (!buf) {
+        fprintf(stderr, "surligne train: no memory for %s\n", a->unlabeled);
+        free(lab), free(raw);
+        return 0;
+    }
+    size_t n = n_lab;
+    memcpy(buf, lab, n_lab);
+    buf[n++] = '\n', buf[n++] = '\n';
+    long lines = 0;
+    for (size_t p = 0; p < n_raw && (!a->unlabeled_lines || lines < a->unlabeled_lines);) {
+        size_t e = p;
+        while (e < n_raw && raw[e] != '\n') e++;
+        int words = 0;
+        for (size_t w = p; w < e;) {
+            while (w < e && (raw[w] == ' ' || raw[w] == '\t' || raw[w] == '\r')) w++;
+            size_t we = w;
+            while (we < e && raw[we] != ' ' && raw[we] != '\t' && raw[we] != '\r') we++;
+            if (we == w) break;
+            for (int k = 0; k < c->n_columns; k++) {
+                if (k == c->token_column) {
+                    memcpy(buf + n, raw + w, we - w), n += we - w;
+                } else {
+                    buf[n++] = k == c->n_columns - 1 ? 'O' : k == 0 ? '1' : '_';
+                }
+                buf[n++] = k == c->n_columns - 1 ? '\n' : '\t';
+            }
+            words++, w = we;
+        }
+        if (words) buf[n++] = '\n', lines++;
+        p = e + 1;
+    }
+    free(lab), free(raw);
+    sl_conll_options opt = {sl_model_labelset(r->model), a->unknown_to_o};
+    const sl_status s = sl_conll_parse(buf, n, a->train, &opt, &r->mixed_conll, &err);
+    free(buf);
+    if (s != SL_OK) {
+        fprintf(stderr, "surligne train: %s (with the words of --unlabeled %s)\n", err.message, a->unlabeled);
+        return 0;
+    }
+    printf("%s: %ld sentences, %d words with no labels, for the teachers to label\n", a->unlabeled, lines,
+           r->mixed_conll.n_words - r->n_labelled_words);
+    return 1;
 }
 
 /* The teachers' target probabilities at every labelled token of the training examples (r->soft). */
@@ -465,7 +540,7 @@ static int teach(run *r) {
     }
     /* softmax(mean log-probability / temperature) at the labelled tokens; how often the teachers' best
        label is the training data's */
-    long agree = 0, n = 0;
+    long agree = 0, n = 0, found = 0, n_unlabelled = 0;
     for (int i = 0; i < r->train.n_tokens; i++) {
         if (r->train.labels[i] == SL_IGNORE_LABEL) continue;
         float *q = r->soft + (size_t)i * L;
@@ -476,7 +551,11 @@ static int teach(run *r) {
             q[j] = expf(q[j]);
             if (q[j] > q[best]) best = j;
         }
-        agree += best == r->train.labels[i], n++;
+        if (r->train.word_of[i] >= r->n_labelled_words) { /* an unlabelled word: the teachers' label */
+            r->train.labels[i] = best;
+            found += sl_model_labelset(r->model)->tag_of[best] != 'O', n_unlabelled++;
+        } else
+            agree += best == r->train.labels[i], n++;
     }
     printf(
         "teachers: %d model(s) read %d examples in %.0f s; their best label is the data's on %.2f%% of %ld "
@@ -517,9 +596,11 @@ static int prepare(run *r) {
                 sl_model_max_tokens(r->model));
         return 2;
     }
-    if (!cli_read_conll("train", a->train, r->model, a->unknown_to_o, &r->train_conll, stdout) ||
-        !cli_build_dataset("train", &r->train_conll, r->model, (int)a->max_len, a->glue, (uint64_t)a->seed,
-                           &r->train, stdout))
+    if (!cli_read_conll("train", a->train, r->model, a->unknown_to_o, &r->train_conll, stdout)) return 1;
+    r->n_labelled_words = r->train_conll.n_words;
+    if (a->unlabeled && !add_unlabeled(r)) return 1;
+    if (!cli_build_dataset("train", a->unlabeled ? &r->mixed_conll : &r->train_conll, r->model,
+                           (int)a->max_len, a->glue, (uint64_t)a->seed, &r->train, stdout))
         return 1;
     if (a->dev &&
         (!cli_read_conll("train", a->dev, r->model, a->unknown_to_o, &r->dev_conll, stdout) ||
@@ -596,6 +677,7 @@ static int prepare(run *r) {
     s[STATE_TEACHERS] = (uint64_t)a->n_teachers;
     s[STATE_DISTILL] = bits_of(a->n_teachers ? a->distill : 0.0);
     s[STATE_DISTILL_T] = bits_of(a->n_teachers ? a->distill_t : 0.0);
+    s[STATE_UNLABELED] = (uint64_t)(a->unlabeled ? r->mixed_conll.n_words - r->n_labelled_words : 0);
     s[STATE_BEST_F1] = bits_of(-1.0);
     s[STATE_WINDOW_LOSS] = s[STATE_EPOCH_LOSS] = bits_of(0.0);
     if (a->resume) {

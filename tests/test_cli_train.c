@@ -298,6 +298,7 @@ static void test_distill(void) {
     expect("train --unlabeled", run_cli(out, unl, train, tmp("unlabeled.gguf"), m, text), 0, out,
            "3 sentences, 14 words with no labels");
     expect("train --unlabeled: the examples", 0, 0, out, "35 examples");
+    expect("train --unlabeled: the teachers' labels", 0, 0, out, "of the 14 unlabelled words labelled");
     snprintf(cmd, sizeof cmd, "%s --unlabeled-lines 1", unl);
     expect("train --unlabeled-lines 1", run_cli(out, cmd, train, tmp("unlabeled1.gguf"), m, text), 0, out,
            "1 sentences, 6 words with no labels");

@@ -562,6 +562,9 @@ static int teach(run *r) {
         "labelled tokens; targets %.2f x label + %.2f x teachers (temperature %g)\n",
         a->n_teachers, r->train.n_examples, now_seconds() - t0, n ? 100.0 * agree / n : 0.0, n,
         1 - a->distill, a->distill, a->distill_t);
+    if (n_unlabelled)
+        printf("teachers: %ld of the %ld unlabelled words labelled as part of an entity\n", found,
+               n_unlabelled);
     return 1;
 }
 

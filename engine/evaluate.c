@@ -59,7 +59,8 @@ sl_status sl_ensemble_logits_fn(void *ctx, const int32_t *ids, int B, int T, flo
         for (size_t i = 0; i < N; i++) {
             float *x = e->buf + i * L;
             sl_log_softmax(x, L, x);
-            for (int j = 0; j < L; j++) logits[i * L + j] += x[j] / (float)e->n_models;
+            const int *from = e->label_of ? e->label_of + (size_t)k * L : NULL;
+            for (int j = 0; j < L; j++) logits[i * L + j] += x[from ? from[j] : j] / (float)e->n_models;
         }
     }
     return SL_OK;

@@ -40,11 +40,14 @@ sl_status sl_trainer_logits_fn(void *ctx, const int32_t *ids, int B, int T, floa
 
 /* An ensemble of models with the same labels: its logits are the mean of the models' log-softmax (the log of
    the geometric mean of their probabilities, up to a constant per row), which is what decoding and
-   distillation read from it. The models are borrowed; `buf` (one model's logits) is grown as needed and
-   freed by sl_ensemble_free. */
+   distillation read from it. The logits are in model 0's label order (label_of maps the others'). The models
+   are borrowed; `buf` (one model's logits) is grown as needed and freed by sl_ensemble_free. */
 typedef struct {
     sl_model *const *models;
     int n_models;
+    /* (n_models, n_labels) or NULL when every model orders its labels as model 0: label_of[k * n_labels + j]
+       is the output of model k that holds model 0's label j */
+    const int *label_of;
     float *buf;
     size_t cap;
 } sl_ensemble;

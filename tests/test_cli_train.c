@@ -260,6 +260,12 @@ static void test_distill(void) {
            mixed);
     expect("eval ensemble of other labels", run_cli(out, "eval -m %s -m %s %s", m, tmp("per.gguf"), train), 1,
            out, "labels");
+    /* the same labels in another order are matched by name */
+    expect("convert LOC,ORG,PER",
+           run_cli(out, "convert tests/fixtures/tiny-hf --labels LOC,ORG,PER -o %s", tmp("perm.gguf")), 0,
+           out, "");
+    snprintf(arg, sizeof arg, "-m %s -m %s", m, tmp("perm.gguf"));
+    CHECK(eval_f1(arg, train) >= 0, "an ensemble with the labels in another order is refused");
     expect("eval ensemble missing", run_cli(out, "eval -m %s -m %s %s", m, tmp("none.gguf"), train), 1, out,
            "none.gguf");
     /* the teachers steer the training: with the untrained model as the only target (--distill 1), the run

@@ -513,7 +513,7 @@ static void check_ensemble(sl_model *m, const sl_dataset *d) {
     }
     const int L = sl_model_n_labels(m), N = d->n_tokens;
     sl_model *models[2] = {m, m2};
-    sl_ensemble ens = {models, 2, NULL, 0};
+    sl_ensemble ens = {.models = models, .n_models = 2};
     float *one = malloc((size_t)N * L * sizeof *one), *two = malloc((size_t)N * L * sizeof *two),
           *both = malloc((size_t)N * L * sizeof *both);
     CHECK(sl_dataset_log_probs(d, 5, sl_model_logits_fn, m, L, one, &err) == SL_OK &&
@@ -543,6 +543,27 @@ static void check_ensemble(sl_model *m, const sl_dataset *d) {
         rows, worst, apart, mass);
     printf("  ensemble of 2 models: %d labelled tokens, max |diff| from the mean log-softmax %.2e\n", rows,
            worst);
+    /* a model whose labels are in another order is read through label_of: here the model and itself with its
+       outputs reversed, so label j is the mean of its log-probabilities of j and L-1-j */
+    int *label_of = malloc(2 * (size_t)L * sizeof *label_of);
+    for (int j = 0; j < L; j++) label_of[j] = j, label_of[L + j] = L - 1 - j;
+    sl_model *same[2] = {m, m};
+    sl_ensemble rev = {.models = same, .n_models = 2, .label_of = label_of};
+    CHECK(sl_dataset_log_probs(d, 4, sl_ensemble_logits_fn, &rev, L, both, &err) == SL_OK, "%s", err.message);
+    double worst_rev = 0;
+    for (int i = 0; i < N; i++) {
+        if (d->word_of[i] < 0) continue;
+        double z = 0;
+        for (int j = 0; j < L; j++) z += exp(0.5 * (one[(size_t)i * L + j] + one[(size_t)i * L + L - 1 - j]));
+        for (int j = 0; j < L; j++)
+            worst_rev = fmax(
+                worst_rev, fabs(both[(size_t)i * L + j] -
+                                (0.5 * (one[(size_t)i * L + j] + one[(size_t)i * L + L - 1 - j]) - log(z))));
+    }
+    CHECK(worst_rev < 1e-5, "ensemble through label_of: max |diff| %.3g", worst_rev);
+    printf("  the same through label_of (the second model's labels reversed): max |diff| %.2e\n", worst_rev);
+    sl_ensemble_free(&rev);
+    free(label_of);
     sl_ensemble_free(&ens);
     free(one), free(two), free(both);
     sl_model_free(m2);

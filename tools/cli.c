@@ -173,8 +173,9 @@ int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int
 }
 
 int cli_load_models_like(const char *cmd, const char *const *paths, int n, const sl_model *like, int threads,
-                         sl_model **out) {
+                         sl_model **out, int *label_of) {
     sl_error err;
+    const int L = sl_model_n_labels(like);
     int k = 0;
     for (; k < n; k++) {
         out[k] = NULL;
@@ -187,17 +188,22 @@ int cli_load_models_like(const char *cmd, const char *const *paths, int n, const
             sl_model_free(out[k]), out[k] = NULL;
             break;
         }
-        const int L = sl_model_n_labels(like);
+        /* each of like's labels among the model's, by name */
         int same = sl_model_n_labels(out[k]) == L &&
                    sl_model_config(out[k])->n_vocab == sl_model_config(like)->n_vocab;
-        for (int j = 0; same && j < L; j++)
-            same = !strcmp(sl_model_label(out[k], j), sl_model_label(like, j));
+        for (int j = 0; same && j < L; j++) {
+            int *to = &label_of[(size_t)k * L + j];
+            for (*to = 0; *to < L && strcmp(sl_model_label(out[k], *to), sl_model_label(like, j)); ++*to) {
+            }
+            same = *to < L;
+        }
         if (!same) {
-            fprintf(stderr,
-                    "surligne %s: %s: its labels (%d) or vocabulary (%d) are not those of the model it "
-                    "is used with (%d labels, %d tokens): models of an ensemble must share both, in order\n",
-                    cmd, paths[k], sl_model_n_labels(out[k]), sl_model_config(out[k])->n_vocab, L,
-                    sl_model_config(like)->n_vocab);
+            fprintf(
+                stderr,
+                "surligne %s: %s: its labels (%d) or vocabulary (%d tokens) are not those of the model it is "
+                "used with (%d labels, %d tokens): the models of an ensemble must share both\n",
+                cmd, paths[k], sl_model_n_labels(out[k]), sl_model_config(out[k])->n_vocab, L,
+                sl_model_config(like)->n_vocab);
             sl_model_free(out[k]), out[k] = NULL;
             break;
         }

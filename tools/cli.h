@@ -73,10 +73,11 @@ int cli_build_dataset(const char *cmd, const sl_conll *c, const sl_model *m, int
                       uint64_t seed, sl_dataset *out, FILE *log);
 
 /* Loads the models of an ensemble (--teacher, eval's extra -m) beside `like`, with `threads` threads each:
-   each must have like's labels, in the same order, and its vocabulary size, since they read the same token
+   each must have like's labels (in any order: label_of, (n, like's labels), receives each one's output index
+   for each of like's labels, as sl_ensemble.label_of) and its vocabulary size, since they read the same token
    ids. Returns 0 with a message naming the file on error (and frees what it loaded). */
 int cli_load_models_like(const char *cmd, const char *const *paths, int n, const sl_model *like, int threads,
-                         sl_model **out);
+                         sl_model **out, int *label_of);
 
 /* The default model of weights/models.json: found in $SURLIGNE_WEIGHTS, ./weights or the weights folder
    beside the program's build directory (argv0/../weights). Writes its path into `path`; returns 0 with a

@@ -91,14 +91,23 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     /* with --json, standard output holds the one object: the counts go to standard error */
     FILE *log = json ? stderr : stdout;
-    sl_ensemble ens = {models, n_models, NULL, 0};
+    int label_of[MAX_MODELS * 64];
+    sl_ensemble ens = {.models = models, .n_models = n_models, .label_of = label_of};
     models[0] = m;
     if (sl_model_set_threads(m, (int)threads, &err) ||
         sl_metrics_init(&metrics, sl_model_labelset(m), &err)) {
         fprintf(stderr, "surligne eval: %s\n", err.message);
         goto done;
     }
-    if (!cli_load_models_like("eval", model_paths + 1, n_models - 1, m, (int)threads, models + 1)) goto done;
+    if (n_models > 1 && sl_model_n_labels(m) > 64) {
+        fprintf(stderr, "surligne eval: %s has %d labels: an ensemble takes models of at most 64\n",
+                model_paths[0], sl_model_n_labels(m));
+        goto done;
+    }
+    for (int j = 0; n_models > 1 && j < sl_model_n_labels(m); j++) label_of[j] = j;
+    if (!cli_load_models_like("eval", model_paths + 1, n_models - 1, m, (int)threads, models + 1,
+                              label_of + sl_model_n_labels(m)))
+        goto done;
     if (!cli_read_conll("eval", data_path, m, unknown_to_o, &conll, log) ||
         !cli_build_dataset("eval", &conll, m, (int)max_len, glue, 0, &d, log))
         goto done;

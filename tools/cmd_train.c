@@ -524,15 +524,20 @@ static int teach(run *r) {
     const train_args *a = &r->a;
     const int L = sl_model_n_labels(r->model);
     sl_model *models[MAX_TEACHERS] = {0};
-    if (!cli_load_models_like("train", a->teachers, a->n_teachers, r->model, (int)a->threads, models))
+    int *label_of = malloc((size_t)a->n_teachers * L * sizeof *label_of);
+    if (!label_of || !cli_load_models_like("train", a->teachers, a->n_teachers, r->model, (int)a->threads,
+                                           models, label_of)) {
+        free(label_of);
         return 0;
-    sl_ensemble ens = {models, a->n_teachers, NULL, 0};
+    }
+    sl_ensemble ens = {.models = models, .n_models = a->n_teachers, .label_of = label_of};
     sl_error err;
     const double t0 = now_seconds();
     r->soft = calloc(((size_t)r->train.n_tokens + 1) * L, sizeof *r->soft);
     sl_status s = r->soft ? sl_dataset_log_probs(&r->train, 32, sl_ensemble_logits_fn, &ens, L, r->soft, &err)
                           : sl_fail(&err, SL_ERR_MEMORY, "no memory for the teachers' targets");
     sl_ensemble_free(&ens);
+    free(label_of);
     for (int k = 0; k < a->n_teachers; k++) sl_model_free(models[k]);
     if (s != SL_OK) {
         fprintf(stderr, "surligne train: the teachers: %s\n", err.message);

@@ -36,19 +36,28 @@
 #         OUT/tapt.gguf, copied to f16 (OUT/tapt.f16.gguf), which fine-tuning then reads: 29 min with 2 threads
 #         on a 2-core Intel Xeon with AVX-512 BF16. Measured over two seeds (the card): WikiAnn-fr dev +0.0,
 #         Europeana-fr dev +1.0, within the seed spread.
-#   2. fine-tuning (a fresh classifier, seed 42) on WikiAnn-fr train + Europeana-fr train, 6 epochs, lr 3e-4,
-#      batches grouped by length (`--shuffle grouped`), half of the places where French writes no space
-#      tokenised as running text (`--glue 0.5`: "Darmanin," "(Paris)" "l'Europe" as a page has them; README,
-#      "Words as running text"; SURLIGNE_GLUE=0 trains word by word), keeping the epoch with the best WikiAnn-fr dev F1
-#      (Viterbi decoding with the training data's label transitions, weight 0.5, which the file stores) ->
-#      OUT/surligne-small-fr.f32.gguf: 20 min with 1 thread (two runs at a time) on a 2-core Intel Xeon with AMX
-#      (the published run); the 4-layer model's took 65 min with 1 thread on a 2-core AMD EPYC without AVX-512
-#      (AVX2, 2 GHz), where bf16 products fall back to f32, and 6 layers take about 1.3 times as long.
+#   2. fine-tuning (a fresh classifier) on WikiAnn-fr train + Europeana-fr train, 6 epochs, lr 3e-4, batches
+#      grouped by length (`--shuffle grouped`), half of the places where French writes no space tokenised as
+#      running text (`--glue 0.5`: "Darmanin," "(Paris)" "l'Europe" as a page has them; README, "Words as running
+#      text"; SURLIGNE_GLUE=0 trains word by word), keeping the epoch with the best WikiAnn-fr dev F1 (Viterbi
+#      decoding with the training data's label transitions, weight 0.5, which the file stores):
+#      a. three teachers, that recipe at seeds 42, 7 and 1 (1 thread each, 20-23 min each on a 2-core Intel
+#         Xeon with AMX, two at a time) -> OUT/teacher-sS.f32.gguf;
+#      b. WikiAnn-fr train once more with every entity mention replaced by a mention of its type drawn from
+#         the same file (tools/mention_replace.py, seed 11: 20,000 sentences);
+#      c. the model (seed 42, 2 threads): the recipe on the labelled data + those 20,000 sentences, each token's
+#         target half its label and half the three teachers' probabilities (`--teacher` x 3, `--distill 0.5
+#         --distill-temperature 2`; README "Ensembles and distillation") -> OUT/surligne-small-fr.f32.gguf:
+#         6.5 min for the teachers' pass and 22 min for 18,030 steps with 2 threads on the AMX Xeon.
+#      SURLIGNE_DISTILL=0 runs the recipe alone instead (the default before 2026-12-05's last one: 20 min with
+#      1 thread; the 4-layer model's took 65 min on a 2-core AMD EPYC without AVX-512, where bf16 products
+#      fall back to f32, and 6 layers take about 1.3 times as long).
 #   3. q8_0 Linear weights and q5_0 word embeddings -> OUT/surligne-small-fr.gguf, and the scores of both files
 #      on WikiAnn-fr dev and Europeana-fr dev -> OUT/scores.json.
 # Run it in the background and watch OUT/*.log:
 #   bash tools/train-default.sh [OUT_DIR] > /dev/null 2>&1 &   tail -f build/default-model/finetune.log
-# SURLIGNE_THREADS sets the thread count (default 1: the published fine-tuning; 2 is faster, rounded apart);
+# SURLIGNE_THREADS sets the thread count of the model's fine-tuning (default 2 with the teachers, as published;
+# 1 without: another count is the same run rounded apart);
 # SURLIGNE_SEED (42), SURLIGNE_LR (3e-4) and SURLIGNE_EPOCHS (6) change the fine-tuning run, to measure its
 # spread over seeds or to search the recipe.
 set -euo pipefail
@@ -114,12 +123,33 @@ fi
 
 # 2. fine-tuning (a fresh run each time: its state file is removed first)
 cat "$wikiann/train.conll" "$europeana/train.txt" > "$out/train-mix.conll"
-rm -f "$out/surligne-small-fr.f32.state.gguf"
-./build/surligne train "${init[@]}" --train "$out/train-mix.conll" --dev "$wikiann/dev.conll" \
-  --epochs "${SURLIGNE_EPOCHS:-6}" --batch 16 --lr "${SURLIGNE_LR:-3e-4}" --warmup-ratio 0.06 --max-len 128 \
-  --seed "${SURLIGNE_SEED:-42}" --threads "$threads" \
-  --precision bf16 --shuffle grouped --glue "${SURLIGNE_GLUE:-0.5}" -o "$out/surligne-small-fr.f32.gguf" 2>&1 |
-  tee "$out/finetune.log"
+finetune() { # NAME SEED THREADS TRAIN [more options]: the recipe -> OUT/NAME.f32.gguf, log OUT/NAME.log
+  local name=$1 seed=$2 th=$3 data=$4
+  shift 4
+  rm -f "$out/$name.f32.state.gguf"
+  ./build/surligne train "${init[@]}" --train "$data" --dev "$wikiann/dev.conll" \
+    --epochs "${SURLIGNE_EPOCHS:-6}" --batch 16 --lr "${SURLIGNE_LR:-3e-4}" --warmup-ratio 0.06 --max-len 128 \
+    --seed "$seed" --threads "$th" --precision bf16 --shuffle grouped --glue "${SURLIGNE_GLUE:-0.5}" "$@" \
+    -o "$out/$name.f32.gguf" 2>&1 | tee "$out/$name.log"
+}
+if [ "${SURLIGNE_DISTILL:-1}" = 1 ]; then
+  # 2a. three teachers: the recipe on the labelled data at seeds 42, 7 and 1 (1 thread each)
+  for seed in 42 7 1; do
+    [ -f "$out/teacher-s$seed.f32.gguf" ] || finetune "teacher-s$seed" "$seed" 1 "$out/train-mix.conll"
+  done
+  # 2b. WikiAnn-fr train once more with every entity mention replaced by another of its type (seed 11)
+  python3 tools/mention_replace.py "$wikiann/train.conll" "$out/wikiann-mr.conll" --seed 11
+  cat "$out/train-mix.conll" "$out/wikiann-mr.conll" > "$out/train-mix-mr.conll"
+  # 2c. the model: the recipe on both, each token's target half its label, half the teachers' probabilities
+  #     (temperature 2)
+  finetune surligne-small-fr "${SURLIGNE_SEED:-42}" "${SURLIGNE_THREADS:-2}" "$out/train-mix-mr.conll" \
+    --teacher "$out/teacher-s42.f32.gguf" --teacher "$out/teacher-s7.f32.gguf" \
+    --teacher "$out/teacher-s1.f32.gguf" --distill 0.5 --distill-temperature 2
+  cp "$out/surligne-small-fr.log" "$out/finetune.log"
+else
+  finetune surligne-small-fr "${SURLIGNE_SEED:-42}" "$threads" "$out/train-mix.conll"
+  cp "$out/surligne-small-fr.log" "$out/finetune.log"
+fi
 
 # 3. q8_0 (the word embeddings q5_0: 3 MB less, the same F1 to 0.05 point) and the scores
 ./build/surligne quantize "$out/surligne-small-fr.f32.gguf" -o "$out/surligne-small-fr.gguf" --type q8_0 \

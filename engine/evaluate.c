@@ -56,10 +56,10 @@ sl_status sl_ensemble_logits_fn(void *ctx, const int32_t *ids, int B, int T, flo
                            sl_model_n_labels(e->models[k]), L);
         sl_status s = sl_model_forward(e->models[k], ids, B, T, e->buf, err);
         if (s != SL_OK) return s;
+        const int *from = e->label_of ? e->label_of + (size_t)k * L : NULL;
         for (size_t i = 0; i < N; i++) {
             float *x = e->buf + i * L;
             sl_log_softmax(x, L, x);
-            const int *from = e->label_of ? e->label_of + (size_t)k * L : NULL;
             for (int j = 0; j < L; j++) logits[i * L + j] += x[from ? from[j] : j] / (float)e->n_models;
         }
     }

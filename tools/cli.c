@@ -192,10 +192,10 @@ int cli_load_models_like(const char *cmd, const char *const *paths, int n, const
         int same = sl_model_n_labels(out[k]) == L &&
                    sl_model_config(out[k])->n_vocab == sl_model_config(like)->n_vocab;
         for (int j = 0; same && j < L; j++) {
-            int *to = &label_of[(size_t)k * L + j];
-            for (*to = 0; *to < L && strcmp(sl_model_label(out[k], *to), sl_model_label(like, j)); ++*to) {
-            }
-            same = *to < L;
+            int to = 0;
+            while (to < L && strcmp(sl_model_label(out[k], to), sl_model_label(like, j))) to++;
+            label_of[(size_t)k * L + j] = to;
+            same = to < L;
         }
         if (!same) {
             fprintf(

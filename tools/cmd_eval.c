@@ -91,7 +91,9 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     /* with --json, standard output holds the one object: the counts go to standard error */
     FILE *log = json ? stderr : stdout;
-    int label_of[MAX_MODELS * 64];
+    /* the ensemble's label order is the first model's: its own row is the identity */
+    const int L = sl_model_n_labels(m);
+    int *label_of = malloc((size_t)n_models * (L > 0 ? L : 1) * sizeof *label_of);
     sl_ensemble ens = {.models = models, .n_models = n_models, .label_of = label_of};
     models[0] = m;
     if (sl_model_set_threads(m, (int)threads, &err) ||
@@ -99,14 +101,12 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "surligne eval: %s\n", err.message);
         goto done;
     }
-    if (n_models > 1 && sl_model_n_labels(m) > 64) {
-        fprintf(stderr, "surligne eval: %s has %d labels: an ensemble takes models of at most 64\n",
-                model_paths[0], sl_model_n_labels(m));
+    if (!label_of) {
+        fprintf(stderr, "surligne eval: no memory\n");
         goto done;
     }
-    for (int j = 0; n_models > 1 && j < sl_model_n_labels(m); j++) label_of[j] = j;
-    if (!cli_load_models_like("eval", model_paths + 1, n_models - 1, m, (int)threads, models + 1,
-                              label_of + sl_model_n_labels(m)))
+    for (int j = 0; j < L; j++) label_of[j] = j;
+    if (!cli_load_models_like("eval", model_paths + 1, n_models - 1, m, (int)threads, models + 1, label_of + L))
         goto done;
     if (!cli_read_conll("eval", data_path, m, unknown_to_o, &conll, log) ||
         !cli_build_dataset("eval", &conll, m, (int)max_len, glue, 0, &d, log))
@@ -139,6 +139,7 @@ done:
     sl_dataset_free(&d);
     sl_conll_free(&conll);
     sl_ensemble_free(&ens);
+    free(label_of);
     for (int k = n_models - 1; k >= 0; k--) sl_model_free(models[k]);
     return rc;
 }

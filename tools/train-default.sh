@@ -145,11 +145,10 @@ if [ "${SURLIGNE_DISTILL:-1}" = 1 ]; then
   finetune surligne-small-fr "${SURLIGNE_SEED:-42}" "${SURLIGNE_THREADS:-2}" "$out/train-mix-mr.conll" \
     --teacher "$out/teacher-s42.f32.gguf" --teacher "$out/teacher-s7.f32.gguf" \
     --teacher "$out/teacher-s1.f32.gguf" --distill 0.5 --distill-temperature 2
-  cp "$out/surligne-small-fr.log" "$out/finetune.log"
 else
   finetune surligne-small-fr "${SURLIGNE_SEED:-42}" "$threads" "$out/train-mix.conll"
-  cp "$out/surligne-small-fr.log" "$out/finetune.log"
 fi
+cp "$out/surligne-small-fr.log" "$out/finetune.log"
 
 # 3. q8_0 (the word embeddings q5_0: 3 MB less, the same F1 to 0.05 point) and the scores
 ./build/surligne quantize "$out/surligne-small-fr.f32.gguf" -o "$out/surligne-small-fr.gguf" --type q8_0 \
